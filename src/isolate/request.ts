@@ -1,0 +1,133 @@
+// The request object a handler receives. It is built from the REQ_HEAD text and the body bytes
+// and materializes each field on first access: a handler that never reads `req.headers` never
+// pays for parsing them.
+
+import { IsopoolError } from '../shared/errors.ts'
+import type { PathPattern } from '../shared/path-pattern.ts'
+
+export type QueryValue = string | string[]
+export type HeaderValue = string | string[]
+
+const EMPTY = new Uint8Array(0)
+
+export class IsolateRequest {
+  readonly method: string
+  /** The request target as received: path and query string. */
+  readonly url: string
+  #text: string
+  #headersAt: number
+  #pattern: PathPattern
+  #body: Uint8Array
+  #path: string | undefined
+  #params: Record<string, string> | undefined
+  #query: Record<string, QueryValue> | undefined
+  #headers: Record<string, HeaderValue> | undefined
+  #string: string | undefined
+
+  /** `text` is `method \0 url \0 name \0 value \0 …` as the main thread framed it. */
+  constructor (text: string, pattern: PathPattern, body: Uint8Array | null) {
+    const a = text.indexOf('\0')
+    let b = text.indexOf('\0', a + 1)
+    if (b < 0) b = text.length
+    this.method = text.slice(0, a)
+    this.url = text.slice(a + 1, b)
+    this.#text = text
+    this.#headersAt = b + 1
+    this.#pattern = pattern
+    this.#body = body ?? EMPTY
+  }
+
+  /** The path without the query string, still percent-encoded as received. */
+  get path (): string {
+    if (this.#path === undefined) {
+      const q = this.url.indexOf('?')
+      this.#path = q < 0 ? this.url : this.url.slice(0, q)
+    }
+    return this.#path
+  }
+
+  /** Route parameters, percent-decoded. */
+  get params (): Record<string, string> {
+    if (this.#params === undefined) this.#params = readParams(this.#pattern, this.path)
+    return this.#params
+  }
+
+  /** Query parameters; a key given more than once maps to an array of its values in order. */
+  get query (): Record<string, QueryValue> {
+    if (this.#query === undefined) {
+      const q = this.url.indexOf('?')
+      const out: Record<string, QueryValue> = Object.create(null)
+      if (q >= 0) {
+        for (const [k, v] of new URLSearchParams(this.url.slice(q + 1))) {
+          const prev = out[k]
+          out[k] = prev === undefined ? v : Array.isArray(prev) ? (prev.push(v), prev) : [prev, v]
+        }
+      }
+      this.#query = out
+    }
+    return this.#query
+  }
+
+  /** Headers with lower-case names. Repeated headers are joined with ", " (cookie with "; "),
+   * except set-cookie, which is an array — the rules node:http applies. */
+  get headers (): Record<string, HeaderValue> {
+    if (this.#headers === undefined) {
+      const out: Record<string, HeaderValue> = Object.create(null)
+      const text = this.#text
+      let i = this.#headersAt
+      while (i < text.length) {
+        const j = text.indexOf('\0', i)
+        let k = text.indexOf('\0', j + 1)
+        if (j < 0) break
+        if (k < 0) k = text.length
+        const name = text.slice(i, j).toLowerCase()
+        const value = text.slice(j + 1, k)
+        const prev = out[name]
+        if (prev === undefined) out[name] = name === 'set-cookie' ? [value] : value
+        else if (Array.isArray(prev)) prev.push(value)
+        else out[name] = prev + (name === 'cookie' ? '; ' : ', ') + value
+        i = k + 1
+      }
+      this.#headers = out
+    }
+    return this.#headers
+  }
+
+  /** The raw body bytes (empty when the request has none). */
+  get body (): Uint8Array {
+    return this.#body
+  }
+
+  /** The body decoded as UTF-8. */
+  text (): string {
+    if (this.#string === undefined) {
+      const b = this.#body
+      this.#string = b.byteLength === 0 ? '' : Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8')
+    }
+    return this.#string
+  }
+
+  /** The body parsed as JSON; invalid JSON is a 400 with code ISOPOOL_ERR_INVALID_JSON. */
+  json<T = unknown> (): T {
+    try {
+      return JSON.parse(this.text()) as T
+    } catch (err) {
+      throw new IsopoolError('ISOPOOL_ERR_INVALID_JSON', { reason: (err as Error).message })
+    }
+  }
+}
+
+function readParams (pattern: PathPattern, path: string): Record<string, string> {
+  const out: Record<string, string> = Object.create(null)
+  if (pattern.regex === null) return out
+  // The main router decodes the path before matching, so a path with encoded separators in a
+  // static segment matched there; try the decoded form if the raw one does not match here.
+  const m = pattern.regex.exec(path) ?? pattern.regex.exec(safeDecode(path, decodeURI))
+  if (m === null) return out
+  for (let i = 0; i < pattern.names.length; i++) out[pattern.names[i]] = safeDecode(m[i + 1], decodeURIComponent)
+  return out
+}
+
+function safeDecode (s: string, decode: (s: string) => string): string {
+  try { return decode(s) } catch { return s }
+}

@@ -1,0 +1,142 @@
+// The entry point of every isolate: import the handler modules once, tell the main thread we are
+// ready, then serve the request ring for the rest of our life.
+
+import { parentPort, workerData } from 'node:worker_threads'
+import { IsopoolError } from '../shared/errors.ts'
+import { bodyView, FLAG_END, frameFlags, frameId, frameKind, KIND_ABORT, KIND_BODY, KIND_REQ_HEAD, readHead, UNKNOWN_LENGTH } from '../shared/frame.ts'
+import { compilePath } from '../shared/path-pattern.ts'
+import type { PathPattern } from '../shared/path-pattern.ts'
+import type { IsolateInit, IsolateMessage, MainMessage } from '../shared/protocol.ts'
+import { RingConsumer, RingProducer } from '../shared/ring.ts'
+import { loadHandlers } from './loader.ts'
+import type { Handler } from './loader.ts'
+import { IsolateRequest } from './request.ts'
+import { ResponseWriter } from './respond.ts'
+
+/** A request whose body is still arriving in BODY frames. */
+interface Partial {
+  route: number
+  text: string
+  /** Preallocated when the length is known, else grown as chunks arrive. */
+  body: Uint8Array
+  received: number
+}
+
+const init = workerData as IsolateInit
+const port = parentPort!
+const post = (msg: IsolateMessage): void => port.postMessage(msg)
+
+const requests = new RingConsumer(init.requestRing)
+const writer = new ResponseWriter(new RingProducer(init.responseRing), init.dev)
+const partials = new Map<number, Partial>()
+let handlers: Handler[] = []
+let names: string[] = []
+let patterns: PathPattern[] = []
+let running = true
+
+function run (route: number, id: number, text: string, body: Uint8Array | null): void {
+  const req = new IsolateRequest(text, patterns[route], body)
+  let value: unknown
+  try {
+    value = handlers[route](req)
+  } catch (err) {
+    writer.error(id, err)
+    return
+  }
+  if (value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function') {
+    (value as PromiseLike<unknown>).then(v => complete(id, v, route), err => writer.error(id, err))
+  } else {
+    complete(id, value, route)
+  }
+}
+
+function complete (id: number, value: unknown, route: number): void {
+  try {
+    const pending = writer.result(id, value, names[route])
+    if (pending !== undefined) pending.catch(err => writer.error(id, err))
+  } catch (err) {
+    writer.error(id, err)
+  }
+}
+
+/** Handle every frame that is ready; runs handlers as their requests complete. */
+function drain (): void {
+  let pos: number
+  while ((pos = requests.peek()) >= 0) {
+    const kind = frameKind(requests, pos)
+    if (kind === KIND_REQ_HEAD) {
+      const h = readHead(requests, pos)
+      if (h.arg >= handlers.length) throw new IsopoolError('ISOPOOL_ERR_FRAME_INVALID', { reason: `route index ${h.arg} out of range` })
+      const inline = h.bodyEnd - h.bodyStart
+      if ((h.flags & FLAG_END) !== 0) {
+        // The whole request is here. Copy the body out: the ring space is reused once we release.
+        const body = inline === 0 ? null : Uint8Array.prototype.slice.call(requests.data, h.bodyStart, h.bodyEnd)
+        requests.release()
+        run(h.arg, h.id, h.text, body)
+        continue
+      }
+      const body = new Uint8Array(h.bodyLen === UNKNOWN_LENGTH ? Math.max(inline, 16384) : h.bodyLen)
+      body.set(requests.data.subarray(h.bodyStart, h.bodyEnd))
+      partials.set(h.id, { route: h.arg, text: h.text, body, received: inline })
+    } else if (kind === KIND_BODY) {
+      const id = frameId(requests, pos)
+      const p = partials.get(id)
+      if (p === undefined) throw new IsopoolError('ISOPOOL_ERR_FRAME_INVALID', { reason: `BODY frame for unknown request ${id}` })
+      const chunk = bodyView(requests, pos)
+      const need = p.received + chunk.byteLength
+      if (need > p.body.byteLength) {
+        const grown = new Uint8Array(Math.max(need, p.body.byteLength * 2))
+        grown.set(p.body.subarray(0, p.received))
+        p.body = grown
+      }
+      p.body.set(chunk, p.received)
+      p.received = need
+      if ((frameFlags(requests, pos) & FLAG_END) !== 0) {
+        partials.delete(id)
+        requests.release()
+        run(p.route, id, p.text, p.body.subarray(0, p.received))
+        continue
+      }
+    } else if (kind === KIND_ABORT) {
+      partials.delete(frameId(requests, pos))
+    } else {
+      throw new IsopoolError('ISOPOOL_ERR_FRAME_INVALID', { reason: `unknown frame kind ${kind} in the request ring` })
+    }
+    requests.release()
+  }
+}
+
+async function serve (): Promise<void> {
+  while (running) {
+    drain()
+    const wait = requests.waitForData()
+    if (wait !== null) await wait
+  }
+}
+
+port.on('message', (msg: MainMessage) => {
+  if (msg.type === 'stop') {
+    running = false
+    requests.interrupt()
+    // The port's listener is what keeps this thread's event loop alive (waitAsync does not);
+    // closing it lets the isolate end once user code has nothing left to do.
+    port.close()
+  }
+})
+
+try {
+  ;({ handlers, names } = await loadHandlers(init.modules, init.routes))
+  patterns = init.routes.map(r => compilePath(r.method, r.path))
+} catch (err) {
+  const wire = err instanceof IsopoolError
+    ? err.toWire()
+    : { code: 'ISOPOOL_ERR_ISOLATE_START', message: `Isolate ${init.index} could not start: ${(err as Error)?.message ?? String(err)}` }
+  // The main thread terminates every isolate when one fails; nothing more to do here.
+  post({ type: 'error', error: wire })
+  port.close()
+  running = false
+}
+if (running) {
+  post({ type: 'ready' })
+  await serve()
+}

@@ -1,0 +1,41 @@
+// One request/response pair as the main thread tracks it, from routing to the last byte written,
+// and the error responses the main thread sends itself.
+
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { errorBody, IsopoolError } from '../shared/errors.ts'
+import type { IsolateHandle } from './isolate-handle.ts'
+
+export interface Exchange {
+  req: IncomingMessage
+  res: ServerResponse
+  route: number
+  /** REQ_HEAD text: method \0 url \0 raw headers. */
+  text: string
+  /** Content-Length, or UNKNOWN_LENGTH for a chunked body; 0 when there is none. */
+  bodyLen: number
+  received: number
+  /** Set once the request is placed on an isolate. */
+  isolate: IsolateHandle | null
+  id: number
+  /** The request is complete on the isolate's side (its last frame is written or queued). */
+  sent: boolean
+  /** The response is being streamed in BODY frames. */
+  streaming: boolean
+  /** No more work for it: answered, or given up. */
+  done: boolean
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8'
+
+/** Answer with a coded JSON error. `close` also ends the connection after it. */
+export function sendError (res: ServerResponse, err: IsopoolError, extra: string[] = [], close = false): void {
+  if (res.headersSent || res.destroyed) {
+    res.destroy()
+    return
+  }
+  const body = errorBody(err.toWire())
+  const headers = ['content-type', JSON_TYPE, 'content-length', String(Buffer.byteLength(body)), ...extra]
+  if (close) headers.push('connection', 'close')
+  res.writeHead(err.status ?? 500, headers)
+  res.end(body)
+}

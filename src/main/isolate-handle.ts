@@ -1,0 +1,284 @@
+// The main thread's side of one isolate: its worker, its two rings, the requests it has in
+// flight, the frames waiting for ring space, and the loop that drains its responses into sockets.
+
+import { Worker } from 'node:worker_threads'
+import type { ServerResponse } from 'node:http'
+import { IsopoolError } from '../shared/errors.ts'
+import {
+  bodyView, CONTENT_TYPES, FLAG_END, frameFlags, frameId, frameKind, KIND_ABORT, KIND_BODY, KIND_REQ_HEAD,
+  KIND_RES_HEAD, readHead, writeBody, writeHead
+} from '../shared/frame.ts'
+import type { IsolateInit, IsolateMessage, MainMessage, RouteSpec } from '../shared/protocol.ts'
+import { createRingBuffer, RingConsumer, RingProducer } from '../shared/ring.ts'
+import { sendError } from './exchange.ts'
+import type { Exchange } from './exchange.ts'
+
+const WORKER_URL = new URL('../isolate/worker.ts', import.meta.url)
+
+/** A frame that did not fit in the request ring yet. */
+interface Outgoing {
+  ex: Exchange
+  kind: number
+  chunk: Uint8Array | null
+  offset: number
+  final: boolean
+}
+
+export interface IsolateEvents {
+  /** An exchange got its whole answer (or was given up): it no longer counts as in flight. */
+  complete (ex: Exchange): void
+  /** Ring space or an in-flight slot came free: queued requests may be placed now. */
+  space (): void
+  /** The worker stopped without being asked to. */
+  exit (handle: IsolateHandle, code: number): void
+}
+
+export interface IsolateConfig {
+  modules: string[]
+  routes: RouteSpec[]
+  ringSize: number
+  dev: boolean
+}
+
+export class IsolateHandle {
+  readonly index: number
+  readonly worker: Worker
+  readonly requests: RingProducer
+  readonly responses: RingConsumer
+  /** Requests placed here and not yet completed. */
+  readonly pending = new Map<number, Exchange>()
+  private backlog: Outgoing[] = []
+  private flushing = false
+  private nextId = 1
+  private stopping = false
+  private readonly events: IsolateEvents
+
+  private constructor (index: number, config: IsolateConfig, events: IsolateEvents) {
+    this.index = index
+    this.events = events
+    const requestRing = createRingBuffer(config.ringSize)
+    const responseRing = createRingBuffer(config.ringSize)
+    this.requests = new RingProducer(requestRing)
+    this.responses = new RingConsumer(responseRing)
+    const init: IsolateInit = { index, requestRing, responseRing, modules: config.modules, routes: config.routes, dev: config.dev }
+    this.worker = new Worker(WORKER_URL, { workerData: init, name: `isopool isolate ${index}` })
+  }
+
+  /** Start an isolate and resolve once it has imported every module, or reject with why not. */
+  static start (index: number, config: IsolateConfig, events: IsolateEvents): Promise<IsolateHandle> {
+    const handle = new IsolateHandle(index, config, events)
+    const worker = handle.worker
+    return new Promise((resolve, reject) => {
+      let settled = false
+      let failure: IsopoolError | null = null
+      const onMessage = (msg: IsolateMessage): void => {
+        if (msg.type === 'ready') {
+          settled = true
+          worker.off('message', onMessage)
+          worker.off('error', onError)
+          worker.on('error', (err) => { console.error(`isopool: isolate ${index} failed:`, err) })
+          void handle.serveResponses()
+          resolve(handle)
+        } else if (msg.type === 'error') {
+          failure = IsopoolError.fromWire(msg.error)
+        }
+      }
+      const onError = (err: Error): void => {
+        failure ??= new IsopoolError('ISOPOOL_ERR_ISOLATE_START', { isolate: index, reason: err.message }, { cause: err })
+      }
+      worker.on('message', onMessage)
+      worker.on('error', onError)
+      worker.on('exit', (code) => {
+        handle.stopping = true
+        handle.responses.interrupt()
+        if (!settled) {
+          settled = true
+          reject(failure ?? new IsopoolError('ISOPOOL_ERR_ISOLATE_START', { isolate: index, reason: `exit code ${code}` }))
+        } else {
+          handle.failAll(new IsopoolError('ISOPOOL_ERR_ISOLATE_EXITED', { exitCode: code }))
+          events.exit(handle, code)
+        }
+      })
+    })
+  }
+
+  get inFlight (): number { return this.pending.size }
+
+  /** True when new requests should not be placed here now. */
+  get congested (): boolean { return this.backlog.length > 0 || this.stopping }
+
+  /**
+   * Place a request's HEAD frame, with as much of `body` as fits when it is the whole body.
+   * False when the ring has no room for the HEAD now; nothing is written then.
+   */
+  place (ex: Exchange, body: Uint8Array | null, final: boolean): boolean {
+    const id = this.nextId
+    const n = writeHead(this.requests, KIND_REQ_HEAD, id, ex.route, 0, ex.text, ex.bodyLen, body, 0, final)
+    if (n < 0) return false
+    this.nextId = (id + 1) >>> 0 || 1
+    ex.isolate = this
+    ex.id = id
+    this.pending.set(id, ex)
+    if (body !== null && n < body.byteLength) this.enqueue({ ex, kind: KIND_BODY, chunk: body, offset: n, final })
+    else if (final) ex.sent = true
+    return true
+  }
+
+  /** Send a chunk of a placed request's body. False when it had to wait for ring space. */
+  sendBody (ex: Exchange, chunk: Uint8Array | null, final: boolean): boolean {
+    return this.enqueue({ ex, kind: KIND_BODY, chunk, offset: 0, final })
+  }
+
+  /** Tell the isolate to drop a request whose body will never complete, and forget it. */
+  abort (ex: Exchange): void {
+    this.enqueue({ ex, kind: KIND_ABORT, chunk: null, offset: 0, final: false })
+    this.pending.delete(ex.id)
+    this.events.complete(ex)
+  }
+
+  stop (): Promise<void> {
+    this.stopping = true
+    const exited = new Promise<void>(resolve => this.worker.once('exit', () => resolve()))
+    this.worker.postMessage({ type: 'stop' } satisfies MainMessage)
+    // An isolate whose user code holds handles open (a timer, a socket) would never end on its
+    // own; give it a moment, then end it.
+    const timer = setTimeout(() => { void this.worker.terminate() }, 2000)
+    return exited.finally(() => clearTimeout(timer))
+  }
+
+  /** Answer every request in flight here with `err`; used when the worker is gone. */
+  private failAll (err: IsopoolError): void {
+    this.backlog = []
+    for (const ex of this.pending.values()) {
+      if (!ex.done) {
+        if (ex.streaming) ex.res.destroy()
+        else sendError(ex.res, err, [], true)
+      }
+      this.events.complete(ex)
+    }
+    this.pending.clear()
+  }
+
+  // ── request ring: ordered writes with backpressure ─────────────────────────────────────────
+
+  private enqueue (out: Outgoing): boolean {
+    if (this.backlog.length === 0 && this.write(out)) return true
+    this.backlog.push(out)
+    if (!this.flushing) void this.flush()
+    return false
+  }
+
+  private write (out: Outgoing): boolean {
+    const ring = this.requests
+    if (out.kind === KIND_ABORT) return writeBody(ring, KIND_ABORT, out.ex.id, null, 0, false) >= 0
+    const len = out.chunk === null ? 0 : out.chunk.byteLength
+    do {
+      const n = writeBody(ring, KIND_BODY, out.ex.id, out.chunk, out.offset, out.final)
+      if (n < 0) return false
+      out.offset += n
+    } while (out.offset < len)
+    if (out.final) out.ex.sent = true
+    return true
+  }
+
+  private async flush (): Promise<void> {
+    this.flushing = true
+    try {
+      while (this.backlog.length > 0 && !this.stopping) {
+        const out = this.backlog[0]
+        // A request that was given up meanwhile needs no more body frames; its ABORT still goes.
+        if (out.kind === KIND_ABORT || !out.ex.done || this.pending.has(out.ex.id)) {
+          if (!this.write(out)) {
+            await this.requests.waitForSpace()
+            continue
+          }
+        }
+        this.backlog.shift()
+        if (out.kind === KIND_BODY && !out.ex.done) out.ex.req.resume()
+      }
+    } finally {
+      this.flushing = false
+    }
+    this.events.space()
+  }
+
+  // ── response ring: drain into sockets ──────────────────────────────────────────────────────
+
+  private async serveResponses (): Promise<void> {
+    // The worker handle keeps this thread's event loop alive while we wait (waitAsync does not).
+    while (!this.stopping) {
+      this.drainResponses()
+      const wait = this.responses.waitForData()
+      if (wait !== null) await wait
+    }
+  }
+
+  private drainResponses (): void {
+    const ring = this.responses
+    let pos: number
+    let freed = false
+    while ((pos = ring.peek()) >= 0) {
+      const kind = frameKind(ring, pos)
+      if (kind === KIND_RES_HEAD) {
+        const h = readHead(ring, pos)
+        const ex = this.pending.get(h.id)
+        if (ex !== undefined) {
+          const end = (h.flags & FLAG_END) !== 0
+          const ok = writeResponseHead(ex.res, h.arg, h.aux, h.text, h.bodyLen)
+          const body = h.bodyEnd > h.bodyStart ? ring.data.subarray(h.bodyStart, h.bodyEnd) : null
+          if (end) {
+            if (ok) ex.res.end(body === null ? undefined : Buffer.from(body))
+            this.finish(ex)
+            freed = true
+          } else {
+            ex.streaming = true
+            if (ok && body !== null) ex.res.write(Buffer.from(body))
+          }
+        }
+      } else if (kind === KIND_BODY) {
+        const ex = this.pending.get(frameId(ring, pos))
+        if (ex !== undefined) {
+          const chunk = bodyView(ring, pos)
+          const open = !ex.res.writableEnded && !ex.res.destroyed
+          if (open && chunk.byteLength > 0) ex.res.write(Buffer.from(chunk))
+          if ((frameFlags(ring, pos) & FLAG_END) !== 0) {
+            if (open) ex.res.end()
+            this.finish(ex)
+            freed = true
+          }
+        }
+      } else {
+        throw new IsopoolError('ISOPOOL_ERR_FRAME_INVALID', { reason: `unknown frame kind ${kind} in the response ring` })
+      }
+      ring.release()
+    }
+    if (freed) this.events.space()
+  }
+
+  private finish (ex: Exchange): void {
+    this.pending.delete(ex.id)
+    this.events.complete(ex)
+  }
+}
+
+/** Write status and headers; false when the body must not be written (client gone, or a 500 was
+ * sent instead because node:http refused a header). */
+function writeResponseHead (res: ServerResponse, status: number, ct: number, text: string, bodyLen: number): boolean {
+  if (res.destroyed || res.writableEnded) return false
+  const headers: string[] = []
+  const type = CONTENT_TYPES[ct]
+  if (type !== undefined) headers.push('content-type', type)
+  if (text.length > 0) {
+    const parts = text.split('\0')
+    for (let i = 0; i + 1 < parts.length; i += 2) headers.push(parts[i], parts[i + 1])
+  }
+  // 204 and 304 carry no body and no length (RFC 9110 §8.6).
+  if (status !== 204 && status !== 304) headers.push('content-length', String(bodyLen))
+  try {
+    res.writeHead(status, headers)
+    return true
+  } catch (err) {
+    sendError(res, new IsopoolError('ISOPOOL_ERR_RESPONSE_INVALID', { reason: (err as Error).message }))
+    return false
+  }
+}

@@ -1,0 +1,283 @@
+// The accept loop: node:http parses, the router picks a route, and each request goes to the
+// isolate with the fewest requests in flight. When none can take it, it waits in a bounded queue.
+
+import { createServer as createHttpServer } from 'node:http'
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { IsopoolError } from '../shared/errors.ts'
+import { UNKNOWN_LENGTH } from '../shared/frame.ts'
+import { compilePath } from '../shared/path-pattern.ts'
+import type { RouteSpec } from '../shared/protocol.ts'
+import { sendError } from './exchange.ts'
+import type { Exchange } from './exchange.ts'
+import { IsolateHandle } from './isolate-handle.ts'
+import type { IsolateConfig, IsolateEvents } from './isolate-handle.ts'
+import { normalizeMethod, resolveHandler, resolveOptions } from './options.ts'
+import type { ResolvedOptions, RouteDefinition, ServerOptions } from './options.ts'
+import { Router } from './router.ts'
+
+export interface ListenOptions {
+  /** Default 0: any free port. */
+  port?: number
+  /** Default '127.0.0.1'. */
+  host?: string
+}
+
+export interface ListenResult {
+  port: number
+  host: string
+  /** `http://host:port` */
+  url: string
+}
+
+interface RouteEntry {
+  method: string
+  path: string
+  module: string
+  export: string
+}
+
+export class Server {
+  readonly options: ResolvedOptions
+  private readonly routeList: RouteEntry[] = []
+  private readonly router = new Router()
+  private isolates: IsolateHandle[] = []
+  private config: IsolateConfig | null = null
+  private http: HttpServer | null = null
+  /** Requests waiting for an isolate, oldest first. */
+  private queue: Exchange[] = []
+  /** Exchanges accepted and not yet completed (queued or on an isolate). */
+  private active = 0
+  private idle: (() => void) | null = null
+  private state: 'new' | 'starting' | 'listening' | 'closing' | 'closed' = 'new'
+  private readonly events: IsolateEvents
+
+  constructor (options?: number | ServerOptions) {
+    this.options = resolveOptions(options)
+    const routes = typeof options === 'object' && options !== null ? options.routes ?? [] : []
+    for (const r of routes) this.route(r.method, r.path, r.handler)
+    this.events = {
+      complete: (ex) => this.completed(ex),
+      space: () => this.pump(),
+      exit: (handle, code) => this.isolateExited(handle, code)
+    }
+  }
+
+  /** Add a route: `handler` is `module#export`. Chainable; only before listen(). */
+  route (method: RouteDefinition['method'], path: string, handler: string): this {
+    if (this.state !== 'new') throw new IsopoolError('ISOPOOL_ERR_ALREADY_LISTENING', { action: 'add a route' })
+    const m = normalizeMethod(method, path)
+    compilePath(m, path)
+    if (this.routeList.some(r => r.method === m && r.path === path)) {
+      throw new IsopoolError('ISOPOOL_ERR_ROUTE_CONFLICT', { method: m, path })
+    }
+    const target = resolveHandler(this.options.root, m, path, handler)
+    this.routeList.push({ method: m, path, ...target })
+    return this
+  }
+
+  /** Number of isolates serving (after listen()). */
+  get isolateCount (): number { return this.isolates.length }
+
+  /**
+   * Start every isolate, wait until each has imported its modules, then listen. Rejects with
+   * nothing left running when a module cannot be imported or an export is missing.
+   */
+  async listen (options: ListenOptions = {}): Promise<ListenResult> {
+    if (this.state !== 'new') throw new IsopoolError('ISOPOOL_ERR_ALREADY_LISTENING', { action: 'listen again' })
+    this.state = 'starting'
+    const modules = [...new Set(this.routeList.map(r => r.module))]
+    const routes: RouteSpec[] = this.routeList.map(r => ({ method: r.method, path: r.path, module: modules.indexOf(r.module), export: r.export }))
+    this.routeList.forEach((r, i) => {
+      // A HEAD route of its own takes precedence over the one GET implies.
+      if (r.method === 'HEAD' && this.router.has('HEAD', r.path)) return
+      this.router.add(r.method, r.path, i)
+    })
+    this.router.compile()
+    this.config = { modules, routes, ringSize: this.options.ringSize, dev: this.options.dev }
+    const started = await Promise.allSettled(
+      Array.from({ length: this.options.isolates }, (_, i) => IsolateHandle.start(i, this.config!, this.events))
+    )
+    this.isolates = started.flatMap(s => s.status === 'fulfilled' ? [s.value] : [])
+    const failed = started.find(s => s.status === 'rejected')
+    if (failed !== undefined) {
+      await this.stopIsolates()
+      this.state = 'closed'
+      throw (failed as PromiseRejectedResult).reason
+    }
+    const http = createHttpServer((req, res) => this.onRequest(req, res))
+    this.http = http
+    try {
+      await new Promise<void>((resolve, reject) => {
+        http.once('error', reject)
+        http.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+          http.off('error', reject)
+          resolve()
+        })
+      })
+    } catch (err) {
+      await this.stopIsolates()
+      this.state = 'closed'
+      throw err
+    }
+    this.state = 'listening'
+    const addr = http.address() as AddressInfo
+    const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
+    return { port: addr.port, host: addr.address, url: `http://${host}:${addr.port}` }
+  }
+
+  /** Stop accepting, let every accepted request finish, then stop the isolates. */
+  async close (): Promise<void> {
+    if (this.state === 'new') { this.state = 'closed'; return }
+    if (this.state === 'closing' || this.state === 'closed') return
+    if (this.state !== 'listening') throw new IsopoolError('ISOPOOL_ERR_NOT_LISTENING', { action: 'close while starting' })
+    this.state = 'closing'
+    const http = this.http!
+    const closed = new Promise<void>(resolve => http.close(() => resolve()))
+    http.closeIdleConnections()
+    if (this.active > 0) await new Promise<void>(resolve => { this.idle = resolve })
+    http.closeAllConnections()
+    await closed
+    await this.stopIsolates()
+    this.state = 'closed'
+  }
+
+  // ── per request ───────────────────────────────────────────────────────────────────────────
+
+  private onRequest (req: IncomingMessage, res: ServerResponse): void {
+    const method = req.method!
+    const url = req.url!
+    const found = this.router.lookup(method, url)
+    if (!found.found) {
+      const path = url.split('?')[0]
+      if (found.allow.length === 0) sendError(res, new IsopoolError('ISOPOOL_ERR_NOT_FOUND', { method, path }))
+      else sendError(res, new IsopoolError('ISOPOOL_ERR_METHOD_NOT_ALLOWED', { method, path, allow: found.allow.join(', ') }), ['allow', found.allow.join(', ')])
+      return
+    }
+    if (this.state !== 'listening') res.shouldKeepAlive = false
+    const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined
+    const bodyLen = !hasBody ? 0 : req.headers['content-length'] !== undefined ? Number(req.headers['content-length']) : UNKNOWN_LENGTH
+    if (bodyLen !== UNKNOWN_LENGTH && bodyLen > this.options.maxBodySize) {
+      // Refuse before reading a byte of it; the connection closes so the rest is never read.
+      sendError(res, new IsopoolError('ISOPOOL_ERR_BODY_TOO_LARGE', { limit: this.options.maxBodySize }), [], true)
+      return
+    }
+    const ex: Exchange = {
+      req, res, route: found.route, text: headText(method, url, req.rawHeaders), bodyLen, received: 0,
+      isolate: null, id: 0, sent: false, streaming: false, done: false
+    }
+    this.active++
+    res.once('close', () => this.closedEarly(ex))
+    if (this.queue.length > 0 || !this.place(ex)) this.wait(ex)
+  }
+
+  /** Put the request on the least busy isolate that can take it now. */
+  private place (ex: Exchange): boolean {
+    const isolates = this.isolates
+    let full: IsolateHandle[] | null = null
+    for (;;) {
+      let best: IsolateHandle | null = null
+      for (let i = 0; i < isolates.length; i++) {
+        const h = isolates[i]
+        if (h.congested || h.inFlight >= this.options.maxInFlight || (full !== null && full.includes(h))) continue
+        if (best === null || h.inFlight < best.inFlight) best = h
+      }
+      if (best === null) return false
+      if (best.place(ex, null, ex.bodyLen === 0)) break
+      // Its ring is full: try the next one, and come back here when it drains.
+      void best.requests.waitForSpace().then(() => this.pump())
+      ;(full ??= []).push(best)
+    }
+    if (ex.bodyLen !== 0) this.streamBody(ex)
+    return true
+  }
+
+  private wait (ex: Exchange): void {
+    if (this.queue.length >= this.options.maxQueue) {
+      sendError(ex.res, new IsopoolError('ISOPOOL_ERR_OVERLOADED'), ['retry-after', String(this.options.retryAfter)])
+      this.completed(ex)
+      return
+    }
+    this.queue.push(ex)
+  }
+
+  /** Place queued requests, oldest first, while isolates can take them. */
+  private pump (): void {
+    while (this.queue.length > 0) {
+      const ex = this.queue[0]
+      if (!ex.done && !this.place(ex)) return
+      this.queue.shift()
+    }
+  }
+
+  private streamBody (ex: Exchange): void {
+    const { req } = ex
+    const h = ex.isolate!
+    const limit = this.options.maxBodySize
+    req.on('data', (chunk: Buffer) => {
+      if (ex.done) return
+      ex.received += chunk.byteLength
+      if (ex.received > limit) {
+        // No Content-Length, or a client sending more than it announced: stop at the limit.
+        sendError(ex.res, new IsopoolError('ISOPOOL_ERR_BODY_TOO_LARGE', { limit }), [], true)
+        h.abort(ex)
+        return
+      }
+      const final = ex.bodyLen !== UNKNOWN_LENGTH && ex.received === ex.bodyLen
+      if (!h.sendBody(ex, chunk, final)) req.pause()
+    })
+    req.on('end', () => {
+      if (!ex.done && !ex.sent && ex.bodyLen === UNKNOWN_LENGTH) h.sendBody(ex, null, true)
+    })
+  }
+
+  /** The response's connection closed: before the answer was complete, the work is given up. */
+  private closedEarly (ex: Exchange): void {
+    if (ex.done) return
+    if (ex.isolate === null) {
+      this.completed(ex) // still queued: pump() skips it
+    } else if (!ex.sent) {
+      ex.isolate.abort(ex) // the handler never ran: tell the isolate to drop the partial body
+    }
+    // Otherwise the handler runs; its answer is drained and dropped, then the exchange completes.
+  }
+
+  private completed (ex: Exchange): void {
+    if (ex.done) return
+    ex.done = true
+    this.active--
+    if (this.active === 0 && this.idle !== null) {
+      const idle = this.idle
+      this.idle = null
+      idle()
+    }
+  }
+
+  private isolateExited (handle: IsolateHandle, code: number): void {
+    const i = this.isolates.indexOf(handle)
+    if (i < 0 || this.state !== 'listening') return
+    console.error(`isopool: isolate ${handle.index} exited with code ${code}; starting a new one`)
+    this.isolates.splice(i, 1)
+    IsolateHandle.start(handle.index, this.config!, this.events).then(
+      (fresh) => {
+        if (this.state !== 'listening') { void fresh.stop(); return }
+        this.isolates.push(fresh)
+        this.pump()
+      },
+      (err) => console.error(`isopool: isolate ${handle.index} could not be restarted:`, err)
+    )
+  }
+
+  private async stopIsolates (): Promise<void> {
+    const all = this.isolates
+    this.isolates = []
+    await Promise.all(all.map(h => h.stop()))
+  }
+}
+
+/** REQ_HEAD text: method \0 url \0 name \0 value \0 … (node:http's raw, latin1 strings). */
+function headText (method: string, url: string, raw: string[]): string {
+  let s = method + '\0' + url
+  for (let i = 0; i < raw.length; i++) s += '\0' + raw[i]
+  return s
+}

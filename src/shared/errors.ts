@@ -1,0 +1,118 @@
+// Every error isopool raises, in one table: a stable code, a message template and, for those that
+// reach a client, an HTTP status. Errors cross the thread boundary as { code, message, status }
+// (WireError) and are rebuilt with IsopoolError.fromWire on the other side.
+//
+// A code, once published, keeps its meaning forever; a retired code stays in RETIRED_CODES and is
+// never reused. docs/errors.md documents every code (a test checks it).
+
+export const ERRORS = {
+  // ── client errors, answered by the main thread or the isolate ──────────────────────────────
+  ISOPOOL_ERR_NOT_FOUND: { status: 404, message: 'No route matches {method} {path}' },
+  ISOPOOL_ERR_METHOD_NOT_ALLOWED: { status: 405, message: '{method} is not allowed on {path}; allowed: {allow}' },
+  ISOPOOL_ERR_BODY_TOO_LARGE: { status: 413, message: 'Request body exceeds the limit of {limit} bytes' },
+  ISOPOOL_ERR_INVALID_JSON: { status: 400, message: 'Request body is not valid JSON: {reason}' },
+  ISOPOOL_ERR_BAD_REQUEST: { status: 400, message: 'Bad request: {reason}' },
+  // ── errors of the handler, answered by the isolate ─────────────────────────────────────────
+  ISOPOOL_ERR_HTTP: { status: 500, message: '{message}' },
+  ISOPOOL_ERR_HANDLER: { status: 500, message: 'Internal server error' },
+  ISOPOOL_ERR_INVALID_RESULT: { status: 500, message: 'Handler {handler} returned a value that cannot be sent: {type}' },
+  // ── server-side conditions a client sees ───────────────────────────────────────────────────
+  ISOPOOL_ERR_OVERLOADED: { status: 503, message: 'Server is overloaded, retry later' },
+  ISOPOOL_ERR_SHUTTING_DOWN: { status: 503, message: 'Server is shutting down' },
+  ISOPOOL_ERR_ISOLATE_EXITED: { status: 502, message: 'The isolate handling this request stopped (exit code {exitCode})' },
+  ISOPOOL_ERR_RESPONSE_INVALID: { status: 500, message: 'The response could not be sent: {reason}' },
+  // ── start-up and configuration: thrown to the caller, never sent to a client ───────────────
+  ISOPOOL_ERR_MODULE_IMPORT: { status: undefined, message: 'Cannot import module {module}: {reason}' },
+  ISOPOOL_ERR_EXPORT_MISSING: { status: undefined, message: 'Module {module} has no export "{export}"' },
+  ISOPOOL_ERR_EXPORT_NOT_FUNCTION: { status: undefined, message: 'Export "{export}" of module {module} is a {type}, not a function' },
+  ISOPOOL_ERR_ISOLATE_START: { status: undefined, message: 'Isolate {isolate} stopped before it was ready: {reason}' },
+  ISOPOOL_ERR_INVALID_OPTION: { status: undefined, message: 'Invalid option {option}: {reason}' },
+  ISOPOOL_ERR_INVALID_ROUTE: { status: undefined, message: 'Invalid route {method} {path}: {reason}' },
+  ISOPOOL_ERR_ROUTE_CONFLICT: { status: undefined, message: 'Route {method} {path} is already registered' },
+  ISOPOOL_ERR_ALREADY_LISTENING: { status: undefined, message: 'Cannot {action} after listen()' },
+  ISOPOOL_ERR_NOT_LISTENING: { status: undefined, message: 'Cannot {action}: the server is not listening' },
+  // ── the transport: a broken frame means a bug or memory corruption, never user input ────────
+  ISOPOOL_ERR_FRAME_INVALID: { status: undefined, message: 'Malformed frame: {reason}' },
+  ISOPOOL_ERR_FRAME_TOO_LARGE: { status: undefined, message: 'Frame of {size} bytes exceeds the ring limit of {max} bytes' }
+} as const satisfies Record<string, { status: number | undefined, message: string }>
+
+export type ErrorCode = keyof typeof ERRORS
+
+/** Codes that were published once and must never be given a new meaning. */
+export const RETIRED_CODES: readonly string[] = []
+
+/** The shape an error has on the wire and in every JSON error body. */
+export interface WireError {
+  code: string
+  message: string
+  status?: number
+}
+
+function format (template: string, params: Record<string, unknown>): string {
+  return template.replace(/\{(\w+)\}/g, (_, k: string) => (k in params ? String(params[k]) : `{${k}}`))
+}
+
+export class IsopoolError extends Error {
+  readonly code: string
+  readonly status: number | undefined
+  readonly params: Record<string, unknown>
+
+  constructor (code: ErrorCode, params: Record<string, unknown> = {}, options?: { cause?: unknown, status?: number }) {
+    super(format(ERRORS[code].message, params), options?.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'IsopoolError'
+    this.code = code
+    this.status = options?.status ?? ERRORS[code].status
+    this.params = params
+  }
+
+  toWire (): WireError {
+    return this.status === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, status: this.status }
+  }
+
+  /** Rebuild an error that crossed a thread boundary. Unknown codes keep their text. */
+  static fromWire (wire: WireError): IsopoolError {
+    const known = Object.hasOwn(ERRORS, wire.code) ? wire.code as ErrorCode : 'ISOPOOL_ERR_HANDLER'
+    const err = new IsopoolError(known, {}, { status: wire.status })
+    // The message was already formatted on the other side; keep it and the original code.
+    err.message = wire.message
+    ;(err as { code: string }).code = wire.code
+    return err
+  }
+}
+
+const HTTP_ERROR = Symbol.for('isopool.HttpError')
+
+/**
+ * Thrown by a handler to answer with `status` and a JSON error body
+ * `{ "error": { "code", "message", "status" } }`. `code` defaults to ISOPOOL_ERR_HTTP.
+ */
+export class HttpError extends Error {
+  readonly status: number
+  readonly code: string
+  readonly headers: Record<string, string> | undefined
+
+  constructor (status: number, message?: string, options?: { code?: string, headers?: Record<string, string>, cause?: unknown }) {
+    super(message ?? `HTTP ${status}`, options?.cause === undefined ? undefined : { cause: options.cause })
+    if (!Number.isInteger(status) || status < 400 || status > 599) {
+      throw new RangeError(`HttpError status must be an integer from 400 to 599, got ${status}`)
+    }
+    this.name = 'HttpError'
+    this.status = status
+    this.code = options?.code ?? 'ISOPOOL_ERR_HTTP'
+    this.headers = options?.headers
+  }
+
+  /** Recognizes HttpErrors even from a second copy of this module. */
+  static [Symbol.hasInstance] (value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[HTTP_ERROR] === true
+  }
+
+  get [HTTP_ERROR] (): true { return true }
+}
+
+/** The JSON body every error response carries. */
+export function errorBody (err: WireError): string {
+  return JSON.stringify({ error: err })
+}

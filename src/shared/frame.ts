@@ -1,0 +1,155 @@
+// The frames that cross the rings, and their codec. Both sides import this file; nothing else
+// knows an offset.
+//
+// Every frame starts on an 8-byte boundary with a 16-byte header (little-endian):
+//
+//   0        4      5       6        8            12           16
+//   ┌────────┬──────┬───────┬────────┬────────────┬────────────┬──────────── payload ──┐
+//   │ length │ kind │ flags │  aux   │ request id │    arg     │ …                     │
+//   │  u32   │  u8  │  u8   │  u16   │    u32     │    u32     │                       │
+//   └────────┴──────┴───────┴────────┴────────────┴────────────┴───────────────────────┘
+//   length counts header + payload, before the ring pads it to a multiple of 8.
+//
+// Kinds and payloads:
+//
+//   REQ_HEAD  main → isolate   arg = route index
+//             ┌ textLen u32 ┬ bodyLen u32 ┬ text (latin1) ─────────────┬ body bytes … ┐
+//             text = method \0 url \0 rawHeaders joined by \0 (name \0 value \0 …)
+//             bodyLen = the whole body's length, or UNKNOWN_LENGTH when it is streamed
+//   RES_HEAD  isolate → main   arg = status, aux = content-type code (CT_*)
+//             ┌ textLen u32 ┬ bodyLen u32 ┬ text (latin1) ─────────────┬ body bytes … ┐
+//             text = extra header names and values joined by \0
+//   BODY      both ways        payload = body bytes that follow the HEAD of the same id
+//   ABORT     main → isolate   the request will not complete; drop what was received
+//
+// flags.END marks the last frame of a message: a HEAD with END carries the whole body inline.
+// Strings are latin1 because that is how node:http hands us the request line and headers: one
+// byte per character, so the byte length is the string length and no UTF-8 pass is needed.
+
+import { IsopoolError } from './errors.ts'
+import type { RingConsumer, RingProducer } from './ring.ts'
+
+export const KIND_REQ_HEAD = 1
+export const KIND_RES_HEAD = 2
+export const KIND_BODY = 3
+export const KIND_ABORT = 4
+
+export const FLAG_END = 1
+
+export const FRAME_HEADER = 16
+/** HEAD frames carry textLen and bodyLen after the header. */
+export const HEAD_PREFIX = FRAME_HEADER + 8
+export const UNKNOWN_LENGTH = 0xffffffff
+
+/** Content types the isolate names by code so the main thread need not parse a header. */
+export const CT_NONE = 0
+export const CT_JSON = 1
+export const CT_TEXT = 2
+export const CT_OCTET = 3
+export const CONTENT_TYPES: readonly (string | undefined)[] = [
+  undefined,
+  'application/json; charset=utf-8',
+  'text/plain; charset=utf-8',
+  'application/octet-stream'
+]
+
+/** A decoded HEAD frame. Body bytes, if any, are `data[bodyStart, bodyEnd)` until release. */
+export interface HeadFrame {
+  id: number
+  flags: number
+  aux: number
+  arg: number
+  text: string
+  bodyLen: number
+  bodyStart: number
+  bodyEnd: number
+}
+
+/**
+ * Write a HEAD frame with as much of `body` (from `bodyOffset`) as fits now. Returns the number
+ * of body bytes written, or -1 when not even the header and text fit (nothing is written).
+ * The frame carries END when `final` and the whole rest of the body fit.
+ */
+export function writeHead (
+  ring: RingProducer, kind: number, id: number, arg: number, aux: number, text: string,
+  bodyLen: number, body: Uint8Array | null, bodyOffset: number, final: boolean
+): number {
+  const fixed = HEAD_PREFIX + text.length
+  const rest = body === null ? 0 : body.byteLength - bodyOffset
+  const pos = ring.reserve(fixed, fixed + rest)
+  if (pos < 0) return -1
+  const n = Math.min(rest, ring.reserved - fixed)
+  const data = ring.data
+  const len = fixed + n
+  writeFrameHeader(data, pos, len, kind, final && n === rest ? FLAG_END : 0, aux, id, arg)
+  data.writeUInt32LE(text.length, pos + FRAME_HEADER)
+  data.writeUInt32LE(bodyLen, pos + FRAME_HEADER + 4)
+  if (text.length > 0) data.write(text, pos + HEAD_PREFIX, text.length, 'latin1')
+  if (n > 0) data.set(body!.subarray(bodyOffset, bodyOffset + n), pos + fixed)
+  ring.commit(len)
+  return n
+}
+
+/**
+ * Write a BODY (or ABORT) frame with as much of `body` from `offset` as fits now; at least one
+ * byte unless the body is empty. Returns the bytes written, or -1 when nothing could be written.
+ */
+export function writeBody (
+  ring: RingProducer, kind: number, id: number, body: Uint8Array | null, offset: number, final: boolean
+): number {
+  const rest = body === null ? 0 : body.byteLength - offset
+  const pos = ring.reserve(FRAME_HEADER + (rest > 0 ? 1 : 0), FRAME_HEADER + rest)
+  if (pos < 0) return -1
+  const n = Math.min(rest, ring.reserved - FRAME_HEADER)
+  const data = ring.data
+  writeFrameHeader(data, pos, FRAME_HEADER + n, kind, final && n === rest ? FLAG_END : 0, 0, id, 0)
+  if (n > 0) data.set(body!.subarray(offset, offset + n), pos + FRAME_HEADER)
+  ring.commit(FRAME_HEADER + n)
+  return n
+}
+
+function writeFrameHeader (data: Buffer, pos: number, len: number, kind: number, flags: number, aux: number, id: number, arg: number): void {
+  data.writeUInt32LE(len, pos)
+  data[pos + 4] = kind
+  data[pos + 5] = flags
+  data.writeUInt16LE(aux, pos + 6)
+  data.writeUInt32LE(id, pos + 8)
+  data.writeUInt32LE(arg, pos + 12)
+}
+
+// ── reading ────────────────────────────────────────────────────────────────────────────────
+
+export const frameKind = (ring: RingConsumer, pos: number): number => ring.data[pos + 4]
+export const frameFlags = (ring: RingConsumer, pos: number): number => ring.data[pos + 5]
+export const frameId = (ring: RingConsumer, pos: number): number => ring.data.readUInt32LE(pos + 8)
+
+/** Decode the HEAD frame at `pos` (whose length peek() checked against the ring). */
+export function readHead (ring: RingConsumer, pos: number): HeadFrame {
+  const data = ring.data
+  const len = ring.frameLength
+  if (len < HEAD_PREFIX) throw invalid(`HEAD frame of ${len} bytes is shorter than its ${HEAD_PREFIX}-byte prefix`)
+  const textLen = data.readUInt32LE(pos + FRAME_HEADER)
+  if (textLen > len - HEAD_PREFIX) throw invalid(`text of ${textLen} bytes overruns a ${len}-byte frame`)
+  const bodyStart = pos + HEAD_PREFIX + textLen
+  return {
+    id: data.readUInt32LE(pos + 8),
+    flags: data[pos + 5],
+    aux: data.readUInt16LE(pos + 6),
+    arg: data.readUInt32LE(pos + 12),
+    text: textLen === 0 ? '' : data.toString('latin1', pos + HEAD_PREFIX, bodyStart),
+    bodyLen: data.readUInt32LE(pos + FRAME_HEADER + 4),
+    bodyStart,
+    bodyEnd: pos + len
+  }
+}
+
+/** The body bytes of the BODY frame at `pos`, as a view into the ring valid until release. */
+export function bodyView (ring: RingConsumer, pos: number): Uint8Array {
+  const len = ring.frameLength
+  if (len < FRAME_HEADER) throw invalid(`BODY frame of ${len} bytes is shorter than its header`)
+  return ring.data.subarray(pos + FRAME_HEADER, pos + len)
+}
+
+function invalid (reason: string): IsopoolError {
+  return new IsopoolError('ISOPOOL_ERR_FRAME_INVALID', { reason })
+}

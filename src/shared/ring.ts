@@ -1,0 +1,280 @@
+// A single-producer, single-consumer ring of variable-length frames in a SharedArrayBuffer.
+//
+// One ring carries bytes in one direction between exactly two threads: the main thread and one
+// isolate. Each side owns one cursor and only reads the other's, so no lock is ever taken.
+//
+//  SharedArrayBuffer
+//  ┌──────────────── control block (128 bytes, Int32 slots) ─────────────────┐┌──── data ────┐
+//  │ [0] HEAD     producer's write cursor     [16] TAIL     consumer's read   ││ capacity     │
+//  │ [1] ASLEEP   consumer waits on HEAD      [17] WAITING  producer waits on ││ bytes, a     │
+//  │ [2] CAPACITY (bytes, power of two)            TAIL for free space        ││ power of two │
+//  └──────────────────────────────────────────────────────────────────────────┘└──────────────┘
+//  HEAD and TAIL sit 64 bytes apart so the two threads do not write the same cache line.
+//
+//  data (positions are cursor & (capacity - 1)):
+//
+//        TAIL                          HEAD
+//         ▼                             ▼
+//  ┌──────┬───────────┬──────┬──────────┬──────────────────┬─────┐
+//  │ free │ frame     │ frame│ frame    │ free             │ PAD │◀ a frame never wraps: when it
+//  └──────┴───────────┴──────┴──────────┴──────────────────┴─────┘  does not fit before the end,
+//                                                                   a PAD frame fills the rest
+//
+// Cursors are free-running unsigned 32-bit byte counts (stored in Int32 slots, read with >>> 0):
+// used = HEAD - TAIL (mod 2^32), free = capacity - used. Every frame starts on an 8-byte
+// boundary and the capacity is a power of two, so `cursor & mask` is always a frame start and a
+// PAD frame always has room for its 8-byte length+kind prefix.
+//
+// Memory ordering. JS Atomics are sequentially consistent. The producer writes a frame's bytes
+// with plain stores and then publishes them with Atomics.store(HEAD); the consumer reads HEAD
+// with Atomics.load before it touches those bytes, so it sees them whole. Symmetrically the
+// consumer's Atomics.store(TAIL) hands the space back only after it finished reading it.
+//
+// Wake-ups. A consumer with nothing to read sets ASLEEP=1, re-reads HEAD and only then
+// Atomics.waitAsync()s on HEAD with the value it saw. The producer stores HEAD and then reads
+// ASLEEP: with sequential consistency at least one of the two sees the other's store, so either
+// the consumer sees the new HEAD and does not sleep, or the producer sees ASLEEP=1 and notifies.
+// If the notify comes before waitAsync is registered, HEAD no longer equals the expected value
+// and waitAsync returns at once. A consumer that is awake (ASLEEP=0) is never notified, so a
+// busy pair exchanges frames without a single syscall. The producer waiting for free space uses
+// the mirror image: WAITING and TAIL.
+
+import { IsopoolError } from './errors.ts'
+
+const HEAD = 0
+const ASLEEP = 1
+const CAPACITY = 2
+const TAIL = 16
+const WAITING = 17
+
+/** Bytes before the data area. */
+export const RING_CONTROL_BYTES = 128
+/** Every frame starts with a u32 length and a u8 kind; kind 0 is padding to the end of the data. */
+export const PAD_KIND = 0
+/** Smallest and largest data capacity a ring accepts. */
+export const RING_MIN_CAPACITY = 4096
+export const RING_MAX_CAPACITY = 1 << 30
+
+export const align8 = (n: number): number => (n + 7) & ~7
+
+/** Allocate the shared memory of a ring with `capacity` data bytes (a power of two). */
+export function createRingBuffer (capacity: number): SharedArrayBuffer {
+  if (!Number.isInteger(capacity) || capacity < RING_MIN_CAPACITY || capacity > RING_MAX_CAPACITY ||
+      (capacity & (capacity - 1)) !== 0) {
+    throw new IsopoolError('ISOPOOL_ERR_INVALID_OPTION', {
+      option: 'ringSize',
+      reason: `must be a power of two between ${RING_MIN_CAPACITY} and ${RING_MAX_CAPACITY}, got ${capacity}`
+    })
+  }
+  const sab = new SharedArrayBuffer(RING_CONTROL_BYTES + capacity)
+  new Int32Array(sab, 0, RING_CONTROL_BYTES / 4)[CAPACITY] = capacity
+  return sab
+}
+
+class RingSide {
+  readonly ctl: Int32Array
+  /** The data area as a Buffer, so strings are written and read in place. */
+  readonly data: Buffer
+  readonly view: DataView
+  readonly capacity: number
+  readonly mask: number
+  /** The largest frame (header included) that is guaranteed to fit once the ring drains. */
+  readonly maxFrame: number
+
+  constructor (sab: SharedArrayBuffer) {
+    this.ctl = new Int32Array(sab, 0, RING_CONTROL_BYTES / 4)
+    this.capacity = this.ctl[CAPACITY]
+    this.mask = this.capacity - 1
+    this.data = Buffer.from(sab, RING_CONTROL_BYTES, this.capacity)
+    this.view = new DataView(sab, RING_CONTROL_BYTES, this.capacity)
+    // With an empty ring the cursor may sit anywhere; a frame of at most half the capacity fits
+    // either before the end or, after a PAD, from position 0.
+    this.maxFrame = this.capacity >>> 1
+  }
+}
+
+/** The writing end. Only one thread may hold it. */
+export class RingProducer extends RingSide {
+  /** Our own cursor: only we write HEAD, so we never need to load it. */
+  private head: number
+  /** Set between reserve() and commit(): where the reserved frame starts and how long it may be. */
+  private reservedAt = -1
+  private reservedLen = 0
+  private spaceWait: Promise<unknown> | null = null
+
+  constructor (sab: SharedArrayBuffer) {
+    super(sab)
+    this.head = Atomics.load(this.ctl, HEAD) >>> 0
+  }
+
+  /**
+   * Reserve one contiguous frame of at least `min` and at most `max` bytes (header included).
+   * Returns the frame's offset in `data`, or -1 when there is not enough free space now; then
+   * the length granted is `reserved` (≥ min, ≤ max, a multiple of 8 unless it is `max`).
+   * Writes a PAD frame first when the frame must wrap; the PAD is published with the frame.
+   */
+  reserve (min: number, max: number): number {
+    if (min > this.maxFrame) {
+      throw new IsopoolError('ISOPOOL_ERR_FRAME_TOO_LARGE', { size: min, max: this.maxFrame })
+    }
+    if (max > this.maxFrame) max = this.maxFrame
+    const tail = Atomics.load(this.ctl, TAIL) >>> 0
+    let free = this.capacity - ((this.head - tail) >>> 0)
+    let pos = this.head & this.mask
+    const toEnd = this.capacity - pos
+    const need = align8(min)
+    if (toEnd < need) {
+      // Not enough room before the end: pad it and start again at 0, if that leaves room.
+      if (free - toEnd < need) return -1
+      this.data.writeUInt32LE(toEnd, pos)
+      this.data[pos + 4] = PAD_KIND
+      this.head = (this.head + toEnd) >>> 0
+      free -= toEnd
+      pos = 0
+    } else if (free < need) {
+      return -1
+    }
+    const avail = Math.min(free, this.capacity - pos)
+    this.reservedAt = pos
+    this.reservedLen = Math.min(avail, max)
+    return pos
+  }
+
+  /** Bytes granted by the last successful reserve(). */
+  get reserved (): number { return this.reservedLen }
+
+  /** Publish the reserved frame, `len` bytes long (≤ reserved), and wake the consumer if it sleeps. */
+  commit (len: number): void {
+    if (this.reservedAt < 0 || len > this.reservedLen) {
+      throw new IsopoolError('ISOPOOL_ERR_FRAME_INVALID', { reason: `commit of ${len} bytes exceeds the reservation` })
+    }
+    this.reservedAt = -1
+    this.head = (this.head + align8(len)) >>> 0
+    // Release: the frame's plain writes above become visible to the consumer with this store.
+    Atomics.store(this.ctl, HEAD, this.head | 0)
+    // Dekker pairing with the consumer's store(ASLEEP)+load(HEAD): see the top of this file.
+    // The compareExchange makes sure one sleep gets exactly one notify.
+    if (Atomics.load(this.ctl, ASLEEP) === 1 && Atomics.compareExchange(this.ctl, ASLEEP, 1, 0) === 1) {
+      Atomics.notify(this.ctl, HEAD)
+    }
+  }
+
+  /** Free bytes right now (not all of them need be contiguous). */
+  free (): number {
+    return this.capacity - ((this.head - (Atomics.load(this.ctl, TAIL) >>> 0)) >>> 0)
+  }
+
+  /**
+   * Resolves when the consumer has freed some space since the call. Concurrent callers share
+   * one wait. Does not keep the event loop alive: the caller's thread must hold a handle.
+   */
+  waitForSpace (): Promise<unknown> {
+    if (this.spaceWait !== null) return this.spaceWait
+    Atomics.store(this.ctl, WAITING, 1)
+    const tail = Atomics.load(this.ctl, TAIL)
+    // Anything freed between our last reserve() and the store above? Then do not sleep at all;
+    // the consumer may or may not also notify, which is harmless.
+    const res = Atomics.waitAsync(this.ctl, TAIL, tail)
+    if (!res.async) {
+      Atomics.store(this.ctl, WAITING, 0)
+      return Promise.resolve()
+    }
+    this.spaceWait = res.value.then(() => {
+      this.spaceWait = null
+      Atomics.store(this.ctl, WAITING, 0)
+    })
+    return this.spaceWait
+  }
+}
+
+/** The reading end. Only one thread may hold it. */
+export class RingConsumer extends RingSide {
+  /** Our own cursor: only we write TAIL. */
+  private tail: number
+  /** Last HEAD we loaded: frames up to it are known to be complete without another load. */
+  private headSeen: number
+  private current = -1
+  private currentLen = 0
+
+  constructor (sab: SharedArrayBuffer) {
+    super(sab)
+    this.tail = Atomics.load(this.ctl, TAIL) >>> 0
+    this.headSeen = this.tail
+  }
+
+  /**
+   * The offset in `data` of the next complete frame, or -1 when there is none. Skips PAD
+   * frames. The frame stays valid until release().
+   */
+  peek (): number {
+    if (this.current >= 0) return this.current
+    for (;;) {
+      if (this.tail === this.headSeen) {
+        // Acquire: everything the producer wrote before its store(HEAD) is visible after this.
+        this.headSeen = Atomics.load(this.ctl, HEAD) >>> 0
+        if (this.tail === this.headSeen) return -1
+      }
+      const pos = this.tail & this.mask
+      const used = (this.headSeen - this.tail) >>> 0
+      const len = this.data.readUInt32LE(pos)
+      const room = Math.min(used, this.capacity - pos)
+      // Never trust a length that would read past what was published or past the end.
+      if (len < 8 || len > room) {
+        throw new IsopoolError('ISOPOOL_ERR_FRAME_INVALID', { reason: `frame length ${len} at ${pos} exceeds the ${room} bytes published` })
+      }
+      if (this.data[pos + 4] === PAD_KIND) {
+        this.tail = (this.tail + len) >>> 0
+        continue
+      }
+      this.current = pos
+      this.currentLen = len
+      return pos
+    }
+  }
+
+  /** Length of the frame peek() returned. */
+  get frameLength (): number { return this.currentLen }
+
+  /** Hand the current frame's space back to the producer, waking it if it waits for space. */
+  release (): void {
+    if (this.current < 0) return
+    this.tail = (this.tail + align8(this.currentLen)) >>> 0
+    this.current = -1
+    // Release: we are done reading the frame's bytes before the producer may overwrite them.
+    Atomics.store(this.ctl, TAIL, this.tail | 0)
+    if (Atomics.load(this.ctl, WAITING) === 1 && Atomics.compareExchange(this.ctl, WAITING, 1, 0) === 1) {
+      Atomics.notify(this.ctl, TAIL)
+    }
+  }
+
+  /**
+   * Resolves when a frame may be ready. Returns null when one is ready already (the caller
+   * drains at once, no promise, no tick). Does not keep the event loop alive.
+   */
+  waitForData (): Promise<unknown> | null {
+    if (this.peekReady()) return null
+    Atomics.store(this.ctl, ASLEEP, 1)
+    // Re-read HEAD after announcing the sleep: see "Wake-ups" above.
+    const head = Atomics.load(this.ctl, HEAD)
+    if ((head >>> 0) !== this.tail) {
+      Atomics.store(this.ctl, ASLEEP, 0)
+      return null
+    }
+    const res = Atomics.waitAsync(this.ctl, HEAD, head)
+    if (!res.async) {
+      Atomics.store(this.ctl, ASLEEP, 0)
+      return null
+    }
+    return res.value
+  }
+
+  /** Wake a waitForData() sleeper from this side, e.g. to shut the loop down. */
+  interrupt (): void {
+    Atomics.store(this.ctl, ASLEEP, 0)
+    Atomics.notify(this.ctl, HEAD)
+  }
+
+  private peekReady (): boolean {
+    return this.current >= 0 || this.tail !== this.headSeen || (Atomics.load(this.ctl, HEAD) >>> 0) !== this.tail
+  }
+}

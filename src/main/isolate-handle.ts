@@ -124,7 +124,8 @@ export class IsolateHandle {
     return true
   }
 
-  /** Send a chunk of a placed request's body. False when it had to wait for ring space. */
+  /** Send a chunk of a placed request's body. False when it had to wait for ring space; the
+   * request stream is paused until it is written. */
   sendBody (ex: Exchange, chunk: Uint8Array | null, final: boolean): boolean {
     return this.enqueue({ ex, kind: KIND_BODY, chunk, offset: 0, final })
   }
@@ -164,6 +165,9 @@ export class IsolateHandle {
   private enqueue (out: Outgoing): boolean {
     if (this.backlog.length === 0 && this.write(out)) return true
     this.backlog.push(out)
+    // Stop reading the socket until this chunk is in the ring (flush resumes it). Pausing here,
+    // before flush() runs, matters: flush may write it at once and resume synchronously.
+    if (out.kind === KIND_BODY) out.ex.req.pause()
     if (!this.flushing) void this.flush()
     return false
   }

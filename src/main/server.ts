@@ -224,7 +224,7 @@ export class Server {
         return
       }
       const final = ex.bodyLen !== UNKNOWN_LENGTH && ex.received === ex.bodyLen
-      if (!h.sendBody(ex, chunk, final)) req.pause()
+      h.sendBody(ex, chunk, final)
     })
     req.on('end', () => {
       if (!ex.done && !ex.sent && ex.bodyLen === UNKNOWN_LENGTH) h.sendBody(ex, null, true)
@@ -235,7 +235,10 @@ export class Server {
   private closedEarly (ex: Exchange): void {
     if (ex.done) return
     if (ex.isolate === null) {
-      this.completed(ex) // still queued: pump() skips it
+      // Still queued: give its place to someone who is still there.
+      const i = this.queue.indexOf(ex)
+      if (i >= 0) this.queue.splice(i, 1)
+      this.completed(ex)
     } else if (!ex.sent) {
       ex.isolate.abort(ex) // the handler never ran: tell the isolate to drop the partial body
     }

@@ -101,6 +101,8 @@ export class RingProducer extends RingSide {
   private reservedAt = -1
   private reservedLen = 0
   private spaceWait: Promise<unknown> | null = null
+  /** TAIL as the last reserve() saw it: the value "no space" was decided on. */
+  private tailSeen = 0
 
   constructor (sab: SharedArrayBuffer) {
     super(sab)
@@ -119,6 +121,7 @@ export class RingProducer extends RingSide {
     }
     if (max > this.maxFrame) max = this.maxFrame
     const tail = Atomics.load(this.ctl, TAIL) >>> 0
+    this.tailSeen = tail
     let free = this.capacity - ((this.head - tail) >>> 0)
     let pos = this.head & this.mask
     const toEnd = this.capacity - pos
@@ -171,10 +174,10 @@ export class RingProducer extends RingSide {
   waitForSpace (): Promise<unknown> {
     if (this.spaceWait !== null) return this.spaceWait
     Atomics.store(this.ctl, WAITING, 1)
-    const tail = Atomics.load(this.ctl, TAIL)
-    // Anything freed between our last reserve() and the store above? Then do not sleep at all;
-    // the consumer may or may not also notify, which is harmless.
-    const res = Atomics.waitAsync(this.ctl, TAIL, tail)
+    // Wait on the TAIL that our last reserve() found too small, not on a fresh load: space freed
+    // between that reserve() and the store above (when the consumer saw WAITING=0 and did not
+    // notify) makes TAIL differ, and waitAsync returns at once instead of sleeping forever.
+    const res = Atomics.waitAsync(this.ctl, TAIL, this.tailSeen | 0)
     if (!res.async) {
       Atomics.store(this.ctl, WAITING, 0)
       return Promise.resolve()

@@ -1,0 +1,139 @@
+// The transport over real sockets: spreading load over isolates, bodies far larger than a ring,
+// the body limit and the bounded queue.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { randomBytes, createHash } from 'node:crypto'
+import { connect } from 'node:net'
+import { request } from 'undici'
+import { start } from './helpers.ts'
+import type { Running } from './helpers.ts'
+
+describe('four isolates under 1,000 concurrent requests', () => {
+  let app: Running
+  beforeAll(async () => {
+    app = await start({ isolates: 4 }, [['GET', '/slow', './slow.ts#slow']])
+  })
+  afterAll(() => app.close())
+
+  it('answers every request correctly and spreads them over all four', async () => {
+    const replies = await Promise.all(Array.from({ length: 1000 }, (_, i) => app.get(`/slow?ms=20&id=${i}`)))
+    const threads = new Map<number, number>()
+    replies.forEach((r, i) => {
+      expect(r.status).toBe(200)
+      expect(r.json.id).toBe(String(i))
+      threads.set(r.json.thread, (threads.get(r.json.thread) ?? 0) + 1)
+    })
+    expect(threads.size).toBe(4)
+    // Fewest-in-flight placement keeps the split even; no isolate gets less than a tenth.
+    for (const n of threads.values()) expect(n).toBeGreaterThan(100)
+  })
+})
+
+describe('bodies larger than the ring', () => {
+  let app: Running
+  beforeAll(async () => {
+    app = await start({ isolates: 2, ringSize: 64 * 1024, maxBodySize: 16 * 1024 * 1024 }, [['POST', '/echo', './slow.ts#echo']])
+  })
+  afterAll(() => app.close())
+
+  it('echoes 8 MiB byte for byte through a 64 KiB ring', async () => {
+    const body = randomBytes(8 * 1024 * 1024)
+    const r = await app.post('/echo', body)
+    expect(r.status).toBe(200)
+    expect(r.body.byteLength).toBe(body.byteLength)
+    expect(createHash('sha256').update(r.body).digest('hex')).toBe(createHash('sha256').update(body).digest('hex'))
+  })
+
+  it('echoes several large bodies at once without mixing them up', async () => {
+    const bodies = Array.from({ length: 6 }, (_, i) => randomBytes(300_000 + i * 77_777))
+    const replies = await Promise.all(bodies.map(b => app.post('/echo', b)))
+    replies.forEach((r, i) => expect(Buffer.compare(r.body, bodies[i])).toBe(0))
+  })
+
+  it('echoes a large chunked body of unknown length', async () => {
+    const parts = Array.from({ length: 40 }, () => randomBytes(50_000))
+    const res = await request(app.url + '/echo', {
+      method: 'POST',
+      body: (async function * () { for (const p of parts) yield p })(),
+      dispatcher: app.agent
+    })
+    const got = Buffer.from(await res.body.arrayBuffer())
+    expect(res.statusCode).toBe(200)
+    expect(Buffer.compare(got, Buffer.concat(parts))).toBe(0)
+  })
+})
+
+describe('the body limit', () => {
+  let app: Running
+  beforeAll(async () => {
+    app = await start({ isolates: 1, maxBodySize: 1000 }, [['POST', '/echo', './slow.ts#echo'], ['GET', '/slow', './slow.ts#slow']])
+  })
+  afterAll(() => app.close())
+
+  it('refuses a Content-Length over the limit with a coded 413', async () => {
+    const r = await app.post('/echo', Buffer.alloc(1001))
+    expect(r.status).toBe(413)
+    expect(r.json.error).toEqual({ code: 'ISOPOOL_ERR_BODY_TOO_LARGE', message: 'Request body exceeds the limit of 1000 bytes', status: 413 })
+  })
+
+  it('accepts a body of exactly the limit', async () => {
+    const r = await app.post('/echo', Buffer.alloc(1000, 7))
+    expect(r.status).toBe(200)
+    expect(r.body.byteLength).toBe(1000)
+  })
+
+  it('stops a chunked body once it passes the limit', async () => {
+    const res = await request(app.url + '/echo', {
+      method: 'POST',
+      body: (async function * () { for (let i = 0; i < 10; i++) yield Buffer.alloc(300) })(),
+      dispatcher: app.agent
+    })
+    expect(res.statusCode).toBe(413)
+    expect((await res.body.json() as any).error.code).toBe('ISOPOOL_ERR_BODY_TOO_LARGE')
+  })
+
+  it('keeps serving afterwards', async () => {
+    expect((await app.get('/slow?ms=1')).status).toBe(200)
+  })
+})
+
+describe('the bounded queue', () => {
+  let app: Running
+  beforeAll(async () => {
+    app = await start({ isolates: 1, maxInFlight: 2, maxQueue: 3, retryAfter: 7 }, [['GET', '/slow', './slow.ts#slow']])
+  })
+  afterAll(() => app.close())
+
+  it('queues past the in-flight bound and answers 503 with Retry-After past the queue bound', async () => {
+    const replies = await Promise.all(Array.from({ length: 10 }, (_, i) => app.get(`/slow?ms=300&id=${i}`)))
+    const ok = replies.filter(r => r.status === 200)
+    const refused = replies.filter(r => r.status === 503)
+    // 2 in flight + 3 queued are served, the other 5 are refused at once — none is dropped.
+    expect(ok).toHaveLength(5)
+    expect(refused).toHaveLength(5)
+    for (const r of refused) {
+      expect(r.headers['retry-after']).toBe('7')
+      expect(r.json.error.code).toBe('ISOPOOL_ERR_OVERLOADED')
+    }
+  })
+
+  it('gives the queue place of a client that went away to the next request', async () => {
+    const hold = Array.from({ length: 2 }, () => app.get('/slow?ms=400'))
+    await new Promise(resolve => setTimeout(resolve, 50))
+    // Three raw clients queue a request each (filling the queue of 3), then hang up.
+    const port = Number(new URL(app.url).port)
+    const socks = await Promise.all(Array.from({ length: 3 }, () => new Promise<ReturnType<typeof connect>>(resolve => {
+      const sock = connect(port, '127.0.0.1', () => resolve(sock))
+    })))
+    for (const sock of socks) sock.write('GET /slow?ms=400&id=gone HTTP/1.1\r\nhost: x\r\n\r\n')
+    await new Promise(resolve => setTimeout(resolve, 50))
+    for (const sock of socks) sock.destroy()
+    await new Promise(resolve => setTimeout(resolve, 50))
+    // Had they kept their places, these three would be refused with 503.
+    const after = await Promise.all(Array.from({ length: 3 }, (_, i) => app.get(`/slow?ms=1&id=after${i}`)))
+    for (const [i, r] of after.entries()) {
+      expect(r.status).toBe(200)
+      expect(r.json.id).toBe(`after${i}`)
+    }
+    for (const r of await Promise.all(hold)) expect(r.status).toBe(200)
+  })
+})

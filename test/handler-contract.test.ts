@@ -1,6 +1,7 @@
 // The handler contract over real sockets: what a handler receives and how what it returns or
 // throws becomes a response.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Readable } from 'node:stream'
 import { request } from 'undici'
 import { start } from './helpers.ts'
 import type { Running } from './helpers.ts'
@@ -89,7 +90,7 @@ describe('the request a handler sees', () => {
   it('reads a chunked body of unknown length', async () => {
     const res = await request(app.url + '/echo', {
       method: 'POST',
-      body: (async function * () { yield Buffer.from('part one, '); yield Buffer.from('part two') })(),
+      body: Readable.from((function * () { yield Buffer.from('part one, '); yield Buffer.from('part two') })()),
       dispatcher: app.agent
     })
     expect(res.statusCode).toBe(200)
@@ -220,5 +221,14 @@ describe('development mode', () => {
     } finally {
       await dev.close()
     }
+  })
+})
+
+describe('malformed requests', () => {
+  it('a path with broken percent-encoding is a coded 400, and the server goes on', async () => {
+    const r = await app.get('/users/%E0%A4%A/posts/1')
+    expect(r.status).toBe(400)
+    expect(r.json.error.code).toBe('ISOPOOL_ERR_BAD_REQUEST')
+    expect((await app.get('/')).status).toBe(200)
   })
 })

@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { randomBytes, createHash } from 'node:crypto'
 import { connect } from 'node:net'
+import { Readable } from 'node:stream'
 import { request } from 'undici'
 import { start } from './helpers.ts'
 import type { Running } from './helpers.ts'
@@ -53,7 +54,7 @@ describe('bodies larger than the ring', () => {
     const parts = Array.from({ length: 40 }, () => randomBytes(50_000))
     const res = await request(app.url + '/echo', {
       method: 'POST',
-      body: (async function * () { for (const p of parts) yield p })(),
+      body: Readable.from((function * () { for (const p of parts) yield p })()),
       dispatcher: app.agent
     })
     const got = Buffer.from(await res.body.arrayBuffer())
@@ -84,7 +85,7 @@ describe('the body limit', () => {
   it('stops a chunked body once it passes the limit', async () => {
     const res = await request(app.url + '/echo', {
       method: 'POST',
-      body: (async function * () { for (let i = 0; i < 10; i++) yield Buffer.alloc(300) })(),
+      body: Readable.from((function * () { for (let i = 0; i < 10; i++) yield Buffer.alloc(300) })()),
       dispatcher: app.agent
     })
     expect(res.statusCode).toBe(413)

@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os'
 import { isAbsolute, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { IsopoolError } from '../shared/errors.ts'
+import { RING_MAX_CAPACITY, RING_MIN_CAPACITY } from '../shared/ring.ts'
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS'
 export const METHODS: readonly string[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
@@ -56,7 +57,7 @@ export function resolveOptions (input: number | ServerOptions = {}): ResolvedOpt
     isolates,
     root: o.root === undefined ? process.cwd() : stringOption('root', o.root),
     maxBodySize: integer('maxBodySize', o.maxBodySize ?? 1024 * 1024, 0, 0xfffffffe),
-    ringSize: integer('ringSize', o.ringSize ?? 256 * 1024, 4096, 1 << 30),
+    ringSize: powerOfTwo('ringSize', o.ringSize ?? 256 * 1024, RING_MIN_CAPACITY, RING_MAX_CAPACITY),
     maxQueue: integer('maxQueue', o.maxQueue ?? 1024, 0, 1 << 24),
     maxInFlight: integer('maxInFlight', o.maxInFlight ?? 512, 1, 1 << 24),
     retryAfter: integer('retryAfter', o.retryAfter ?? 1, 0, 86400),
@@ -92,6 +93,12 @@ function integer (option: string, value: unknown, min: number, max: number): num
     fail(option, `must be an integer from ${min} to ${max}, got ${String(value)}`)
   }
   return value as number
+}
+
+function powerOfTwo (option: string, value: unknown, min: number, max: number): number {
+  const n = integer(option, value, min, max)
+  if ((n & (n - 1)) !== 0) fail(option, `must be a power of two, got ${n}`)
+  return n
 }
 
 function stringOption (option: string, value: unknown): string {

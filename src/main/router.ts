@@ -11,11 +11,12 @@ export interface Match {
 
 export type Lookup =
   | { found: true, route: number }
-  | { found: false, allow: string[] }
+  | { found: false, allow: string[], badUrl: boolean }
 
 export class Router {
   // The isolate reads the query string itself, lazily: skip find-my-way's parse of it.
-  private readonly fmw = FindMyWay({ ignoreTrailingSlash: false, caseSensitive: true, querystringParser: () => NO_QUERY })
+  // onBadUrl makes a path with broken percent-encoding a match with no store (a 400), not a 404.
+  private readonly fmw = FindMyWay({ ignoreTrailingSlash: false, caseSensitive: true, querystringParser: () => NO_QUERY, onBadUrl: noop })
   private readonly methods = new Set<string>()
 
   add (method: string, path: string, route: number): void {
@@ -39,13 +40,16 @@ export class Router {
 
   lookup (method: string, url: string): Lookup {
     const found = this.fmw.find(method as FindMyWay.HTTPMethod, url)
-    if (found !== null) return { found: true, route: (found.store as Match).route }
+    if (found !== null) {
+      if (found.store === null) return { found: false, allow: [], badUrl: true }
+      return { found: true, route: (found.store as Match).route }
+    }
     // Not the hot path: which other methods would have matched, for 405 and Allow?
     const allow: string[] = []
     for (const m of this.methods) {
       if (m !== method && this.fmw.find(m as FindMyWay.HTTPMethod, pathOf(url)) !== null) allow.push(m)
     }
-    return { found: false, allow }
+    return { found: false, allow, badUrl: false }
   }
 }
 

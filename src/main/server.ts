@@ -49,6 +49,8 @@ export class Server {
   /** Exchanges accepted and not yet completed (queued or on an isolate). */
   private active = 0
   private idle: (() => void) | null = null
+  /** Set once close() starts stopping the isolates: nothing more can run. */
+  private stopping = false
   private state: 'new' | 'starting' | 'listening' | 'closing' | 'closed' = 'new'
   private readonly events: IsolateEvents
 
@@ -136,6 +138,7 @@ export class Server {
     const closed = new Promise<void>(resolve => http.close(() => resolve()))
     http.closeIdleConnections()
     if (this.active > 0) await new Promise<void>(resolve => { this.idle = resolve })
+    this.stopping = true
     http.closeAllConnections()
     await closed
     await this.stopIsolates()
@@ -150,11 +153,19 @@ export class Server {
     const found = this.router.lookup(method, url)
     if (!found.found) {
       const path = url.split('?')[0]
-      if (found.allow.length === 0) sendError(res, new IsopoolError('ISOPOOL_ERR_NOT_FOUND', { method, path }))
+      if (found.badUrl) sendError(res, new IsopoolError('ISOPOOL_ERR_BAD_REQUEST', { reason: 'the path is not valid percent-encoding' }))
+      else if (found.allow.length === 0) sendError(res, new IsopoolError('ISOPOOL_ERR_NOT_FOUND', { method, path }))
       else sendError(res, new IsopoolError('ISOPOOL_ERR_METHOD_NOT_ALLOWED', { method, path, allow: found.allow.join(', ') }), ['allow', found.allow.join(', ')])
       return
     }
-    if (this.state !== 'listening') res.shouldKeepAlive = false
+    if (this.state !== 'listening') {
+      // Closing: finish this one if the isolates still run, and do not keep the connection.
+      res.shouldKeepAlive = false
+      if (this.stopping) {
+        sendError(res, new IsopoolError('ISOPOOL_ERR_SHUTTING_DOWN'), ['retry-after', String(this.options.retryAfter)], true)
+        return
+      }
+    }
     const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined
     const bodyLen = !hasBody ? 0 : req.headers['content-length'] !== undefined ? Number(req.headers['content-length']) : UNKNOWN_LENGTH
     if (bodyLen !== UNKNOWN_LENGTH && bodyLen > this.options.maxBodySize) {

@@ -1,0 +1,31 @@
+// The example application that `npm start` serves: `PORT` (default 3000), one isolate per core.
+import { createServer } from 'isopool'
+
+const port = Number(process.env.PORT ?? 3000)
+const host = process.env.HOST ?? '127.0.0.1'
+
+const server = createServer({
+  isolates: 'auto',
+  root: import.meta.dirname,
+  routes: [
+    { method: 'GET', path: '/', handler: './hello.ts#hello' },
+    { method: 'GET', path: '/users/:id', handler: './users.ts#getUser' },
+    { method: 'GET', path: '/users', handler: './users.ts#listUsers' },
+    { method: 'POST', path: '/users', handler: './users.ts#createUser' },
+    { method: 'POST', path: '/echo', handler: './echo.ts#echo' },
+    { method: 'GET', path: '/hash/:text', handler: './cpu.ts#hash' }
+  ]
+})
+
+const { url } = await server.listen({ port, host })
+console.log(`isopool listening on ${url} with ${server.isolateCount} isolate${server.isolateCount === 1 ? '' : 's'}`)
+
+let stopping = false
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopping) return
+    stopping = true
+    console.log(`${signal}: finishing requests in flight, then stopping`)
+    server.close().then(() => process.exit(0), (err) => { console.error(err); process.exit(1) })
+  })
+}

@@ -210,10 +210,17 @@ export class IsolateHandle {
 
   private async serveResponses (): Promise<void> {
     // The worker handle keeps this thread's event loop alive while we wait (waitAsync does not).
-    while (!this.stopping) {
-      this.drainResponses()
-      const wait = this.responses.waitForData()
-      if (wait !== null) await wait
+    try {
+      while (!this.stopping) {
+        this.drainResponses()
+        const wait = this.responses.waitForData()
+        if (wait !== null) await wait
+      }
+    } catch (err) {
+      // A malformed frame means this isolate's ring cannot be trusted any more: end the isolate
+      // (its requests get 502 and it is replaced), never the main thread.
+      console.error(`isopool: isolate ${this.index} sent a malformed response frame; stopping it`, err)
+      void this.worker.terminate()
     }
   }
 

@@ -6,8 +6,8 @@
 //  SharedArrayBuffer
 //  ┌──────────────── control block (128 bytes, Int32 slots) ─────────────────┐┌──── data ────┐
 //  │ [0] HEAD     producer's write cursor     [16] TAIL     consumer's read   ││ capacity     │
-//  │ [1] ASLEEP   consumer waits on HEAD      [17] WAITING  producer waits on ││ bytes, a     │
-//  │ [2] CAPACITY (bytes, power of two)            TAIL for free space        ││ power of two │
+//  │ [1] ASLEEP   consumer sleeps on it       [17] WAITING  producer sleeps on ││ bytes, a     │
+//  │ [2] CAPACITY (bytes, power of two)            it for free space          ││ power of two │
 //  └──────────────────────────────────────────────────────────────────────────┘└──────────────┘
 //  HEAD and TAIL sit 64 bytes apart so the two threads do not write the same cache line.
 //
@@ -30,14 +30,19 @@
 // with Atomics.load before it touches those bytes, so it sees them whole. Symmetrically the
 // consumer's Atomics.store(TAIL) hands the space back only after it finished reading it.
 //
-// Wake-ups. A consumer with nothing to read sets ASLEEP=1, re-reads HEAD and only then
-// Atomics.waitAsync()s on HEAD with the value it saw. The producer stores HEAD and then reads
-// ASLEEP: with sequential consistency at least one of the two sees the other's store, so either
-// the consumer sees the new HEAD and does not sleep, or the producer sees ASLEEP=1 and notifies.
-// If the notify comes before waitAsync is registered, HEAD no longer equals the expected value
-// and waitAsync returns at once. A consumer that is awake (ASLEEP=0) is never notified, so a
-// busy pair exchanges frames without a single syscall. The producer waiting for free space uses
-// the mirror image: WAITING and TAIL.
+// Wake-ups. A consumer with nothing to read sets ASLEEP=1, re-reads HEAD and only then sleeps
+// with Atomics.waitAsync() *on ASLEEP itself*, expecting 1. The producer stores HEAD, then reads
+// ASLEEP and, if it is 1, clears it with compareExchange and notifies ASLEEP. With sequential
+// consistency at least one side sees the other's store (Dekker): either the consumer's re-read
+// sees the new HEAD and it does not sleep, or the producer sees ASLEEP=1 and wakes it.
+// Waiting on the flag, not on HEAD, is what makes this safe: whoever clears ASLEEP — at any
+// moment, even a late compareExchange left over from the previous sleep — makes a wait that is
+// not registered yet return at once (the value is no longer 1), and one that is registered is
+// notified. A consumer therefore never sleeps while ASLEEP=0, and a producer that sees ASLEEP=0
+// may skip the notify. (Waiting on HEAD lost wake-ups: a stale clear of a fresh ASLEEP=1 left a
+// consumer asleep with no one left to notify it.) A consumer that is awake is never notified,
+// so a busy pair exchanges frames without a single syscall. The producer waiting for free space
+// uses the mirror image: WAITING, set by it and cleared by the consumer's release().
 
 import { IsopoolError } from './errors.ts'
 
@@ -158,7 +163,7 @@ export class RingProducer extends RingSide {
     // Dekker pairing with the consumer's store(ASLEEP)+load(HEAD): see the top of this file.
     // The compareExchange makes sure one sleep gets exactly one notify.
     if (Atomics.load(this.ctl, ASLEEP) === 1 && Atomics.compareExchange(this.ctl, ASLEEP, 1, 0) === 1) {
-      Atomics.notify(this.ctl, HEAD)
+      Atomics.notify(this.ctl, ASLEEP)
     }
   }
 
@@ -174,10 +179,14 @@ export class RingProducer extends RingSide {
   waitForSpace (): Promise<unknown> {
     if (this.spaceWait !== null) return this.spaceWait
     Atomics.store(this.ctl, WAITING, 1)
-    // Wait on the TAIL that our last reserve() found too small, not on a fresh load: space freed
-    // between that reserve() and the store above (when the consumer saw WAITING=0 and did not
-    // notify) makes TAIL differ, and waitAsync returns at once instead of sleeping forever.
-    const res = Atomics.waitAsync(this.ctl, TAIL, this.tailSeen | 0)
+    // Compare with the TAIL our last reserve() found too small, not a fresh load: space freed
+    // between that reserve() and the store above (the consumer saw WAITING=0 and did not notify)
+    // means there is no reason to sleep at all.
+    if ((Atomics.load(this.ctl, TAIL) >>> 0) !== this.tailSeen) {
+      Atomics.store(this.ctl, WAITING, 0)
+      return Promise.resolve()
+    }
+    const res = Atomics.waitAsync(this.ctl, WAITING, 1)
     if (!res.async) {
       Atomics.store(this.ctl, WAITING, 0)
       return Promise.resolve()
@@ -246,7 +255,7 @@ export class RingConsumer extends RingSide {
     // Release: we are done reading the frame's bytes before the producer may overwrite them.
     Atomics.store(this.ctl, TAIL, this.tail | 0)
     if (Atomics.load(this.ctl, WAITING) === 1 && Atomics.compareExchange(this.ctl, WAITING, 1, 0) === 1) {
-      Atomics.notify(this.ctl, TAIL)
+      Atomics.notify(this.ctl, WAITING)
     }
   }
 
@@ -263,7 +272,7 @@ export class RingConsumer extends RingSide {
       Atomics.store(this.ctl, ASLEEP, 0)
       return null
     }
-    const res = Atomics.waitAsync(this.ctl, HEAD, head)
+    const res = Atomics.waitAsync(this.ctl, ASLEEP, 1)
     if (!res.async) {
       Atomics.store(this.ctl, ASLEEP, 0)
       return null
@@ -274,7 +283,7 @@ export class RingConsumer extends RingSide {
   /** Wake a waitForData() sleeper from this side, e.g. to shut the loop down. */
   interrupt (): void {
     Atomics.store(this.ctl, ASLEEP, 0)
-    Atomics.notify(this.ctl, HEAD)
+    Atomics.notify(this.ctl, ASLEEP)
   }
 
   private peekReady (): boolean {

@@ -1,0 +1,61 @@
+// The worker side of bench/micro/ring.ts: echoes every message straight back, over the transport
+// it came on.
+//
+//  (a) rings: drains every frame that is ready per wake-up (as src/isolate/worker.ts does),
+//      reassembles each message into memory it owns (the head text as a JS string, the body as a
+//      fresh Uint8Array), and writes it back into the response ring as a RES_HEAD (+ BODY frames).
+//  (b) MessagePort: posts back whatever arrived. For a Uint8Array that is a structured clone (not
+//      a transfer), exactly what a server sending bytes out of a pooled buffer has to do.
+//
+// Either way the worker holds its own copy of the payload before answering: the bench compares
+// transports, not who skips a copy.
+
+import { workerData } from 'node:worker_threads'
+import type { MessagePort } from 'node:worker_threads'
+import { CT_OCTET, KIND_RES_HEAD } from '../../src/shared/frame.ts'
+import { RingConsumer, RingProducer } from '../../src/shared/ring.ts'
+import { MessageReader, sendMessage, WakeupGuard } from './ring-messages.ts'
+
+export interface EchoInit {
+  requestRing: SharedArrayBuffer
+  responseRing: SharedArrayBuffer
+  /** The MessagePort end for (b): a dedicated channel, as a pool would have per worker. */
+  port: MessagePort
+  /** Int32 [0]: lost wake-ups rescued on the main side, [1]: on this side (see WakeupGuard). */
+  lostWakeups: SharedArrayBuffer
+}
+
+const init = workerData as EchoInit
+
+// ── (b) MessagePort echo ───────────────────────────────────────────────────────────────────────
+// The port's listener is also what keeps this thread's event loop alive: Atomics.waitAsync does
+// not, so without it the worker would exit while the ring loop below waits.
+init.port.on('message', (msg: unknown) => init.port.postMessage(msg))
+
+// ── (a) ring echo ──────────────────────────────────────────────────────────────────────────────
+const requests = new RingConsumer(init.requestRing)
+const responses = new RingProducer(init.responseRing)
+const reader = new MessageReader()
+const guard = new WakeupGuard(requests, new Int32Array(init.lostWakeups, 4, 1))
+
+/** Answer every message that is complete now. */
+function drain (): void {
+  let pos: number
+  while ((pos = requests.peek()) >= 0) {
+    const msg = reader.read(requests, pos)
+    requests.release()
+    if (msg !== null) sendMessage(responses, KIND_RES_HEAD, msg.id, 200, CT_OCTET, msg.text, msg.body)
+  }
+}
+
+// One wake-up drains everything that is ready; waitForData() returns null (no promise, no tick)
+// when more arrived meanwhile. Runs until the main thread terminates us.
+for (;;) {
+  drain()
+  const wait = requests.waitForData()
+  if (wait !== null) {
+    guard.asleep()
+    await wait
+    guard.awake()
+  }
+}

@@ -27,7 +27,11 @@ const port = parentPort!
 const post = (msg: IsolateMessage): void => port.postMessage(msg)
 
 const requests = new RingConsumer(init.requestRing)
-const writer = new ResponseWriter(new RingProducer(init.responseRing), init.dev)
+const responses = new RingProducer(init.responseRing)
+// The responses of one drain's handlers (and of the promises they settle right after) reach
+// the main thread with one wake-up.
+responses.wakeWith(queueMicrotask)
+const writer = new ResponseWriter(responses, init.dev)
 const partials = new Map<number, Partial>()
 let handlers: Handler[] = []
 let names: string[] = []

@@ -59,6 +59,9 @@ export class IsolateHandle {
     const requestRing = createRingBuffer(config.ringSize)
     const responseRing = createRingBuffer(config.ringSize)
     this.requests = new RingProducer(requestRing)
+    // Requests parsed in one event-loop turn (node:http parses every readable socket before
+    // setImmediate callbacks run) reach the isolate with one wake-up.
+    this.requests.wakeWith(setImmediate)
     this.responses = new RingConsumer(responseRing)
     const init: IsolateInit = { index, requestRing, responseRing, modules: config.modules, routes: config.routes, dev: config.dev }
     this.worker = new Worker(WORKER_URL, { workerData: init, name: `isopool isolate ${index}` })

@@ -160,8 +160,38 @@ export class RingProducer extends RingSide {
     this.head = (this.head + align8(len)) >>> 0
     // Release: the frame's plain writes above become visible to the consumer with this store.
     Atomics.store(this.ctl, HEAD, this.head | 0)
+    if (this.schedule === null) this.wake()
+    else if (!this.wakeScheduled) {
+      this.wakeScheduled = true
+      this.schedule(this.scheduledWake)
+    }
+  }
+
+  private schedule: ((task: () => void) => void) | null = null
+  private wakeScheduled = false
+  private readonly scheduledWake = (): void => {
+    this.wakeScheduled = false
+    this.wake()
+  }
+
+  /**
+   * Wake the consumer once per `schedule` callback instead of on every commit: commit() still
+   * publishes each frame at once, and the wake-up follows in the scheduled task. A notify costs a
+   * syscall here and a task on the other thread, and a consumer woken by the first frame of a
+   * burst drains it and goes back to sleep before the next one is there — so waking per frame
+   * means waking per frame. The main thread schedules with setImmediate (after the turn's I/O:
+   * all requests parsed in one turn share a wake-up), an isolate with queueMicrotask (after the
+   * handlers of one drain).
+   */
+  wakeWith (schedule: (task: () => void) => void): void {
+    this.schedule = schedule
+  }
+
+  /** Wake the consumer if it sleeps. Cheap when it does not: one Atomics.load. */
+  wake (): void {
     // Dekker pairing with the consumer's store(ASLEEP)+load(HEAD): see the top of this file.
-    // The compareExchange makes sure one sleep gets exactly one notify.
+    // Every store of HEAD is followed, in commit() or in the scheduled wake, by this load, so the
+    // pairing holds. The compareExchange makes sure one sleep gets exactly one notify.
     if (Atomics.load(this.ctl, ASLEEP) === 1 && Atomics.compareExchange(this.ctl, ASLEEP, 1, 0) === 1) {
       Atomics.notify(this.ctl, ASLEEP)
     }

@@ -35,6 +35,8 @@ init.port.on('message', (msg: unknown) => init.port.postMessage(msg))
 // ── (a) ring echo ──────────────────────────────────────────────────────────────────────────────
 const requests = new RingConsumer(init.requestRing)
 const responses = new RingProducer(init.responseRing)
+// As an isolate does: the replies of one drain wake the main thread once.
+responses.wakeWith(queueMicrotask)
 const reader = new MessageReader()
 const guard = new WakeupGuard(requests, new Int32Array(init.lostWakeups, 4, 1))
 

@@ -8,7 +8,7 @@
 // from the HEAD's bodyLen, as the isolate does. Every message thus costs one copy in (into the
 // ring) and one copy out (into memory the reader owns) — the same as a structured clone.
 
-import { bodyView, FLAG_END, frameFlags, frameKind, KIND_BODY, readHead, writeBody, writeHead } from '../../src/shared/frame.ts'
+import { bodyView, copyOut, copyOutInto, FLAG_END, FRAME_HEADER, frameFlags, frameKind, KIND_BODY, readHead, writeBody, writeHead } from '../../src/shared/frame.ts'
 import type { RingConsumer, RingProducer } from '../../src/shared/ring.ts'
 
 export interface Message {
@@ -51,7 +51,7 @@ export class MessageReader {
       const p = this.partial
       if (p === null) throw new Error('BODY frame without a HEAD')
       const chunk = bodyView(ring, pos)
-      p.body.set(chunk, p.received)
+      copyOutInto(ring.data, pos + FRAME_HEADER, pos + ring.frameLength, p.body, p.received)
       p.received += chunk.byteLength
       if (!end) return null
       this.partial = null
@@ -61,11 +61,11 @@ export class MessageReader {
     const h = readHead(ring, pos) // decodes the text into a JS string
     if (end) {
       // Copy out: the ring space is reused once the caller releases the frame.
-      const body = h.bodyLen === 0 ? null : Uint8Array.prototype.slice.call(ring.data, h.bodyStart, h.bodyEnd)
+      const body = h.bodyLen === 0 ? null : copyOut(ring.data, h.bodyStart, h.bodyEnd, true)
       return { id: h.id, text: h.text, body }
     }
     const body = new Uint8Array(h.bodyLen)
-    body.set(ring.data.subarray(h.bodyStart, h.bodyEnd))
+    copyOutInto(ring.data, h.bodyStart, h.bodyEnd, body, 0)
     this.partial = { id: h.id, text: h.text, body, received: h.bodyEnd - h.bodyStart }
     return null
   }

@@ -149,6 +149,8 @@ class Echo {
     const requestRing = createRingBuffer(ringSize)
     const responseRing = createRingBuffer(ringSize)
     this.requests = new RingProducer(requestRing)
+    // As the server does: a burst written in one go wakes the worker once, after it.
+    this.requests.wakeWith(queueMicrotask)
     this.responses = new RingConsumer(responseRing)
     const { port1, port2 } = new MessageChannel()
     this.port = port1

@@ -3,7 +3,7 @@
 
 import { parentPort, workerData } from 'node:worker_threads'
 import { IsopoolError } from '../shared/errors.ts'
-import { bodyView, FLAG_END, frameFlags, frameId, frameKind, KIND_ABORT, KIND_BODY, KIND_REQ_HEAD, readHead, UNKNOWN_LENGTH } from '../shared/frame.ts'
+import { bodyView, copyOut, copyOutInto, FLAG_END, FRAME_HEADER, frameFlags, frameId, frameKind, KIND_ABORT, KIND_BODY, KIND_REQ_HEAD, readHead, UNKNOWN_LENGTH } from '../shared/frame.ts'
 import { compilePath } from '../shared/path-pattern.ts'
 import type { PathPattern } from '../shared/path-pattern.ts'
 import type { IsolateInit, IsolateMessage, MainMessage } from '../shared/protocol.ts'
@@ -74,13 +74,13 @@ function drain (): void {
       const inline = h.bodyEnd - h.bodyStart
       if ((h.flags & FLAG_END) !== 0) {
         // The whole request is here. Copy the body out: the ring space is reused once we release.
-        const body = inline === 0 ? null : Uint8Array.prototype.slice.call(requests.data, h.bodyStart, h.bodyEnd)
+        const body = inline === 0 ? null : copyOut(requests.data, h.bodyStart, h.bodyEnd, true)
         requests.release()
         run(h.arg, h.id, h.text, body)
         continue
       }
       const body = new Uint8Array(h.bodyLen === UNKNOWN_LENGTH ? Math.max(inline, 16384) : h.bodyLen)
-      body.set(requests.data.subarray(h.bodyStart, h.bodyEnd))
+      copyOutInto(requests.data, h.bodyStart, h.bodyEnd, body, 0)
       partials.set(h.id, { route: h.arg, text: h.text, body, received: inline })
     } else if (kind === KIND_BODY) {
       const id = frameId(requests, pos)
@@ -93,7 +93,7 @@ function drain (): void {
         grown.set(p.body.subarray(0, p.received))
         p.body = grown
       }
-      p.body.set(chunk, p.received)
+      copyOutInto(requests.data, pos + FRAME_HEADER, pos + requests.frameLength, p.body, p.received)
       p.received = need
       if ((frameFlags(requests, pos) & FLAG_END) !== 0) {
         partials.delete(id)

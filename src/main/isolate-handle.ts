@@ -5,7 +5,7 @@ import { Worker } from 'node:worker_threads'
 import type { ServerResponse } from 'node:http'
 import { IsopoolError } from '../shared/errors.ts'
 import {
-  bodyView, CONTENT_TYPES, FLAG_END, frameFlags, frameId, frameKind, KIND_ABORT, KIND_BODY, KIND_REQ_HEAD,
+  bodyView, CONTENT_TYPES, copyOut, FLAG_END, FRAME_HEADER, frameFlags, frameId, frameKind, KIND_ABORT, KIND_BODY, KIND_REQ_HEAD,
   KIND_RES_HEAD, readHead, writeBody, writeHead
 } from '../shared/frame.ts'
 import type { IsolateInit, IsolateMessage, MainMessage, RouteSpec } from '../shared/protocol.ts'
@@ -239,14 +239,14 @@ export class IsolateHandle {
         if (ex !== undefined) {
           const end = (h.flags & FLAG_END) !== 0
           const ok = writeResponseHead(ex.res, h.arg, h.aux, h.text, h.bodyLen)
-          const body = h.bodyEnd > h.bodyStart ? ring.data.subarray(h.bodyStart, h.bodyEnd) : null
+          const body = ok && h.bodyEnd > h.bodyStart ? copyOut(ring.data, h.bodyStart, h.bodyEnd) : null
           if (end) {
-            if (ok) ex.res.end(body === null ? undefined : Buffer.from(body))
+            if (ok) ex.res.end(body ?? undefined)
             this.finish(ex)
             freed = true
           } else {
             ex.streaming = true
-            if (ok && body !== null) ex.res.write(Buffer.from(body))
+            if (body !== null) ex.res.write(body)
           }
         }
       } else if (kind === KIND_BODY) {
@@ -254,7 +254,7 @@ export class IsolateHandle {
         if (ex !== undefined) {
           const chunk = bodyView(ring, pos)
           const open = !ex.res.writableEnded && !ex.res.destroyed
-          if (open && chunk.byteLength > 0) ex.res.write(Buffer.from(chunk))
+          if (open && chunk.byteLength > 0) ex.res.write(copyOut(ring.data, pos + FRAME_HEADER, pos + ring.frameLength))
           if ((frameFlags(ring, pos) & FLAG_END) !== 0) {
             if (open) ex.res.end()
             this.finish(ex)

@@ -160,9 +160,13 @@ export class RingProducer extends RingSide {
     this.head = (this.head + align8(len)) >>> 0
     // Release: the frame's plain writes above become visible to the consumer with this store.
     Atomics.store(this.ctl, HEAD, this.head | 0)
-    if (this.schedule === null) this.wake()
-    else if (!this.wakeScheduled) {
+    if (this.schedule === null) {
+      this.wake()
+    } else if (!this.wakeScheduled) {
+      // The first frame of a burst wakes the consumer at once, so it starts while we write the
+      // rest; the scheduled wake after the burst catches a consumer that drained and slept again.
       this.wakeScheduled = true
+      this.wake()
       this.schedule(this.scheduledWake)
     }
   }
@@ -175,11 +179,11 @@ export class RingProducer extends RingSide {
   }
 
   /**
-   * Wake the consumer once per `schedule` callback instead of on every commit: commit() still
-   * publishes each frame at once, and the wake-up follows in the scheduled task. A notify costs a
-   * syscall here and a task on the other thread, and a consumer woken by the first frame of a
-   * burst drains it and goes back to sleep before the next one is there — so waking per frame
-   * means waking per frame. The main thread schedules with setImmediate (after the turn's I/O:
+   * Wake the consumer at most twice per `schedule` callback instead of on every commit: at the
+   * first commit after the last scheduled wake, and once more in the scheduled task; commit()
+   * still publishes each frame at once. A notify costs a syscall here and a task on the other
+   * thread, and a consumer woken by one frame of a burst drains it and goes back to sleep before
+   * the next one is there — so waking on every commit means waking per frame. The main thread schedules with setImmediate (after the turn's I/O:
    * all requests parsed in one turn share a wake-up), an isolate with queueMicrotask (after the
    * handlers of one drain).
    */

@@ -4,7 +4,7 @@
 
 import { errorBody, HttpError, IsopoolError } from '../shared/errors.ts'
 import type { WireError } from '../shared/errors.ts'
-import { CT_JSON, CT_NONE, CT_OCTET, CT_TEXT, FLAG_END, FRAME_HEADER, HEAD_PREFIX, KIND_BODY, KIND_RES_HEAD, writeBody, writeHead } from '../shared/frame.ts'
+import { CT_JSON, CT_NONE, CT_OCTET, CT_TEXT, FLAG_END, FRAME_HEADER, HEAD_PREFIX, KIND_BODY, KIND_RES_HEAD, writeBody, writeFrameHeader, writeHead } from '../shared/frame.ts'
 import type { RingProducer } from '../shared/ring.ts'
 
 /** A response waiting for ring space; `offset` is how much of the body is in the ring. */
@@ -101,14 +101,9 @@ export class ResponseWriter {
         const pos = ring.reserve(fixed + bytes, fixed + bytes)
         if (pos >= 0) {
           const data = ring.data
-          data.writeUInt32LE(fixed + bytes, pos)
-          data[pos + 4] = KIND_RES_HEAD
-          data[pos + 5] = FLAG_END
-          data.writeUInt16LE(ct, pos + 6)
-          data.writeUInt32LE(id, pos + 8)
-          data.writeUInt32LE(status, pos + 12)
-          data.writeUInt32LE(text.length, pos + FRAME_HEADER)
-          data.writeUInt32LE(bytes, pos + FRAME_HEADER + 4)
+          writeFrameHeader(ring, pos, fixed + bytes, KIND_RES_HEAD, FLAG_END, ct, id, status)
+          ring.u32[(pos + FRAME_HEADER) >>> 2] = text.length
+          ring.u32[(pos + FRAME_HEADER + 4) >>> 2] = bytes
           if (text.length > 0) data.write(text, pos + HEAD_PREFIX, text.length, 'latin1')
           data.write(body, pos + fixed, bytes, 'utf8')
           ring.commit(fixed + bytes)

@@ -81,9 +81,10 @@ export function writeHead (
   const n = Math.min(rest, ring.reserved - fixed)
   const data = ring.data
   const len = fixed + n
-  writeFrameHeader(data, pos, len, kind, final && n === rest ? FLAG_END : 0, aux, id, arg)
-  data.writeUInt32LE(text.length, pos + FRAME_HEADER)
-  data.writeUInt32LE(bodyLen, pos + FRAME_HEADER + 4)
+  writeFrameHeader(ring, pos, len, kind, final && n === rest ? FLAG_END : 0, aux, id, arg)
+  const w = (pos + FRAME_HEADER) >>> 2
+  ring.u32[w] = text.length
+  ring.u32[w + 1] = bodyLen
   if (text.length > 0) data.write(text, pos + HEAD_PREFIX, text.length, 'latin1')
   if (n > 0) copyIn(data, pos + fixed, body!, bodyOffset, bodyOffset + n)
   ring.commit(len)
@@ -101,9 +102,8 @@ export function writeBody (
   const pos = ring.reserve(FRAME_HEADER + (rest > 0 ? 1 : 0), FRAME_HEADER + rest)
   if (pos < 0) return -1
   const n = Math.min(rest, ring.reserved - FRAME_HEADER)
-  const data = ring.data
-  writeFrameHeader(data, pos, FRAME_HEADER + n, kind, final && n === rest ? FLAG_END : 0, 0, id, 0)
-  if (n > 0) copyIn(data, pos + FRAME_HEADER, body!, offset, offset + n)
+  writeFrameHeader(ring, pos, FRAME_HEADER + n, kind, final && n === rest ? FLAG_END : 0, 0, id, 0)
+  if (n > 0) copyIn(ring.data, pos + FRAME_HEADER, body!, offset, offset + n)
   ring.commit(FRAME_HEADER + n)
   return n
 }
@@ -135,36 +135,39 @@ export function copyOut (data: Buffer, start: number, end: number, standalone = 
   return out
 }
 
-function writeFrameHeader (data: Buffer, pos: number, len: number, kind: number, flags: number, aux: number, id: number, arg: number): void {
-  data.writeUInt32LE(len, pos)
-  data[pos + 4] = kind
-  data[pos + 5] = flags
-  data.writeUInt16LE(aux, pos + 6)
-  data.writeUInt32LE(id, pos + 8)
-  data.writeUInt32LE(arg, pos + 12)
+/** Write the 16-byte header at `pos` (8-byte aligned, so every field is an aligned word). */
+export function writeFrameHeader (ring: RingProducer, pos: number, len: number, kind: number, flags: number, aux: number, id: number, arg: number): void {
+  const w = pos >>> 2
+  ring.u32[w] = len
+  ring.data[pos + 4] = kind
+  ring.data[pos + 5] = flags
+  ring.u16[(pos + 6) >>> 1] = aux
+  ring.u32[w + 2] = id
+  ring.u32[w + 3] = arg
 }
 
 // ── reading ────────────────────────────────────────────────────────────────────────────────
 
 export const frameKind = (ring: RingConsumer, pos: number): number => ring.data[pos + 4]
 export const frameFlags = (ring: RingConsumer, pos: number): number => ring.data[pos + 5]
-export const frameId = (ring: RingConsumer, pos: number): number => ring.data.readUInt32LE(pos + 8)
+export const frameId = (ring: RingConsumer, pos: number): number => ring.u32[(pos >>> 2) + 2]
 
 /** Decode the HEAD frame at `pos` (whose length peek() checked against the ring). */
 export function readHead (ring: RingConsumer, pos: number): HeadFrame {
-  const data = ring.data
   const len = ring.frameLength
   if (len < HEAD_PREFIX) throw invalid(`HEAD frame of ${len} bytes is shorter than its ${HEAD_PREFIX}-byte prefix`)
-  const textLen = data.readUInt32LE(pos + FRAME_HEADER)
+  const u32 = ring.u32
+  const w = pos >>> 2
+  const textLen = u32[w + 4]
   if (textLen > len - HEAD_PREFIX) throw invalid(`text of ${textLen} bytes overruns a ${len}-byte frame`)
   const bodyStart = pos + HEAD_PREFIX + textLen
   return {
-    id: data.readUInt32LE(pos + 8),
-    flags: data[pos + 5],
-    aux: data.readUInt16LE(pos + 6),
-    arg: data.readUInt32LE(pos + 12),
-    text: textLen === 0 ? '' : data.toString('latin1', pos + HEAD_PREFIX, bodyStart),
-    bodyLen: data.readUInt32LE(pos + FRAME_HEADER + 4),
+    id: u32[w + 2],
+    flags: ring.data[pos + 5],
+    aux: ring.u16[(pos + 6) >>> 1],
+    arg: u32[w + 3],
+    text: textLen === 0 ? '' : ring.data.toString('latin1', pos + HEAD_PREFIX, bodyStart),
+    bodyLen: u32[w + 5],
     bodyStart,
     bodyEnd: pos + len
   }

@@ -62,6 +62,12 @@ export const RING_MAX_CAPACITY = 1 << 30
 
 export const align8 = (n: number): number => (n + 7) & ~7
 
+// The frame layout is little-endian and written through typed arrays, which use the platform's
+// byte order: refuse to run where the two differ rather than exchange garbage.
+if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
+  throw new Error('isopool needs a little-endian platform')
+}
+
 /** Allocate the shared memory of a ring with `capacity` data bytes (a power of two). */
 export function createRingBuffer (capacity: number): SharedArrayBuffer {
   if (!Number.isInteger(capacity) || capacity < RING_MIN_CAPACITY || capacity > RING_MAX_CAPACITY ||
@@ -80,7 +86,12 @@ class RingSide {
   readonly ctl: Int32Array
   /** The data area as a Buffer, so strings are written and read in place. */
   readonly data: Buffer
-  readonly view: DataView
+  /** The data area as 32- and 16-bit words: every frame starts on an 8-byte boundary, so its
+   * header fields are aligned and read or written with one indexed access, no bounds dance.
+   * (Typed arrays use the platform's byte order; the frame layout is little-endian, which is
+   * every platform Node runs on today — checked once, below.) */
+  readonly u32: Uint32Array
+  readonly u16: Uint16Array
   readonly capacity: number
   readonly mask: number
   /** The largest frame (header included) that is guaranteed to fit once the ring drains. */
@@ -91,7 +102,8 @@ class RingSide {
     this.capacity = this.ctl[CAPACITY]
     this.mask = this.capacity - 1
     this.data = Buffer.from(sab, RING_CONTROL_BYTES, this.capacity)
-    this.view = new DataView(sab, RING_CONTROL_BYTES, this.capacity)
+    this.u32 = new Uint32Array(sab, RING_CONTROL_BYTES, this.capacity >>> 2)
+    this.u16 = new Uint16Array(sab, RING_CONTROL_BYTES, this.capacity >>> 1)
     // With an empty ring the cursor may sit anywhere; a frame of at most half the capacity fits
     // either before the end or, after a PAD, from position 0.
     this.maxFrame = this.capacity >>> 1
@@ -134,7 +146,7 @@ export class RingProducer extends RingSide {
     if (toEnd < need) {
       // Not enough room before the end: pad it and start again at 0, if that leaves room.
       if (free - toEnd < need) return -1
-      this.data.writeUInt32LE(toEnd, pos)
+      this.u32[pos >>> 2] = toEnd
       this.data[pos + 4] = PAD_KIND
       this.head = (this.head + toEnd) >>> 0
       free -= toEnd
@@ -262,7 +274,7 @@ export class RingConsumer extends RingSide {
       }
       const pos = this.tail & this.mask
       const used = (this.headSeen - this.tail) >>> 0
-      const len = this.data.readUInt32LE(pos)
+      const len = this.u32[pos >>> 2]
       const room = Math.min(used, this.capacity - pos)
       // Never trust a length that would read past what was published or past the end.
       if (len < 8 || len > room) {

@@ -23,6 +23,8 @@ export interface Exchange {
   streaming: boolean
   /** No more work for it: answered, or given up. */
   done: boolean
+  /** The 504 timer, when the route has a timeout. */
+  timer: NodeJS.Timeout | null
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8'

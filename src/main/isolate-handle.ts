@@ -2,6 +2,7 @@
 // flight, the frames waiting for ring space, and the loop that drains its responses into sockets.
 
 import { Worker } from 'node:worker_threads'
+import type { EventLoopUtilization } from 'node:perf_hooks'
 import type { ServerResponse } from 'node:http'
 import { IsopoolError } from '../shared/errors.ts'
 import {
@@ -11,6 +12,7 @@ import {
 import type { IsolateInit, IsolateMessage, MainMessage, RouteSpec } from '../shared/protocol.ts'
 import { createRingBuffer, RingConsumer, RingProducer } from '../shared/ring.ts'
 import { sendError } from './exchange.ts'
+import type { ResourceLimits } from './options.ts'
 import type { Exchange } from './exchange.ts'
 
 const WORKER_URL = new URL('../isolate/worker.ts', import.meta.url)
@@ -38,6 +40,7 @@ export interface IsolateConfig {
   routes: RouteSpec[]
   ringSize: number
   dev: boolean
+  resourceLimits: ResourceLimits | undefined
 }
 
 export class IsolateHandle {
@@ -64,7 +67,58 @@ export class IsolateHandle {
     this.requests.wakeWith(setImmediate)
     this.responses = new RingConsumer(responseRing)
     const init: IsolateInit = { index, requestRing, responseRing, modules: config.modules, routes: config.routes, dev: config.dev }
-    this.worker = new Worker(WORKER_URL, { workerData: init, name: `isopool isolate ${index}` })
+    this.worker = new Worker(WORKER_URL, {
+      workerData: init,
+      name: `isopool isolate ${index}`,
+      ...(config.resourceLimits === undefined ? {} : { resourceLimits: config.resourceLimits })
+    })
+    this.startedAt = Date.now()
+    this.lastProgress = this.startedAt
+  }
+
+  /** When the worker was created (Date.now()). */
+  readonly startedAt: number
+  private lastProgress: number
+  private lastTail = 0
+  private lastElu: EventLoopUtilization | undefined
+  private killReason: string | null = null
+  /** Set by the supervisor while the isolate looks stuck: new requests go elsewhere. */
+  suspect = false
+
+  /**
+   * Milliseconds this isolate has been stuck: it has requests in flight, took no new frame from
+   * its ring, and its event loop had no idle time since the last call. A busy isolate either
+   * drains its ring between handlers or, waiting on I/O, idles; only synchronous code that never
+   * returns does neither. Called by the supervisor every so often, never per request.
+   */
+  stuckFor (now: number): number {
+    const tail = this.requests.consumed()
+    const elu = this.worker.performance.eventLoopUtilization()
+    const recent = this.lastElu === undefined ? elu : this.worker.performance.eventLoopUtilization(elu, this.lastElu)
+    this.lastElu = elu
+    if (this.pending.size === 0 || tail !== this.lastTail || recent.utilization < 0.9) {
+      this.lastTail = tail
+      this.lastProgress = now
+      return 0
+    }
+    return now - this.lastProgress
+  }
+
+  /** Terminate the worker; its requests in flight are answered 502 with `reason`. */
+  kill (reason: string): void {
+    this.killReason = reason
+    void this.worker.terminate()
+  }
+
+  /** Answer every request in flight here that has no answer yet (the isolate's late answers
+   * are then dropped). */
+  answerAll (err: IsopoolError): void {
+    for (const ex of this.pending.values()) {
+      if (ex.done) continue
+      if (ex.streaming) ex.res.destroy()
+      else sendError(ex.res, err, [], true)
+      this.events.complete(ex)
+    }
   }
 
   /** Start an isolate and resolve once it has imported every module, or reject with why not. */
@@ -98,7 +152,7 @@ export class IsolateHandle {
           settled = true
           reject(failure ?? new IsopoolError('ISOPOOL_ERR_ISOLATE_START', { isolate: index, reason: `exit code ${code}` }))
         } else {
-          handle.failAll(new IsopoolError('ISOPOOL_ERR_ISOLATE_EXITED', { exitCode: code }))
+          handle.failAll(new IsopoolError('ISOPOOL_ERR_ISOLATE_EXITED', { reason: handle.killReason ?? `exit code ${code}` }))
           events.exit(handle, code)
         }
       })
@@ -108,7 +162,7 @@ export class IsolateHandle {
   get inFlight (): number { return this.pending.size }
 
   /** True when new requests should not be placed here now. */
-  get congested (): boolean { return this.backlog.length > 0 || this.stopping }
+  get congested (): boolean { return this.backlog.length > 0 || this.stopping || this.suspect }
 
   /**
    * Place a request's HEAD frame, with as much of `body` as fits when it is the whole body.
@@ -150,16 +204,10 @@ export class IsolateHandle {
     return exited.finally(() => clearTimeout(timer))
   }
 
-  /** Answer every request in flight here with `err`; used when the worker is gone. */
+  /** Answer every request in flight here with `err` and forget them; the worker is gone. */
   private failAll (err: IsopoolError): void {
     this.backlog = []
-    for (const ex of this.pending.values()) {
-      if (!ex.done) {
-        if (ex.streaming) ex.res.destroy()
-        else sendError(ex.res, err, [], true)
-      }
-      this.events.complete(ex)
-    }
+    this.answerAll(err)
     this.pending.clear()
   }
 

@@ -9,11 +9,25 @@ import { RING_MAX_CAPACITY, RING_MIN_CAPACITY } from '../shared/ring.ts'
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS'
 export const METHODS: readonly string[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
 
-export interface RouteDefinition {
+export interface RouteDefinition extends RouteOptions {
   method: HttpMethod | Lowercase<HttpMethod>
   path: string
   /** `module#export`; without `#` the default export. Relative modules resolve against `root`. */
   handler: string
+}
+
+export interface RouteOptions {
+  /** Milliseconds this route's handler has before 504; overrides the server's `timeout`. */
+  timeout?: number
+}
+
+export function routeTimeout (method: string, path: string, options: RouteOptions | undefined, fallback: number): number {
+  if (options?.timeout === undefined) return fallback
+  const t = options.timeout
+  if (typeof t !== 'number' || !Number.isInteger(t) || t < 0 || t > MAX_MS) {
+    throw new IsopoolError('ISOPOOL_ERR_INVALID_ROUTE', { method, path, reason: `timeout must be an integer of milliseconds, got ${String(t)}` })
+  }
+  return t
 }
 
 export interface ServerOptions {
@@ -34,6 +48,41 @@ export interface ServerOptions {
   retryAfter?: number
   /** Development mode: 500 bodies carry the error's message and stack. Default NODE_ENV === 'development'. */
   dev?: boolean
+  /** Milliseconds a handler has to answer before the client gets 504; 0 for none. Per route too. Default 30 000. */
+  timeout?: number
+  /**
+   * Milliseconds an isolate may go without any progress (no request taken, no response given)
+   * while its event loop stays busy and it has requests in flight, before it is terminated and
+   * replaced — the only way to stop a handler stuck in synchronous code. 0 for never.
+   * Default: twice `timeout`, at least 5 000.
+   */
+  hardTimeout?: number
+  /** V8 heap limits of each isolate (worker_threads' resourceLimits). An isolate that runs out dies alone. */
+  resourceLimits?: ResourceLimits
+  /** Milliseconds close() waits for requests in flight before answering the rest 503. Default 10 000. */
+  shutdownTimeout?: number
+  /** Paths of the health endpoints, answered by the main thread; false turns one off. */
+  health?: { live?: string | false, ready?: string | false } | false
+  /** node:http limits: see its createServer options. Defaults are node's. */
+  http?: HttpLimits
+}
+
+export interface ResourceLimits {
+  maxOldGenerationSizeMb?: number
+  maxYoungGenerationSizeMb?: number
+  codeRangeSizeMb?: number
+  stackSizeMb?: number
+}
+
+export interface HttpLimits {
+  /** Largest request head (request line and headers) in bytes; larger gets 431. Node's default 16 KiB. */
+  maxHeaderSize?: number
+  /** Milliseconds to receive the whole head; slower clients get 408 (slow-loris). Node's default 60 000. */
+  headersTimeout?: number
+  /** Milliseconds to receive the whole request; slower clients get 408. Node's default 300 000. */
+  requestTimeout?: number
+  /** Milliseconds an idle keep-alive connection stays open. Node's default 5 000. */
+  keepAliveTimeout?: number
 }
 
 export interface ResolvedOptions {
@@ -45,6 +94,13 @@ export interface ResolvedOptions {
   maxInFlight: number
   retryAfter: number
   dev: boolean
+  timeout: number
+  hardTimeout: number
+  resourceLimits: ResourceLimits | undefined
+  shutdownTimeout: number
+  livePath: string | null
+  readyPath: string | null
+  http: HttpLimits & { connectionsCheckingInterval: number }
 }
 
 export function resolveOptions (input: number | ServerOptions = {}): ResolvedOptions {
@@ -53,6 +109,7 @@ export function resolveOptions (input: number | ServerOptions = {}): ResolvedOpt
   const isolates = o.isolates === undefined || o.isolates === 'auto'
     ? Math.max(1, availableParallelism())
     : integer('isolates', o.isolates, 1, 1024)
+  const timeout = integer('timeout', o.timeout ?? 30_000, 0, MAX_MS)
   return {
     isolates,
     root: o.root === undefined ? process.cwd() : stringOption('root', o.root),
@@ -61,8 +118,41 @@ export function resolveOptions (input: number | ServerOptions = {}): ResolvedOpt
     maxQueue: integer('maxQueue', o.maxQueue ?? 1024, 0, 1 << 24),
     maxInFlight: integer('maxInFlight', o.maxInFlight ?? 512, 1, 1 << 24),
     retryAfter: integer('retryAfter', o.retryAfter ?? 1, 0, 86400),
-    dev: o.dev ?? process.env.NODE_ENV === 'development'
+    dev: o.dev ?? process.env.NODE_ENV === 'development',
+    timeout,
+    hardTimeout: o.hardTimeout === undefined ? (timeout === 0 ? 0 : Math.max(2 * timeout, 5000)) : integer('hardTimeout', o.hardTimeout, 0, MAX_MS),
+    resourceLimits: o.resourceLimits,
+    shutdownTimeout: integer('shutdownTimeout', o.shutdownTimeout ?? 10_000, 0, MAX_MS),
+    livePath: healthPath('health.live', o.health === false ? false : o.health?.live, '/healthz'),
+    readyPath: healthPath('health.ready', o.health === false ? false : o.health?.ready, '/readyz'),
+    http: httpLimits(o.http)
   }
+}
+
+function httpLimits (h: HttpLimits | undefined): HttpLimits & { connectionsCheckingInterval: number } {
+  const limits: HttpLimits = {
+    ...(h?.maxHeaderSize === undefined ? {} : { maxHeaderSize: integer('http.maxHeaderSize', h.maxHeaderSize, 1024, 1 << 24) }),
+    ...(h?.headersTimeout === undefined ? {} : { headersTimeout: integer('http.headersTimeout', h.headersTimeout, 0, MAX_MS) }),
+    ...(h?.requestTimeout === undefined ? {} : { requestTimeout: integer('http.requestTimeout', h.requestTimeout, 0, MAX_MS) }),
+    ...(h?.keepAliveTimeout === undefined ? {} : { keepAliveTimeout: integer('http.keepAliveTimeout', h.keepAliveTimeout, 0, MAX_MS) })
+  }
+  // node:http's defaults, which it enforces the same way.
+  const headers = limits.headersTimeout ?? 60_000
+  const request = limits.requestTimeout ?? 300_000
+  if (request > 0 && headers > request) fail('http.headersTimeout', `must not exceed http.requestTimeout (${request} ms), got ${headers}`)
+  // node:http checks those timeouts only every connectionsCheckingInterval (30 s by default), so
+  // a 500 ms limit would really be 30 s: check at a quarter of the shortest one.
+  const shortest = Math.min(headers || Infinity, request || Infinity)
+  return { ...limits, connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(shortest / 4))) }
+}
+
+const MAX_MS = 0x7fffffff
+
+function healthPath (option: string, value: string | false | undefined, fallback: string): string | null {
+  if (value === false) return null
+  if (value === undefined) return fallback
+  if (typeof value !== 'string' || !value.startsWith('/')) fail(option, 'must be a path starting with "/", or false')
+  return value
 }
 
 /** Split `module#export` and turn the module into a file URL. */

@@ -1,10 +1,10 @@
 // The accept loop: node:http parses, the router picks a route, and each request goes to the
 // isolate with the fewest requests in flight. When none can take it, it waits in a bounded queue.
 
-import { createServer as createHttpServer } from 'node:http'
+import { createServer as createHttpServer, STATUS_CODES } from 'node:http'
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { IsopoolError } from '../shared/errors.ts'
+import { errorBody, IsopoolError } from '../shared/errors.ts'
 import { UNKNOWN_LENGTH } from '../shared/frame.ts'
 import { compilePath } from '../shared/path-pattern.ts'
 import type { RouteSpec } from '../shared/protocol.ts'
@@ -12,8 +12,8 @@ import { sendError } from './exchange.ts'
 import type { Exchange } from './exchange.ts'
 import { IsolateHandle } from './isolate-handle.ts'
 import type { IsolateConfig, IsolateEvents } from './isolate-handle.ts'
-import { normalizeMethod, resolveHandler, resolveOptions } from './options.ts'
-import type { ResolvedOptions, RouteDefinition, ServerOptions } from './options.ts'
+import { normalizeMethod, resolveHandler, resolveOptions, routeTimeout } from './options.ts'
+import type { ResolvedOptions, RouteDefinition, RouteOptions, ServerOptions } from './options.ts'
 import { Router } from './router.ts'
 
 export interface ListenOptions {
@@ -35,6 +35,8 @@ interface RouteEntry {
   path: string
   module: string
   export: string
+  /** Milliseconds before 504; 0 for none. */
+  timeout: number
 }
 
 export class Server {
@@ -53,11 +55,18 @@ export class Server {
   private stopping = false
   private state: 'new' | 'starting' | 'listening' | 'closing' | 'closed' = 'new'
   private readonly events: IsolateEvents
+  /** Per route index: milliseconds before 504, 0 for none. */
+  private timeouts: number[] = []
+  /** Isolate index → deaths in a row, each soon after its start. */
+  private readonly crashLoops = new Map<number, number>()
+  /** Isolates replaced since listen(). */
+  restarts = 0
+  private supervisor: NodeJS.Timeout | null = null
 
   constructor (options?: number | ServerOptions) {
     this.options = resolveOptions(options)
     const routes = typeof options === 'object' && options !== null ? options.routes ?? [] : []
-    for (const r of routes) this.route(r.method, r.path, r.handler)
+    for (const r of routes) this.route(r.method, r.path, r.handler, r)
     this.events = {
       complete: (ex) => this.completed(ex),
       space: () => this.pump(),
@@ -66,7 +75,7 @@ export class Server {
   }
 
   /** Add a route: `handler` is `module#export`. Chainable; only before listen(). */
-  route (method: RouteDefinition['method'], path: string, handler: string): this {
+  route (method: RouteDefinition['method'], path: string, handler: string, options?: RouteOptions): this {
     if (this.state !== 'new') throw new IsopoolError('ISOPOOL_ERR_ALREADY_LISTENING', { action: 'add a route' })
     const m = normalizeMethod(method, path)
     compilePath(m, path)
@@ -74,7 +83,8 @@ export class Server {
       throw new IsopoolError('ISOPOOL_ERR_ROUTE_CONFLICT', { method: m, path })
     }
     const target = resolveHandler(this.options.root, m, path, handler)
-    this.routeList.push({ method: m, path, ...target })
+    const timeout = routeTimeout(m, path, options, this.options.timeout)
+    this.routeList.push({ method: m, path, ...target, timeout })
     return this
   }
 
@@ -96,7 +106,8 @@ export class Server {
       this.router.add(r.method, r.path, i)
     })
     this.router.compile()
-    this.config = { modules, routes, ringSize: this.options.ringSize, dev: this.options.dev }
+    this.timeouts = this.routeList.map(r => r.timeout)
+    this.config = { modules, routes, ringSize: this.options.ringSize, dev: this.options.dev, resourceLimits: this.options.resourceLimits }
     const started = await Promise.allSettled(
       Array.from({ length: this.options.isolates }, (_, i) => IsolateHandle.start(i, this.config!, this.events))
     )
@@ -107,7 +118,8 @@ export class Server {
       this.state = 'closed'
       throw (failed as PromiseRejectedResult).reason
     }
-    const http = createHttpServer((req, res) => this.onRequest(req, res))
+    const http = createHttpServer({ ...this.options.http }, (req, res) => this.onRequest(req, res))
+    http.on('clientError', onClientError)
     this.http = http
     try {
       await new Promise<void>((resolve, reject) => {
@@ -123,6 +135,11 @@ export class Server {
       throw err
     }
     this.state = 'listening'
+    if (this.options.hardTimeout > 0) {
+      const every = Math.max(50, Math.min(1000, this.options.hardTimeout >>> 2))
+      this.supervisor = setInterval(() => this.supervise(2 * every), every)
+      this.supervisor.unref()
+    }
     const addr = http.address() as AddressInfo
     const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
     return { port: addr.port, host: addr.address, url: `http://${host}:${addr.port}` }
@@ -137,7 +154,14 @@ export class Server {
     const http = this.http!
     const closed = new Promise<void>(resolve => http.close(() => resolve()))
     http.closeIdleConnections()
-    if (this.active > 0) await new Promise<void>(resolve => { this.idle = resolve })
+    if (this.active > 0) {
+      const idle = new Promise<void>(resolve => { this.idle = resolve })
+      let deadline: NodeJS.Timeout | undefined
+      const late = new Promise<'late'>(resolve => { deadline = setTimeout(resolve, this.options.shutdownTimeout, 'late') })
+      if (await Promise.race([idle, late]) === 'late') this.answerAll(new IsopoolError('ISOPOOL_ERR_SHUTTING_DOWN'))
+      clearTimeout(deadline)
+    }
+    if (this.supervisor !== null) clearInterval(this.supervisor)
     this.stopping = true
     http.closeAllConnections()
     await closed
@@ -150,6 +174,10 @@ export class Server {
   private onRequest (req: IncomingMessage, res: ServerResponse): void {
     const method = req.method!
     const url = req.url!
+    if (url === this.options.livePath || url === this.options.readyPath) {
+      this.health(url === this.options.livePath, res)
+      return
+    }
     const found = this.router.lookup(method, url)
     if (!found.found) {
       const path = url.split('?')[0]
@@ -175,9 +203,11 @@ export class Server {
     }
     const ex: Exchange = {
       req, res, route: found.route, text: headText(method, url, req.rawHeaders), bodyLen, received: 0,
-      isolate: null, id: 0, sent: false, streaming: false, done: false
+      isolate: null, id: 0, sent: false, streaming: false, done: false, timer: null
     }
     this.active++
+    const timeout = this.timeouts[found.route]
+    if (timeout > 0) ex.timer = setTimeout(this.onTimeout, timeout, ex, timeout)
     res.once('close', () => this.closedEarly(ex))
     if (this.queue.length > 0 || !this.place(ex)) this.wait(ex)
   }
@@ -256,9 +286,44 @@ export class Server {
     // Otherwise the handler runs; its answer is drained and dropped, then the exchange completes.
   }
 
+  /** The route's time limit passed: answer 504 now; a late answer from the isolate is dropped. */
+  private readonly onTimeout = (ex: Exchange, timeout: number): void => {
+    ex.timer = null
+    if (ex.done) return
+    if (ex.isolate === null) {
+      const i = this.queue.indexOf(ex)
+      if (i >= 0) this.queue.splice(i, 1)
+    } else if (!ex.sent) {
+      ex.isolate.abort(ex) // still receiving its body: the handler never ran
+    }
+    // Once the response has started, a status can no longer be sent: cut the connection instead.
+    sendError(ex.res, new IsopoolError('ISOPOOL_ERR_TIMEOUT', { timeout }), [], !ex.sent)
+    this.completed(ex)
+  }
+
+  private health (live: boolean, res: ServerResponse): void {
+    const reason = live ? null
+      : this.state === 'starting' || this.state === 'new' ? 'starting'
+        : this.state !== 'listening' ? 'shutting down'
+          : this.isolates.length < this.options.isolates ? `${this.options.isolates - this.isolates.length} of ${this.options.isolates} isolates are restarting`
+            : this.isolates.some(h => h.suspect) ? 'an isolate is stuck'
+              : null
+    if (reason !== null) {
+      sendError(res, new IsopoolError('ISOPOOL_ERR_NOT_READY', { reason }), ['cache-control', 'no-store'])
+      return
+    }
+    const body = JSON.stringify({ status: 'ok', isolates: this.isolates.length })
+    res.writeHead(200, ['content-type', 'application/json; charset=utf-8', 'content-length', String(body.length), 'cache-control', 'no-store'])
+    res.end(body)
+  }
+
   private completed (ex: Exchange): void {
     if (ex.done) return
     ex.done = true
+    if (ex.timer !== null) {
+      clearTimeout(ex.timer)
+      ex.timer = null
+    }
     this.active--
     if (this.active === 0 && this.idle !== null) {
       const idle = this.idle
@@ -270,16 +335,62 @@ export class Server {
   private isolateExited (handle: IsolateHandle, code: number): void {
     const i = this.isolates.indexOf(handle)
     if (i < 0 || this.state !== 'listening') return
-    console.error(`isopool: isolate ${handle.index} exited with code ${code}; starting a new one`)
     this.isolates.splice(i, 1)
-    IsolateHandle.start(handle.index, this.config!, this.events).then(
-      (fresh) => {
-        if (this.state !== 'listening') { void fresh.stop(); return }
-        this.isolates.push(fresh)
-        this.pump()
-      },
-      (err) => console.error(`isopool: isolate ${handle.index} could not be restarted:`, err)
-    )
+    this.restarts++
+    this.restart(handle.index, handle.startedAt)
+  }
+
+  /**
+   * Start a replacement for isolate `index`. An isolate that died soon after it started (or could
+   * not start) is in a crash loop: wait longer each time, up to 30 s, and say so, rather than spin.
+   */
+  private restart (index: number, startedAt: number): void {
+    const quick = Date.now() - startedAt < 5000
+    const attempt = quick ? (this.crashLoops.get(index) ?? 0) + 1 : 0
+    this.crashLoops.set(index, attempt)
+    const delay = attempt === 0 ? 0 : Math.min(30_000, 100 * 2 ** (attempt - 1))
+    if (attempt > 1) console.error(`isopool: isolate ${index} keeps dying right after it starts (${attempt} times in a row); next try in ${delay} ms`)
+    const timer = setTimeout(() => {
+      if (this.state !== 'listening') return
+      const begun = Date.now()
+      IsolateHandle.start(index, this.config!, this.events).then(
+        (fresh) => {
+          if (this.state !== 'listening') { void fresh.stop(); return }
+          this.isolates.push(fresh)
+          this.pump()
+        },
+        (err) => {
+          console.error(`isopool: isolate ${index} could not be restarted:`, err)
+          this.restart(index, begun)
+        }
+      )
+    }, delay)
+    timer.unref()
+  }
+
+  /**
+   * Terminate isolates stuck in synchronous code: busy, with work in flight, and no progress.
+   * One that has looked stuck for `suspectAfter` gets no new requests while it stays so.
+   */
+  private supervise (suspectAfter: number): void {
+    const now = Date.now()
+    for (const h of this.isolates) {
+      const stuck = h.stuckFor(now)
+      h.suspect = stuck >= suspectAfter
+      if (stuck > this.options.hardTimeout) {
+        console.error(`isopool: isolate ${h.index} made no progress for ${this.options.hardTimeout} ms with its event loop busy; terminating it`)
+        h.kill(`a handler ran past the hard time limit of ${this.options.hardTimeout} ms`)
+      }
+    }
+  }
+
+  /** Answer every accepted request that has no answer yet with `err` (shutdown deadline). */
+  private answerAll (err: IsopoolError): void {
+    for (const ex of this.queue.splice(0)) {
+      sendError(ex.res, err, ['retry-after', String(this.options.retryAfter)], true)
+      this.completed(ex)
+    }
+    for (const h of this.isolates) h.answerAll(err)
   }
 
   private async stopIsolates (): Promise<void> {
@@ -294,4 +405,20 @@ function headText (method: string, url: string, raw: string[]): string {
   let s = method + '\0' + url
   for (let i = 0; i < raw.length; i++) s += '\0' + raw[i]
   return s
+}
+
+/**
+ * A request node:http could not parse, or a client too slow to send its head or its request:
+ * answer with a coded JSON error when the socket can still take it, then close it.
+ */
+function onClientError (err: NodeJS.ErrnoException & { bytesParsed?: number }, socket: import('node:stream').Duplex): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy()
+    return
+  }
+  const e = err.code === 'HPE_HEADER_OVERFLOW' ? new IsopoolError('ISOPOOL_ERR_HEADERS_TOO_LARGE')
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? new IsopoolError('ISOPOOL_ERR_REQUEST_TIMEOUT')
+      : new IsopoolError('ISOPOOL_ERR_BAD_REQUEST', { reason: err.code === undefined ? 'malformed request' : `${err.code.replace(/^HPE_/, '').toLowerCase().replaceAll('_', ' ')}` })
+  const body = errorBody(e.toWire())
+  socket.end(`HTTP/1.1 ${e.status} ${STATUS_CODES[e.status!]}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
 }

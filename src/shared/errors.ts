@@ -12,6 +12,8 @@ export const ERRORS = {
   ISOPOOL_ERR_BODY_TOO_LARGE: { status: 413, message: 'Request body exceeds the limit of {limit} bytes' },
   ISOPOOL_ERR_INVALID_JSON: { status: 400, message: 'Request body is not valid JSON: {reason}' },
   ISOPOOL_ERR_BAD_REQUEST: { status: 400, message: 'Bad request: {reason}' },
+  ISOPOOL_ERR_HEADERS_TOO_LARGE: { status: 431, message: 'Request headers are larger than the limit' },
+  ISOPOOL_ERR_REQUEST_TIMEOUT: { status: 408, message: 'The request was not received in time' },
   // ── errors of the handler, answered by the isolate ─────────────────────────────────────────
   ISOPOOL_ERR_HTTP: { status: 500, message: '{message}' },
   ISOPOOL_ERR_HANDLER: { status: 500, message: 'Internal server error' },
@@ -19,8 +21,10 @@ export const ERRORS = {
   // ── server-side conditions a client sees ───────────────────────────────────────────────────
   ISOPOOL_ERR_OVERLOADED: { status: 503, message: 'Server is overloaded, retry later' },
   ISOPOOL_ERR_SHUTTING_DOWN: { status: 503, message: 'Server is shutting down' },
-  ISOPOOL_ERR_ISOLATE_EXITED: { status: 502, message: 'The isolate handling this request stopped (exit code {exitCode})' },
+  ISOPOOL_ERR_ISOLATE_EXITED: { status: 502, message: 'The isolate handling this request stopped: {reason}' },
   ISOPOOL_ERR_RESPONSE_INVALID: { status: 500, message: 'The response could not be sent: {reason}' },
+  ISOPOOL_ERR_TIMEOUT: { status: 504, message: 'The handler did not answer within {timeout} ms' },
+  ISOPOOL_ERR_NOT_READY: { status: 503, message: 'Not ready: {reason}' },
   // ── start-up and configuration: thrown to the caller, never sent to a client ───────────────
   ISOPOOL_ERR_MODULE_IMPORT: { status: undefined, message: 'Cannot import module {module}: {reason}' },
   ISOPOOL_ERR_EXPORT_MISSING: { status: undefined, message: 'Module {module} has no export "{export}"' },

@@ -213,6 +213,11 @@ export class RingProducer extends RingSide {
     }
   }
 
+  /** The consumer's cursor: it moves whenever the consumer releases a frame. */
+  consumed (): number {
+    return Atomics.load(this.ctl, TAIL) >>> 0
+  }
+
   /** Free bytes right now (not all of them need be contiguous). */
   free (): number {
     return this.capacity - ((this.head - (Atomics.load(this.ctl, TAIL) >>> 0)) >>> 0)

@@ -1,0 +1,170 @@
+// Fault injection over real sockets: an isolate that crashes, exits, hangs, runs out of memory
+// or cannot start again costs its own requests at most, never the server.
+import { afterEach, describe, expect, it } from 'vitest'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { start } from './helpers.ts'
+import type { Reply, Running } from './helpers.ts'
+
+let app: Running | null = null
+afterEach(async () => {
+  await app?.close()
+  app = null
+})
+
+const ROUTES: [string, string, string][] = [
+  ['GET', '/crash', './faults.ts#crash'],
+  ['GET', '/reject', './faults.ts#reject'],
+  ['GET', '/exit', './faults.ts#exit'],
+  ['GET', '/hang', './faults.ts#hang'],
+  ['GET', '/leak', './faults.ts#leak'],
+  ['GET', '/slow', './faults.ts#slow'],
+  ['GET', '/whoami', './faults.ts#whoami']
+]
+
+/** Poll /readyz until the pool is whole again (or fail after `ms`). */
+async function waitReady (a: Running, ms = 10_000): Promise<void> {
+  const until = Date.now() + ms
+  for (;;) {
+    const r = await a.get('/readyz')
+    if (r.status === 200 && r.json.isolates === a.server.options.isolates) return
+    if (Date.now() > until) throw new Error(`pool not whole after ${ms} ms: ${r.text}`)
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+}
+
+/** Requests spread over both isolates, slow enough to be in flight while one dies. */
+function bystanders (a: Running, n = 10): Promise<Reply[]> {
+  return Promise.all(Array.from({ length: n }, () => a.get('/slow?ms=300')))
+}
+
+describe.each([
+  ['an uncaught exception', '/crash', /exit code 1/],
+  ['an unhandled rejection', '/reject', /exit code 1/],
+  ['process.exit() in a handler', '/exit', /exit code 3/]
+])('%s', (_name, path, reason) => {
+  it('answers its isolate\'s requests 502, leaves the other isolate serving, and replaces the isolate', async () => {
+    app = await start({ isolates: 2 }, ROUTES)
+    const others = bystanders(app)
+    await new Promise(resolve => setTimeout(resolve, 30))
+    const fatal = await app.get(path)
+    expect(fatal.status).toBe(502)
+    expect(fatal.json.error.code).toBe('ISOPOOL_ERR_ISOLATE_EXITED')
+    expect(fatal.json.error.message).toMatch(reason)
+    const replies = await others
+    // Every bystander got an answer: 200 from the survivor, 502 if it shared the dying isolate.
+    for (const r of replies) expect([200, 502]).toContain(r.status)
+    expect(replies.filter(r => r.status === 200).length).toBeGreaterThanOrEqual(replies.length / 2 - 1)
+    await waitReady(app)
+    expect(app.server.restarts).toBe(1)
+    const after = await Promise.all(Array.from({ length: 20 }, () => app!.get('/whoami')))
+    expect(new Set(after.map(r => r.status))).toEqual(new Set([200]))
+    expect(new Set(after.map(r => r.json.thread)).size).toBe(2)
+  })
+})
+
+describe('time limits', () => {
+  it('a slow async handler gets 504 at its timeout and its isolate is left alone', async () => {
+    app = await start({ isolates: 1, timeout: 150, hardTimeout: 400 }, ROUTES)
+    const t0 = Date.now()
+    const r = await app.get('/slow?ms=1500')
+    expect(r.status).toBe(504)
+    expect(r.json.error).toEqual({ code: 'ISOPOOL_ERR_TIMEOUT', message: 'The handler did not answer within 150 ms', status: 504 })
+    expect(Date.now() - t0).toBeLessThan(1400)
+    // Its event loop idles while it waits, so it is not stuck: no restart, still serving.
+    await new Promise(resolve => setTimeout(resolve, 800))
+    expect(app.server.restarts).toBe(0)
+    expect((await app.get('/whoami')).status).toBe(200)
+  })
+
+  it('a per-route timeout overrides the server\'s', async () => {
+    app = await start({ isolates: 1, timeout: 5000, routes: [{ method: 'GET', path: '/quick', handler: './faults.ts#slow', timeout: 100 }] })
+    const r = await app.get('/quick?ms=1000')
+    expect(r.status).toBe(504)
+    expect(r.json.error.message).toBe('The handler did not answer within 100 ms')
+  })
+
+  it('a handler stuck in synchronous code gets 504, then its isolate is terminated and replaced', async () => {
+    app = await start({ isolates: 2, timeout: 200, hardTimeout: 600 }, ROUTES)
+    const stuck = app.get('/hang')
+    // Once it has looked stuck for two supervisor ticks (2 × 150 ms), new requests avoid it and
+    // the other isolate serves them all.
+    await new Promise(resolve => setTimeout(resolve, 450))
+    const meanwhile = await Promise.all(Array.from({ length: 10 }, () => app!.get('/whoami')))
+    for (const r of meanwhile) expect(r.status).toBe(200)
+    expect(new Set(meanwhile.map(r => r.json.thread)).size).toBe(1)
+    const r = await stuck
+    expect(r.status).toBe(504)
+    await waitReady(app)
+    expect(app.server.restarts).toBe(1)
+  })
+})
+
+describe('memory limits', () => {
+  it('an isolate that runs out of memory dies alone and is replaced', async () => {
+    app = await start({ isolates: 2, resourceLimits: { maxOldGenerationSizeMb: 48 } }, ROUTES)
+    const others = bystanders(app, 6)
+    const r = await app.get('/leak')
+    expect(r.status).toBe(502)
+    expect(r.json.error.code).toBe('ISOPOOL_ERR_ISOLATE_EXITED')
+    for (const o of await others) expect([200, 502]).toContain(o.status)
+    await waitReady(app)
+    expect((await app.get('/whoami')).status).toBe(200)
+  })
+})
+
+describe('a crash loop', () => {
+  it('backs off instead of spinning, keeps the healthy isolate serving, and recovers', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'isopool-'))
+    const marker = join(dir, 'broken')
+    process.env.ISOPOOL_TEST_BROKEN_MARKER = marker
+    try {
+      app = await start({ isolates: 2 }, ROUTES)
+      writeFileSync(marker, '') // every isolate started from now on throws at import
+      expect((await app.get('/exit')).status).toBe(502)
+      await new Promise(resolve => setTimeout(resolve, 1000))
+      // 100 + 200 + 400 ms between tries: a handful of restarts in a second, not hundreds.
+      expect(app.server.restarts).toBe(1)
+      const ready = await app.get('/readyz')
+      expect(ready.status).toBe(503)
+      expect(ready.json.error.code).toBe('ISOPOOL_ERR_NOT_READY')
+      expect((await app.get('/whoami')).status).toBe(200)
+      expect((await app.get('/healthz')).status).toBe(200)
+      rmSync(marker)
+      await waitReady(app, 15_000)
+    } finally {
+      delete process.env.ISOPOOL_TEST_BROKEN_MARKER
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('health endpoints', () => {
+  it('/healthz and /readyz answer from the main thread, and can be moved or turned off', async () => {
+    app = await start({ isolates: 1 }, ROUTES)
+    expect((await app.get('/healthz')).json).toEqual({ status: 'ok', isolates: 1 })
+    expect((await app.get('/readyz')).status).toBe(200)
+    await app.close()
+    app = await start({ isolates: 1, health: { live: '/_live', ready: false } }, ROUTES)
+    expect((await app.get('/_live')).status).toBe(200)
+    expect((await app.get('/readyz')).status).toBe(404)
+    expect((await app.get('/healthz')).status).toBe(404)
+  })
+})
+
+describe('graceful shutdown', () => {
+  it('answers what is still in flight at the deadline with 503, and close() returns', async () => {
+    app = await start({ isolates: 1, shutdownTimeout: 200 }, ROUTES)
+    const quick = app.get('/slow?ms=50')
+    const late = app.get('/slow?ms=5000')
+    await new Promise(resolve => setTimeout(resolve, 20))
+    const t0 = Date.now()
+    await app.server.close()
+    expect(Date.now() - t0).toBeLessThan(3000)
+    expect((await quick).status).toBe(200)
+    const r = await late
+    expect(r.status).toBe(503)
+    expect(r.json.error.code).toBe('ISOPOOL_ERR_SHUTTING_DOWN')
+  })
+})

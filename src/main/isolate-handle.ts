@@ -54,6 +54,7 @@ export class IsolateHandle {
   private flushing = false
   private nextId = 1
   private stopping = false
+  private exited = false
   private readonly events: IsolateEvents
 
   private constructor (index: number, config: IsolateConfig, events: IsolateEvents) {
@@ -78,6 +79,8 @@ export class IsolateHandle {
 
   /** When the worker was created (Date.now()). */
   readonly startedAt: number
+  /** The server's reload generation this isolate belongs to. */
+  generation = 0
   private lastProgress: number
   private lastTail = 0
   private lastElu: EventLoopUtilization | undefined
@@ -146,6 +149,7 @@ export class IsolateHandle {
       worker.on('message', onMessage)
       worker.on('error', onError)
       worker.on('exit', (code) => {
+        handle.exited = true
         handle.stopping = true
         handle.responses.interrupt()
         if (!settled) {
@@ -190,11 +194,24 @@ export class IsolateHandle {
   /** Tell the isolate to drop a request whose body will never complete, and forget it. */
   abort (ex: Exchange): void {
     this.enqueue({ ex, kind: KIND_ABORT, chunk: null, offset: 0, final: false })
-    this.pending.delete(ex.id)
-    this.events.complete(ex)
+    this.finish(ex)
+  }
+
+  /** Resolves once nothing is in flight here (used to retire an isolate after a reload). */
+  whenIdle (): Promise<void> {
+    if (this.pending.size === 0) return Promise.resolve()
+    return new Promise(resolve => { this.idleWaiters.push(resolve) })
+  }
+
+  private idleWaiters: (() => void)[] = []
+
+  private notifyIdle (): void {
+    if (this.pending.size !== 0 || this.idleWaiters.length === 0) return
+    for (const resolve of this.idleWaiters.splice(0)) resolve()
   }
 
   stop (): Promise<void> {
+    if (this.exited) return Promise.resolve()
     this.stopping = true
     const exited = new Promise<void>(resolve => this.worker.once('exit', () => resolve()))
     this.worker.postMessage({ type: 'stop' } satisfies MainMessage)
@@ -209,6 +226,7 @@ export class IsolateHandle {
     this.backlog = []
     this.answerAll(err)
     this.pending.clear()
+    this.notifyIdle()
   }
 
   // ── request ring: ordered writes with backpressure ─────────────────────────────────────────
@@ -320,6 +338,7 @@ export class IsolateHandle {
   private finish (ex: Exchange): void {
     this.pending.delete(ex.id)
     this.events.complete(ex)
+    if (this.pending.size === 0) this.notifyIdle()
   }
 }
 

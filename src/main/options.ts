@@ -65,6 +65,11 @@ export interface ServerOptions {
   health?: { live?: string | false, ready?: string | false } | false
   /** node:http limits: see its createServer options. Defaults are node's. */
   http?: HttpLimits
+  /**
+   * Development: watch `root` (recursively) and reload() when a .ts, .js, .mjs, .cjs or .json file
+   * changes. Default false.
+   */
+  watch?: boolean
 }
 
 export interface ResourceLimits {
@@ -101,6 +106,7 @@ export interface ResolvedOptions {
   livePath: string | null
   readyPath: string | null
   http: HttpLimits & { connectionsCheckingInterval: number }
+  watch: boolean
 }
 
 export function resolveOptions (input: number | ServerOptions = {}): ResolvedOptions {
@@ -125,7 +131,8 @@ export function resolveOptions (input: number | ServerOptions = {}): ResolvedOpt
     shutdownTimeout: integer('shutdownTimeout', o.shutdownTimeout ?? 10_000, 0, MAX_MS),
     livePath: healthPath('health.live', o.health === false ? false : o.health?.live, '/healthz'),
     readyPath: healthPath('health.ready', o.health === false ? false : o.health?.ready, '/readyz'),
-    http: httpLimits(o.http)
+    http: httpLimits(o.http),
+    watch: o.watch ?? false
   }
 }
 

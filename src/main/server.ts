@@ -3,6 +3,8 @@
 
 import { createServer as createHttpServer, STATUS_CODES } from 'node:http'
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http'
+import { watch } from 'node:fs'
+import type { FSWatcher } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { errorBody, IsopoolError } from '../shared/errors.ts'
 import { UNKNOWN_LENGTH } from '../shared/frame.ts'
@@ -59,8 +61,14 @@ export class Server {
   private timeouts: number[] = []
   /** Isolate index → deaths in a row, each soon after its start. */
   private readonly crashLoops = new Map<number, number>()
-  /** Isolates replaced since listen(). */
+  /** Isolates replaced since listen() (crashes, exits, stuck isolates; not reloads). */
   restarts = 0
+  /** Bumped by each reload that goes live; isolates of an older generation are retiring. */
+  private generation = 0
+  private reloading: Promise<void> | null = null
+  /** Isolates of an older generation finishing their requests after a reload. */
+  private readonly retiring = new Set<IsolateHandle>()
+  private watcher: FSWatcher | null = null
   private supervisor: NodeJS.Timeout | null = null
 
   constructor (options?: number | ServerOptions) {
@@ -140,9 +148,70 @@ export class Server {
       this.supervisor = setInterval(() => this.supervise(2 * every), every)
       this.supervisor.unref()
     }
+    if (this.options.watch) this.startWatching()
     const addr = http.address() as AddressInfo
     const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
     return { port: addr.port, host: addr.address, url: `http://${host}:${addr.port}` }
+  }
+
+  /**
+   * Start a new set of isolates, which import the handler modules afresh; once all are ready,
+   * new requests go to them and the old ones finish what they have, then stop. If a module fails
+   * to import, the old isolates keep serving and the promise rejects with the coded error.
+   * Calls made while a reload runs share it.
+   */
+  reload (): Promise<void> {
+    if (this.state !== 'listening') return Promise.reject(new IsopoolError('ISOPOOL_ERR_NOT_LISTENING', { action: 'reload' }))
+    this.reloading ??= this.swapIsolates().finally(() => { this.reloading = null })
+    return this.reloading
+  }
+
+  private async swapIsolates (): Promise<void> {
+    const started = await Promise.allSettled(
+      Array.from({ length: this.options.isolates }, (_, i) => IsolateHandle.start(i, this.config!, this.events))
+    )
+    const fresh = started.flatMap(s => s.status === 'fulfilled' ? [s.value] : [])
+    const failed = started.find(s => s.status === 'rejected')
+    if (failed !== undefined || this.state !== 'listening') {
+      await Promise.all(fresh.map(h => h.stop()))
+      if (failed !== undefined) {
+        const err = (failed as PromiseRejectedResult).reason
+        console.error('isopool: reload failed, the running isolates keep serving:', err)
+        throw err
+      }
+      return
+    }
+    const generation = ++this.generation
+    for (const h of fresh) h.generation = generation
+    const old = this.isolates
+    this.isolates = fresh
+    this.crashLoops.clear()
+    this.pump()
+    await Promise.all(old.map(async (h) => {
+      this.retiring.add(h)
+      await h.whenIdle()
+      await h.stop()
+      this.retiring.delete(h)
+    }))
+  }
+
+  /** Reload when a source file under root changes (the `watch` option). */
+  private startWatching (): void {
+    let timer: NodeJS.Timeout | null = null
+    this.watcher = watch(this.options.root, { recursive: true }, (_event, file) => {
+      if (file === null || !/\.(ts|js|mjs|cjs|mts|cts|json)$/.test(file) || file.includes('node_modules')) return
+      // Editors write a file in several steps: reload once they are done.
+      if (timer !== null) clearTimeout(timer)
+      timer = setTimeout(() => {
+        timer = null
+        this.reload().then(
+          () => console.error(`isopool: reloaded after a change to ${file}`),
+          () => {} // reported by reload(); the old isolates keep serving
+        )
+      }, 150)
+    })
+    this.watcher.on('error', (err) => console.error('isopool: watching stopped:', err))
+    this.watcher.unref()
   }
 
   /** Stop accepting, let every accepted request finish, then stop the isolates. */
@@ -151,6 +220,7 @@ export class Server {
     if (this.state === 'closing' || this.state === 'closed') return
     if (this.state !== 'listening') throw new IsopoolError('ISOPOOL_ERR_NOT_LISTENING', { action: 'close while starting' })
     this.state = 'closing'
+    this.watcher?.close()
     const http = this.http!
     const closed = new Promise<void>(resolve => http.close(() => resolve()))
     http.closeIdleConnections()
@@ -305,6 +375,7 @@ export class Server {
     const reason = live ? null
       : this.state === 'starting' || this.state === 'new' ? 'starting'
         : this.state !== 'listening' ? 'shutting down'
+          : this.reloading !== null ? 'reloading'
           : this.isolates.length < this.options.isolates ? `${this.options.isolates - this.isolates.length} of ${this.options.isolates} isolates are restarting`
             : this.isolates.some(h => h.suspect) ? 'an isolate is stuck'
               : null
@@ -334,6 +405,7 @@ export class Server {
 
   private isolateExited (handle: IsolateHandle, code: number): void {
     const i = this.isolates.indexOf(handle)
+    // A retired isolate of an older generation is not replaced; its requests were answered.
     if (i < 0 || this.state !== 'listening') return
     this.isolates.splice(i, 1)
     this.restarts++
@@ -350,12 +422,15 @@ export class Server {
     this.crashLoops.set(index, attempt)
     const delay = attempt === 0 ? 0 : Math.min(30_000, 100 * 2 ** (attempt - 1))
     if (attempt > 1) console.error(`isopool: isolate ${index} keeps dying right after it starts (${attempt} times in a row); next try in ${delay} ms`)
+    const generation = this.generation
     const timer = setTimeout(() => {
-      if (this.state !== 'listening') return
+      if (this.state !== 'listening' || generation !== this.generation) return
       const begun = Date.now()
       IsolateHandle.start(index, this.config!, this.events).then(
         (fresh) => {
-          if (this.state !== 'listening') { void fresh.stop(); return }
+          // A reload that went live meanwhile brought a whole new set: this one is not needed.
+          if (this.state !== 'listening' || generation !== this.generation) { void fresh.stop(); return }
+          fresh.generation = generation
           this.isolates.push(fresh)
           this.pump()
         },
@@ -394,7 +469,8 @@ export class Server {
   }
 
   private async stopIsolates (): Promise<void> {
-    const all = this.isolates
+    await this.reloading?.catch(() => {})
+    const all = [...this.isolates, ...this.retiring]
     this.isolates = []
     await Promise.all(all.map(h => h.stop()))
   }

@@ -30,7 +30,9 @@ beforeAll(async () => {
     ['GET', '/async-crash', './basic.ts#asyncCrash'],
     ['GET', '/bad-result', './basic.ts#badResult'],
     ['GET', '/bad-header', './basic.ts#badHeader'],
-    ['GET', '/files/*', './basic.ts#inspect']
+    ['GET', '/files/*', './basic.ts#inspect'],
+    ['GET', '/own-head', './basic.ts#hello'],
+    ['HEAD', '/own-head', './basic.ts#headOnly']
   ])
 })
 afterAll(() => app.close())
@@ -199,6 +201,13 @@ describe('routing', () => {
     expect(r.status).toBe(405)
     expect(r.headers.allow).toBe('GET, HEAD')
     expect(r.json.error.code).toBe('ISOPOOL_ERR_METHOD_NOT_ALLOWED')
+  })
+
+  it('a HEAD route of its own takes precedence over the GET route\'s', async () => {
+    const res = await request(app.url + '/own-head', { method: 'HEAD', dispatcher: app.agent })
+    expect(res.headers['x-head']).toBe('own')
+    await res.body.dump()
+    expect((await app.get('/own-head')).json).toEqual({ hello: 'world' })
   })
 
   it('HEAD is served for a GET route, with the length and no body', async () => {

@@ -98,9 +98,11 @@ describe('module state', () => {
 describe('close()', () => {
   it('lets requests in flight finish, losing none, then refuses connections', async () => {
     const app = await start({ isolates: 2 }, [['GET', '/slow', './slow.ts#slow'], ['POST', '/echo', './slow.ts#echo']])
-    const inFlight = Array.from({ length: 40 }, (_, i) => app.get(`/slow?ms=${100 + i * 5}&id=${i}`))
+    const inFlight = Array.from({ length: 40 }, (_, i) => app.get(`/slow?ms=${400 + i * 5}&id=${i}`))
     const upload = app.post('/echo', Buffer.alloc(500_000, 9))
-    await new Promise(resolve => setTimeout(resolve, 30))
+    // Long enough for all 41 connections to be accepted on a loaded machine, well before the
+    // first answer (400 ms).
+    await new Promise(resolve => setTimeout(resolve, 150))
     const closed = app.server.close()
     const replies = await Promise.all(inFlight)
     replies.forEach((r, i) => {

@@ -108,23 +108,18 @@ export class Server {
     this.state = 'starting'
     const modules = [...new Set(this.routeList.map(r => r.module))]
     const routes: RouteSpec[] = this.routeList.map(r => ({ method: r.method, path: r.path, module: modules.indexOf(r.module), export: r.export }))
-    this.routeList.forEach((r, i) => {
-      // A HEAD route of its own takes precedence over the one GET implies.
-      if (r.method === 'HEAD' && this.router.has('HEAD', r.path)) return
-      this.router.add(r.method, r.path, i)
-    })
+    // Explicit HEAD routes first: a HEAD route of its own takes precedence over the one a GET
+    // route implies (Router.add skips the implied one when HEAD is taken).
+    const order = this.routeList.map((r, i) => i).sort((a, b) => Number(this.routeList[b].method === 'HEAD') - Number(this.routeList[a].method === 'HEAD'))
+    for (const i of order) this.router.add(this.routeList[i].method, this.routeList[i].path, i)
     this.router.compile()
     this.timeouts = this.routeList.map(r => r.timeout)
     this.config = { modules, routes, ringSize: this.options.ringSize, dev: this.options.dev, resourceLimits: this.options.resourceLimits }
-    const started = await Promise.allSettled(
-      Array.from({ length: this.options.isolates }, (_, i) => IsolateHandle.start(i, this.config!, this.events))
-    )
-    this.isolates = started.flatMap(s => s.status === 'fulfilled' ? [s.value] : [])
-    const failed = started.find(s => s.status === 'rejected')
-    if (failed !== undefined) {
-      await this.stopIsolates()
+    try {
+      this.isolates = await this.startIsolates()
+    } catch (err) {
       this.state = 'closed'
-      throw (failed as PromiseRejectedResult).reason
+      throw err
     }
     const http = createHttpServer({ ...this.options.http }, (req, res) => this.onRequest(req, res))
     http.on('clientError', onClientError)
@@ -166,19 +161,28 @@ export class Server {
     return this.reloading
   }
 
-  private async swapIsolates (): Promise<void> {
+  /** Start a full set of isolates; if one fails, stop the others and throw its error. */
+  private async startIsolates (): Promise<IsolateHandle[]> {
     const started = await Promise.allSettled(
       Array.from({ length: this.options.isolates }, (_, i) => IsolateHandle.start(i, this.config!, this.events))
     )
     const fresh = started.flatMap(s => s.status === 'fulfilled' ? [s.value] : [])
     const failed = started.find(s => s.status === 'rejected')
-    if (failed !== undefined || this.state !== 'listening') {
+    if (failed === undefined) return fresh
+    await Promise.all(fresh.map(h => h.stop()))
+    throw (failed as PromiseRejectedResult).reason
+  }
+
+  private async swapIsolates (): Promise<void> {
+    let fresh: IsolateHandle[]
+    try {
+      fresh = await this.startIsolates()
+    } catch (err) {
+      console.error('isopool: reload failed, the running isolates keep serving:', err)
+      throw err
+    }
+    if (this.state !== 'listening') {
       await Promise.all(fresh.map(h => h.stop()))
-      if (failed !== undefined) {
-        const err = (failed as PromiseRejectedResult).reason
-        console.error('isopool: reload failed, the running isolates keep serving:', err)
-        throw err
-      }
       return
     }
     const generation = ++this.generation

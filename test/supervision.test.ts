@@ -3,6 +3,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import { connect } from 'node:net'
 import { join } from 'node:path'
 import { start } from './helpers.ts'
 import type { Reply, Running } from './helpers.ts'
@@ -166,5 +167,30 @@ describe('graceful shutdown', () => {
     const r = await late
     expect(r.status).toBe(503)
     expect(r.json.error.code).toBe('ISOPOOL_ERR_SHUTTING_DOWN')
+  })
+})
+
+describe('a client that stops reading', () => {
+  it('cannot make the server buffer without bound, and others are still served', async () => {
+    app = await start({ isolates: 1 }, [['GET', '/big', './big.ts#big'], ['GET', '/whoami', './faults.ts#whoami']])
+    const sock = connect(Number(new URL(app.url).port), '127.0.0.1')
+    await new Promise(resolve => sock.once('connect', resolve))
+    sock.pause() // it asks and asks, and never reads an answer
+    sock.on('error', () => {})
+    const rss0 = process.memoryUsage().rss
+    let asked = 0
+    const flood = setInterval(() => {
+      for (let i = 0; i < 200; i++) { sock.write('GET /big HTTP/1.1\r\nhost: x\r\n\r\n'); asked++ }
+    }, 20)
+    await new Promise(resolve => setTimeout(resolve, 2000))
+    clearInterval(flood)
+    // Answering everything asked would take asked × 256 KiB (gigabytes); node:http stops reading a
+    // connection whose answers are not being read, and isopool produces answers only for what
+    // was read.
+    const grownMiB = (process.memoryUsage().rss - rss0) / 1048576
+    expect(asked * 256 / 1024).toBeGreaterThan(2000)
+    expect(grownMiB).toBeLessThan(300)
+    expect((await app.get('/whoami')).status).toBe(200)
+    sock.destroy()
   })
 })

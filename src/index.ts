@@ -5,10 +5,13 @@ import type { ServerOptions } from './main/options.ts'
 
 export { Server } from './main/server.ts'
 export type { ListenOptions, ListenResult } from './main/server.ts'
-export type { HttpMethod, RouteDefinition, ServerOptions } from './main/options.ts'
+export type { HttpLimits, HttpMethod, ResourceLimits, RouteDefinition, RouteOptions, ServerOptions } from './main/options.ts'
 export { HttpError, IsopoolError, ERRORS } from './shared/errors.ts'
 export type { ErrorCode, WireError } from './shared/errors.ts'
 export type { IsolateRequest as Request, QueryValue, HeaderValue } from './isolate/request.ts'
+export { route } from './isolate/typed-route.ts'
+export type { ExtraBodyPolicy, RouteConfig, RouteDeclaration, TypedRequest } from './isolate/typed-route.ts'
+export type { ValidationIssue } from './shared/protocol.ts'
 
 /** Create a server; `createServer(4)` is `createServer({ isolates: 4 })`. */
 export function createServer (options?: number | ServerOptions): Server {

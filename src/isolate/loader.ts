@@ -1,42 +1,67 @@
 // Importing the handler modules, once per isolate at start-up. Each isolate imports for itself,
 // so module-level state (a cache, a counter, a database handle) belongs to one isolate.
+//
+// Two kinds of route: those named by `module#export` (plain handlers), and route() declarations
+// found in the modules given as `discover`, which are compiled into adapters here.
 
 import { IsopoolError } from '../shared/errors.ts'
-import type { RouteSpec } from '../shared/protocol.ts'
+import { compilePath } from '../shared/path-pattern.ts'
+import type { ManifestRoute, RouteSpec } from '../shared/protocol.ts'
+import { compileAdapter, isRouteDeclaration, manifestEntry } from './typed-route.ts'
 
 export type Handler = (req: unknown) => unknown
 
 export interface LoadedHandlers {
-  /** Indexed like the routes. */
+  /** Indexed like the routes: the given ones, then the discovered ones. */
   handlers: Handler[]
   /** `module#export`, for messages. */
   names: string[]
+  /** The discovered routes, for the main thread. */
+  manifest: ManifestRoute[]
 }
 
-export async function loadHandlers (modules: string[], routes: RouteSpec[]): Promise<LoadedHandlers> {
-  const namespaces = await Promise.all(modules.map(async (url) => {
-    try {
-      return await import(url) as Record<string, unknown>
-    } catch (err) {
-      throw new IsopoolError('ISOPOOL_ERR_MODULE_IMPORT', { module: displayPath(url), reason: (err as Error)?.message ?? String(err) }, { cause: err })
-    }
-  }))
+async function importModule (url: string): Promise<Record<string, unknown>> {
+  try {
+    return await import(url) as Record<string, unknown>
+  } catch (err) {
+    throw new IsopoolError('ISOPOOL_ERR_MODULE_IMPORT', { module: displayPath(url), reason: (err as Error)?.message ?? String(err) }, { cause: err })
+  }
+}
+
+export async function loadHandlers (modules: string[], routes: RouteSpec[], discover: string[]): Promise<LoadedHandlers> {
+  const namespaces = await Promise.all(modules.map(importModule))
   const handlers: Handler[] = []
   const names: string[] = []
   for (const route of routes) {
     const ns = namespaces[route.module]
     const module = displayPath(modules[route.module])
     if (!(route.export in ns)) throw new IsopoolError('ISOPOOL_ERR_EXPORT_MISSING', { module, export: route.export })
-    const fn = ns[route.export]
+    let fn = ns[route.export]
+    // A route() declaration named explicitly serves through its adapter.
+    if (isRouteDeclaration(fn)) fn = compileAdapter(fn)
     if (typeof fn !== 'function') {
       throw new IsopoolError('ISOPOOL_ERR_EXPORT_NOT_FUNCTION', { module, export: route.export, type: fn === null ? 'null' : typeof fn })
     }
     handlers.push(fn as Handler)
     names.push(`${module}#${route.export}`)
   }
-  return { handlers, names }
+  const manifest: ManifestRoute[] = []
+  const discovered = await Promise.all(discover.map(importModule))
+  discovered.forEach((ns, i) => {
+    // Module namespaces list their exports in name order: every isolate numbers routes alike.
+    for (const name of Object.keys(ns)) {
+      const decl = ns[name]
+      if (!isRouteDeclaration(decl)) continue
+      const entry = manifestEntry(decl, discover[i], name)
+      compilePath(entry.method, entry.path)
+      manifest.push(entry)
+      handlers.push(compileAdapter(decl) as Handler)
+      names.push(`${displayPath(discover[i])}#${name}`)
+    }
+  })
+  return { handlers, names, manifest }
 }
 
-function displayPath (url: string): string {
+export function displayPath (url: string): string {
   return url.startsWith('file:') ? decodeURIComponent(new URL(url).pathname) : url
 }

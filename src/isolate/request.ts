@@ -10,6 +10,9 @@ export type HeaderValue = string | string[]
 
 const EMPTY = new Uint8Array(0)
 
+/** Key of the method through which a typed route's adapter sets the validated parts. */
+export const TYPED: unique symbol = Symbol('isopool.typed')
+
 export class IsolateRequest {
   readonly method: string
   /** The request target as received: path and query string. */
@@ -23,6 +26,9 @@ export class IsolateRequest {
   #query: Record<string, QueryValue> | undefined
   #headers: Record<string, HeaderValue> | undefined
   #string: string | undefined
+  #cookies: Record<string, string> | undefined
+  #typedBody: unknown
+  #hasTypedBody = false
 
   /** `text` is `method \0 url \0 name \0 value \0 …` as the main thread framed it. */
   constructor (text: string, pattern: PathPattern, body: Uint8Array | null) {
@@ -93,9 +99,38 @@ export class IsolateRequest {
     return this.#headers
   }
 
-  /** The raw body bytes (empty when the request has none). */
+  /** Cookies from the Cookie header, values percent-decoded. */
+  get cookies (): Record<string, string> {
+    if (this.#cookies === undefined) {
+      const out: Record<string, string> = Object.create(null)
+      const header = this.headers.cookie
+      for (const pair of (typeof header === 'string' ? header : '').split(';')) {
+        const eq = pair.indexOf('=')
+        if (eq < 0) continue
+        const name = pair.slice(0, eq).trim()
+        if (name !== '' && !(name in out)) out[name] = safeDecode(pair.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1'), decodeURIComponent)
+      }
+      this.#cookies = out
+    }
+    return this.#cookies
+  }
+
+  /** The raw body bytes (empty when the request has none); for a typed route with a body
+   * schema, the validated body. */
   get body (): Uint8Array {
-    return this.#body
+    return this.#hasTypedBody ? this.#typedBody as Uint8Array : this.#body
+  }
+
+  /** Used by typed-route adapters only: replace the declared parts with their validated values. */
+  [TYPED] (values: { params?: unknown, query?: unknown, headers?: unknown, cookies?: unknown, body?: unknown }): void {
+    if (values.params !== undefined) this.#params = values.params as Record<string, string>
+    if (values.query !== undefined) this.#query = values.query as Record<string, QueryValue>
+    if (values.headers !== undefined) this.#headers = values.headers as Record<string, HeaderValue>
+    if (values.cookies !== undefined) this.#cookies = values.cookies as Record<string, string>
+    if ('body' in values) {
+      this.#typedBody = values.body
+      this.#hasTypedBody = true
+    }
   }
 
   /** The body decoded as UTF-8. */

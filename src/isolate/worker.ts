@@ -6,7 +6,7 @@ import { IsopoolError } from '../shared/errors.ts'
 import { bodyView, copyOut, copyOutInto, FLAG_END, FRAME_HEADER, frameFlags, frameId, frameKind, KIND_ABORT, KIND_BODY, KIND_REQ_HEAD, readHead, UNKNOWN_LENGTH } from '../shared/frame.ts'
 import { compilePath } from '../shared/path-pattern.ts'
 import type { PathPattern } from '../shared/path-pattern.ts'
-import type { IsolateInit, IsolateMessage, MainMessage } from '../shared/protocol.ts'
+import type { IsolateInit, IsolateMessage, MainMessage, ManifestRoute } from '../shared/protocol.ts'
 import { RingConsumer, RingProducer } from '../shared/ring.ts'
 import { loadHandlers } from './loader.ts'
 import type { Handler } from './loader.ts'
@@ -35,6 +35,7 @@ const writer = new ResponseWriter(responses, init.dev)
 const partials = new Map<number, Partial>()
 let handlers: Handler[] = []
 let names: string[] = []
+let manifest: ManifestRoute[] = []
 let patterns: PathPattern[] = []
 let running = true
 
@@ -129,8 +130,9 @@ port.on('message', (msg: MainMessage) => {
 })
 
 try {
-  ;({ handlers, names } = await loadHandlers(init.modules, init.routes))
-  patterns = init.routes.map(r => compilePath(r.method, r.path))
+  const loaded = await loadHandlers(init.modules, init.routes, init.discover)
+  ;({ handlers, names, manifest } = loaded)
+  patterns = [...init.routes, ...manifest].map(r => compilePath(r.method, r.path))
 } catch (err) {
   const wire = err instanceof IsopoolError
     ? err.toWire()
@@ -141,6 +143,6 @@ try {
   running = false
 }
 if (running) {
-  post({ type: 'ready' })
+  post({ type: 'ready', manifest })
   await serve()
 }

@@ -9,7 +9,7 @@ import {
   bodyView, CONTENT_TYPES, copyOut, FLAG_END, FRAME_HEADER, frameFlags, frameId, frameKind, KIND_ABORT, KIND_BODY, KIND_REQ_HEAD,
   KIND_RES_HEAD, readHead, writeBody, writeHead
 } from '../shared/frame.ts'
-import type { IsolateInit, IsolateMessage, MainMessage, RouteSpec } from '../shared/protocol.ts'
+import type { IsolateInit, IsolateMessage, MainMessage, ManifestRoute, RouteSpec } from '../shared/protocol.ts'
 import { createRingBuffer, RingConsumer, RingProducer } from '../shared/ring.ts'
 import { sendError } from './exchange.ts'
 import type { ResourceLimits } from './options.ts'
@@ -38,6 +38,7 @@ export interface IsolateEvents {
 export interface IsolateConfig {
   modules: string[]
   routes: RouteSpec[]
+  discover: string[]
   ringSize: number
   dev: boolean
   resourceLimits: ResourceLimits | undefined
@@ -67,7 +68,7 @@ export class IsolateHandle {
     // setImmediate callbacks run) reach the isolate with one wake-up.
     this.requests.wakeWith(setImmediate)
     this.responses = new RingConsumer(responseRing)
-    const init: IsolateInit = { index, requestRing, responseRing, modules: config.modules, routes: config.routes, dev: config.dev }
+    const init: IsolateInit = { index, requestRing, responseRing, modules: config.modules, routes: config.routes, discover: config.discover, dev: config.dev }
     this.worker = new Worker(WORKER_URL, {
       workerData: init,
       name: `isopool isolate ${index}`,
@@ -81,6 +82,8 @@ export class IsolateHandle {
   readonly startedAt: number
   /** The server's reload generation this isolate belongs to. */
   generation = 0
+  /** The route() declarations this isolate found, as it reported them when ready. */
+  manifest: ManifestRoute[] = []
   private lastProgress: number
   private lastTail = 0
   private lastElu: EventLoopUtilization | undefined
@@ -133,6 +136,7 @@ export class IsolateHandle {
       let failure: IsopoolError | null = null
       const onMessage = (msg: IsolateMessage): void => {
         if (msg.type === 'ready') {
+          handle.manifest = msg.manifest
           settled = true
           worker.off('message', onMessage)
           worker.off('error', onError)

@@ -1,7 +1,8 @@
 // createServer's options: their defaults and their validation, in one place.
 
 import { availableParallelism } from 'node:os'
-import { isAbsolute, resolve } from 'node:path'
+import { readdirSync, statSync } from 'node:fs'
+import { isAbsolute, join, resolve, sep } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { IsopoolError } from '../shared/errors.ts'
 import { RING_MAX_CAPACITY, RING_MIN_CAPACITY } from '../shared/ring.ts'
@@ -31,6 +32,8 @@ export function routeTimeout (method: string, path: string, options: RouteOption
 }
 
 export interface ServerOptions {
+  /** Files or folders (searched recursively) whose route() exports are routes. Relative to root. */
+  modules?: string[]
   /** Number of isolates, or 'auto' for one per available core. Default 'auto'. */
   isolates?: number | 'auto'
   /** Base directory for relative module paths. Default process.cwd(). */
@@ -65,6 +68,9 @@ export interface ServerOptions {
   health?: { live?: string | false, ready?: string | false } | false
   /** node:http limits: see its createServer options. Defaults are node's. */
   http?: HttpLimits
+  /** Paths of the OpenAPI document and the Swagger UI page, served by the main thread; false
+   * turns one or both off. `title` and `version` go into the document's info. */
+  docs?: { openapi?: string | false, ui?: string | false, title?: string, version?: string } | false
   /**
    * Development: watch `root` (recursively) and reload() when a .ts, .js, .mjs, .cjs or .json file
    * changes. Default false.
@@ -92,6 +98,8 @@ export interface HttpLimits {
 
 export interface ResolvedOptions {
   isolates: number
+  /** File URLs of the modules to discover route() exports in, in a stable order. */
+  modules: string[]
   root: string
   maxBodySize: number
   ringSize: number
@@ -107,6 +115,9 @@ export interface ResolvedOptions {
   readyPath: string | null
   http: HttpLimits & { connectionsCheckingInterval: number }
   watch: boolean
+  openapiPath: string | null
+  docsPath: string | null
+  docsInfo: { title: string, version: string }
 }
 
 export function resolveOptions (input: number | ServerOptions = {}): ResolvedOptions {
@@ -116,9 +127,11 @@ export function resolveOptions (input: number | ServerOptions = {}): ResolvedOpt
     ? Math.max(1, availableParallelism())
     : integer('isolates', o.isolates, 1, 1024)
   const timeout = integer('timeout', o.timeout ?? 30_000, 0, MAX_MS)
+  const root = o.root === undefined ? process.cwd() : stringOption('root', o.root)
   return {
     isolates,
-    root: o.root === undefined ? process.cwd() : stringOption('root', o.root),
+    modules: discoverModules(root, o.modules),
+    root,
     maxBodySize: integer('maxBodySize', o.maxBodySize ?? 1024 * 1024, 0, 0xfffffffe),
     ringSize: powerOfTwo('ringSize', o.ringSize ?? 256 * 1024, RING_MIN_CAPACITY, RING_MAX_CAPACITY),
     maxQueue: integer('maxQueue', o.maxQueue ?? 1024, 0, 1 << 24),
@@ -129,10 +142,13 @@ export function resolveOptions (input: number | ServerOptions = {}): ResolvedOpt
     hardTimeout: o.hardTimeout === undefined ? (timeout === 0 ? 0 : Math.max(2 * timeout, 5000)) : integer('hardTimeout', o.hardTimeout, 0, MAX_MS),
     resourceLimits: o.resourceLimits,
     shutdownTimeout: integer('shutdownTimeout', o.shutdownTimeout ?? 10_000, 0, MAX_MS),
-    livePath: healthPath('health.live', o.health === false ? false : o.health?.live, '/healthz'),
-    readyPath: healthPath('health.ready', o.health === false ? false : o.health?.ready, '/readyz'),
+    livePath: builtinPath('health.live', o.health === false ? false : o.health?.live, '/healthz'),
+    readyPath: builtinPath('health.ready', o.health === false ? false : o.health?.ready, '/readyz'),
     http: httpLimits(o.http),
-    watch: o.watch ?? false
+    watch: o.watch ?? false,
+    openapiPath: builtinPath('docs.openapi', o.docs === false ? false : o.docs?.openapi, '/openapi.json'),
+    docsPath: builtinPath('docs.ui', o.docs === false || o.docs?.openapi === false ? false : o.docs?.ui, '/docs'),
+    docsInfo: { title: (o.docs === false ? undefined : o.docs?.title) ?? 'isopool API', version: (o.docs === false ? undefined : o.docs?.version) ?? '1.0.0' }
   }
 }
 
@@ -155,11 +171,35 @@ function httpLimits (h: HttpLimits | undefined): HttpLimits & { connectionsCheck
 
 const MAX_MS = 0x7fffffff
 
-function healthPath (option: string, value: string | false | undefined, fallback: string): string | null {
+function builtinPath (option: string, value: string | false | undefined, fallback: string): string | null {
   if (value === false) return null
   if (value === undefined) return fallback
   if (typeof value !== 'string' || !value.startsWith('/')) fail(option, 'must be a path starting with "/", or false')
   return value
+}
+
+const SOURCE = /\.(ts|mts|js|mjs)$/
+const NOT_SOURCE = /\.d\.[mc]?ts$|\.(test|spec)\.[mc]?[jt]s$/
+
+/** Expand `modules` (files, or folders searched recursively) into file URLs, sorted. */
+function discoverModules (root: string, modules: unknown): string[] {
+  if (modules === undefined) return []
+  if (!Array.isArray(modules) || !modules.every(m => typeof m === 'string')) fail('modules', 'must be an array of file or folder paths')
+  const files: string[] = []
+  for (const entry of modules as string[]) {
+    const path = isAbsolute(entry) ? entry : resolve(root, entry)
+    let stat
+    try { stat = statSync(path) } catch { fail('modules', `${path} does not exist`) }
+    if (stat!.isDirectory()) {
+      const found = (readdirSync(path, { recursive: true }) as string[])
+        .filter(f => SOURCE.test(f) && !NOT_SOURCE.test(f) && !f.split(sep).includes('node_modules'))
+        .sort()
+      files.push(...found.map(f => join(path, f)))
+    } else {
+      files.push(path)
+    }
+  }
+  return [...new Set(files)].map(f => pathToFileURL(f).href)
 }
 
 /** Split `module#export` and turn the module into a file URL. */

@@ -9,13 +9,14 @@ import type { AddressInfo } from 'node:net'
 import { errorBody, IsopoolError } from '../shared/errors.ts'
 import { UNKNOWN_LENGTH } from '../shared/frame.ts'
 import { compilePath } from '../shared/path-pattern.ts'
-import type { RouteSpec } from '../shared/protocol.ts'
+import type { ManifestRoute, RouteSpec } from '../shared/protocol.ts'
 import { sendError } from './exchange.ts'
 import type { Exchange } from './exchange.ts'
 import { IsolateHandle } from './isolate-handle.ts'
 import type { IsolateConfig, IsolateEvents } from './isolate-handle.ts'
 import { normalizeMethod, resolveHandler, resolveOptions, routeTimeout } from './options.ts'
 import type { ResolvedOptions, RouteDefinition, RouteOptions, ServerOptions } from './options.ts'
+import { buildOpenApi, docsAssets } from './openapi.ts'
 import { Router } from './router.ts'
 
 export interface ListenOptions {
@@ -39,12 +40,22 @@ interface RouteEntry {
   export: string
   /** Milliseconds before 504; 0 for none. */
   timeout: number
+  /** For a discovered route: what its isolate reported. */
+  manifest?: ManifestRoute
+}
+
+function handlerName (r: RouteEntry): string {
+  const file = r.module.startsWith('file:') ? decodeURIComponent(new URL(r.module).pathname) : r.module
+  return `${file}#${r.export}`
 }
 
 export class Server {
   readonly options: ResolvedOptions
   private readonly routeList: RouteEntry[] = []
-  private readonly router = new Router()
+  private router = new Router()
+  private builtins = new Map<string, (res: ServerResponse) => void>()
+  /** Swagger UI's files, read once. */
+  private docs: Map<string, { type: string, body: Buffer }> | null = null
   private isolates: IsolateHandle[] = []
   private config: IsolateConfig | null = null
   private http: HttpServer | null = null
@@ -87,12 +98,14 @@ export class Server {
     if (this.state !== 'new') throw new IsopoolError('ISOPOOL_ERR_ALREADY_LISTENING', { action: 'add a route' })
     const m = normalizeMethod(method, path)
     compilePath(m, path)
-    if (this.routeList.some(r => r.method === m && r.path === path)) {
-      throw new IsopoolError('ISOPOOL_ERR_ROUTE_CONFLICT', { method: m, path })
-    }
     const target = resolveHandler(this.options.root, m, path, handler)
     const timeout = routeTimeout(m, path, options, this.options.timeout)
-    this.routeList.push({ method: m, path, ...target, timeout })
+    const entry: RouteEntry = { method: m, path, ...target, timeout }
+    const clash = this.routeList.find(r => r.method === m && r.path === path)
+    if (clash !== undefined) {
+      throw new IsopoolError('ISOPOOL_ERR_ROUTE_CONFLICT', { method: m, path, first: handlerName(clash), second: handlerName(entry) })
+    }
+    this.routeList.push(entry)
     return this
   }
 
@@ -108,16 +121,15 @@ export class Server {
     this.state = 'starting'
     const modules = [...new Set(this.routeList.map(r => r.module))]
     const routes: RouteSpec[] = this.routeList.map(r => ({ method: r.method, path: r.path, module: modules.indexOf(r.module), export: r.export }))
-    // Explicit HEAD routes first: a HEAD route of its own takes precedence over the one a GET
-    // route implies (Router.add skips the implied one when HEAD is taken).
-    const order = this.routeList.map((r, i) => i).sort((a, b) => Number(this.routeList[b].method === 'HEAD') - Number(this.routeList[a].method === 'HEAD'))
-    for (const i of order) this.router.add(this.routeList[i].method, this.routeList[i].path, i)
-    this.router.compile()
-    this.timeouts = this.routeList.map(r => r.timeout)
-    this.config = { modules, routes, ringSize: this.options.ringSize, dev: this.options.dev, resourceLimits: this.options.resourceLimits }
+    this.config = {
+      modules, routes, discover: this.options.modules, ringSize: this.options.ringSize, dev: this.options.dev, resourceLimits: this.options.resourceLimits
+    }
     try {
       this.isolates = await this.startIsolates()
+      this.useRouting(this.isolates)
     } catch (err) {
+      await Promise.all(this.isolates.map(h => h.stop()))
+      this.isolates = []
       this.state = 'closed'
       throw err
     }
@@ -161,6 +173,63 @@ export class Server {
     return this.reloading
   }
 
+  /**
+   * Build the router from the given routes and the route() declarations the isolates found.
+   * Throws ISOPOOL_ERR_ROUTE_CONFLICT naming both when two claim one method and path. Every
+   * isolate must have found the same routes, as they number them the same way.
+   */
+  private useRouting (isolates: IsolateHandle[]): void {
+    const manifest = isolates[0]?.manifest ?? []
+    const key = (m: ManifestRoute[]): string => JSON.stringify(m.map(r => [r.method, r.path, r.module, r.export]))
+    for (const h of isolates) {
+      if (key(h.manifest) !== key(manifest)) {
+        throw new IsopoolError('ISOPOOL_ERR_ISOLATE_START', { isolate: h.index, reason: 'it found other route() declarations than isolate 0 (modules that declare routes conditionally?)' })
+      }
+    }
+    const table: RouteEntry[] = [
+      ...this.routeList,
+      ...manifest.map(m => ({ method: m.method, path: m.path, module: m.module, export: m.export, timeout: m.timeout ?? this.options.timeout, manifest: m }))
+    ]
+    const seen = new Map<string, RouteEntry>()
+    for (const r of table) {
+      const k = `${r.method} ${r.path}`
+      const first = seen.get(k)
+      if (first !== undefined) {
+        throw new IsopoolError('ISOPOOL_ERR_ROUTE_CONFLICT', { method: r.method, path: r.path, first: handlerName(first), second: handlerName(r) })
+      }
+      seen.set(k, r)
+    }
+    const router = new Router()
+    // Explicit HEAD routes first: a HEAD route of its own takes precedence over the one a GET
+    // route implies (Router.add skips the implied one when HEAD is taken).
+    const order = table.map((_, i) => i).sort((a, b) => Number(table[b].method === 'HEAD') - Number(table[a].method === 'HEAD'))
+    for (const i of order) router.add(table[i].method, table[i].path, i)
+    router.compile()
+    this.router = router
+    this.timeouts = table.map(r => r.timeout)
+    this.builtins = this.builtinEndpoints(table)
+  }
+
+  /** The endpoints the main thread answers itself, by exact request target. */
+  private builtinEndpoints (table: RouteEntry[]): Map<string, (res: ServerResponse) => void> {
+    const o = this.options
+    const map = new Map<string, (res: ServerResponse) => void>()
+    const send = (type: string, body: Buffer) => (res: ServerResponse): void => {
+      res.writeHead(200, ['content-type', type, 'content-length', String(body.byteLength)])
+      res.end(body)
+    }
+    if (o.livePath !== null) map.set(o.livePath, res => this.health(true, res))
+    if (o.readyPath !== null) map.set(o.readyPath, res => this.health(false, res))
+    if (o.openapiPath !== null) {
+      map.set(o.openapiPath, send('application/json; charset=utf-8', Buffer.from(JSON.stringify(buildOpenApi(table, o.docsInfo)))))
+      if (o.docsPath !== null) {
+        this.docs ??= docsAssets(o.docsPath, o.openapiPath)
+        for (const [path, asset] of this.docs) map.set(path, send(asset.type, asset.body))
+      }
+    }
+    return map
+  }
+
   /** Start a full set of isolates; if one fails, stop the others and throw its error. */
   private async startIsolates (): Promise<IsolateHandle[]> {
     const started = await Promise.allSettled(
@@ -184,6 +253,13 @@ export class Server {
     if (this.state !== 'listening') {
       await Promise.all(fresh.map(h => h.stop()))
       return
+    }
+    try {
+      this.useRouting(fresh) // the new code may declare other routes
+    } catch (err) {
+      await Promise.all(fresh.map(h => h.stop()))
+      console.error('isopool: reload failed, the running isolates keep serving:', err)
+      throw err
     }
     const generation = ++this.generation
     for (const h of fresh) h.generation = generation
@@ -248,8 +324,9 @@ export class Server {
   private onRequest (req: IncomingMessage, res: ServerResponse): void {
     const method = req.method!
     const url = req.url!
-    if (url === this.options.livePath || url === this.options.readyPath) {
-      this.health(url === this.options.livePath, res)
+    const builtin = this.builtins.get(url)
+    if (builtin !== undefined) {
+      builtin(res)
       return
     }
     const found = this.router.lookup(method, url)

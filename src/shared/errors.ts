@@ -11,6 +11,7 @@ export const ERRORS = {
   ISOPOOL_ERR_METHOD_NOT_ALLOWED: { status: 405, message: '{method} is not allowed on {path}; allowed: {allow}' },
   ISOPOOL_ERR_BODY_TOO_LARGE: { status: 413, message: 'Request body exceeds the limit of {limit} bytes' },
   ISOPOOL_ERR_INVALID_JSON: { status: 400, message: 'Request body is not valid JSON: {reason}' },
+  ISOPOOL_ERR_VALIDATION: { status: 422, message: 'The request does not match the route\'s schema: {count} problem(s), listed in details' },
   ISOPOOL_ERR_BAD_REQUEST: { status: 400, message: 'Bad request: {reason}' },
   ISOPOOL_ERR_HEADERS_TOO_LARGE: { status: 431, message: 'Request headers are larger than the limit' },
   ISOPOOL_ERR_REQUEST_TIMEOUT: { status: 408, message: 'The request was not received in time' },
@@ -32,7 +33,7 @@ export const ERRORS = {
   ISOPOOL_ERR_ISOLATE_START: { status: undefined, message: 'Isolate {isolate} stopped before it was ready: {reason}' },
   ISOPOOL_ERR_INVALID_OPTION: { status: undefined, message: 'Invalid option {option}: {reason}' },
   ISOPOOL_ERR_INVALID_ROUTE: { status: undefined, message: 'Invalid route {method} {path}: {reason}' },
-  ISOPOOL_ERR_ROUTE_CONFLICT: { status: undefined, message: 'Route {method} {path} is already registered' },
+  ISOPOOL_ERR_ROUTE_CONFLICT: { status: undefined, message: 'Route {method} {path} is declared twice: by {first} and by {second}' },
   ISOPOOL_ERR_ALREADY_LISTENING: { status: undefined, message: 'Cannot {action} after listen()' },
   ISOPOOL_ERR_NOT_LISTENING: { status: undefined, message: 'Cannot {action}: the server is not listening' },
   // ── the transport: a broken frame means a bug or memory corruption, never user input ────────
@@ -50,6 +51,8 @@ export interface WireError {
   code: string
   message: string
   status?: number
+  /** Structured detail, e.g. the list of validation problems of a 422. */
+  details?: unknown
 }
 
 function format (template: string, params: Record<string, unknown>): string {
@@ -60,25 +63,28 @@ export class IsopoolError extends Error {
   readonly code: string
   readonly status: number | undefined
   readonly params: Record<string, unknown>
+  readonly details: unknown
 
-  constructor (code: ErrorCode, params: Record<string, unknown> = {}, options?: { cause?: unknown, status?: number }) {
+  constructor (code: ErrorCode, params: Record<string, unknown> = {}, options?: { cause?: unknown, status?: number, details?: unknown }) {
     super(format(ERRORS[code].message, params), options?.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'IsopoolError'
     this.code = code
     this.status = options?.status ?? ERRORS[code].status
     this.params = params
+    this.details = options?.details
   }
 
   toWire (): WireError {
-    return this.status === undefined
-      ? { code: this.code, message: this.message }
-      : { code: this.code, message: this.message, status: this.status }
+    const wire: WireError = { code: this.code, message: this.message }
+    if (this.status !== undefined) wire.status = this.status
+    if (this.details !== undefined) wire.details = this.details
+    return wire
   }
 
   /** Rebuild an error that crossed a thread boundary. Unknown codes keep their text. */
   static fromWire (wire: WireError): IsopoolError {
     const known = Object.hasOwn(ERRORS, wire.code) ? wire.code as ErrorCode : 'ISOPOOL_ERR_HANDLER'
-    const err = new IsopoolError(known, {}, { status: wire.status })
+    const err = new IsopoolError(known, {}, { status: wire.status, details: wire.details })
     // The message was already formatted on the other side; keep it and the original code.
     err.message = wire.message
     ;(err as { code: string }).code = wire.code

@@ -21,14 +21,49 @@ export interface IsolateInit {
   responseRing: SharedArrayBuffer
   /** Module URLs (file:), imported once each at start-up. */
   modules: string[]
-  /** Indexed by the route index carried in every REQ_HEAD frame. */
+  /** Routes given to createServer/route(): route indexes 0 … routes.length - 1. */
   routes: RouteSpec[]
+  /** Module URLs whose route() exports are routes too, numbered after `routes`, module by
+   * module in this order and export by export in name order: every isolate numbers them alike. */
+  discover: string[]
   dev: boolean
+}
+
+/** A route() declaration an isolate found, as the main thread sees it. Schemas are JSON Schema. */
+export interface ManifestRoute {
+  method: string
+  path: string
+  /** Module URL and export name. */
+  module: string
+  export: string
+  schemas: {
+    params?: unknown
+    query?: unknown
+    headers?: unknown
+    cookies?: unknown
+    body?: unknown
+    response?: Record<string, unknown>
+  }
+  timeout?: number
+  summary?: string
+  description?: string
+  tags?: string[]
+}
+
+/** One problem of a request that failed validation (the `details` of a 422). */
+export interface ValidationIssue {
+  /** Which part of the request: params, query, headers, cookies or body. */
+  in: string
+  /** Where, as an accessor path: `body.items[2].price`. */
+  path: string
+  message: string
+  expected: string
+  received: unknown
 }
 
 /** isolate → main */
 export type IsolateMessage =
-  | { type: 'ready' }
+  | { type: 'ready', manifest: ManifestRoute[] }
   | { type: 'error', error: WireError }
 
 /** main → isolate */

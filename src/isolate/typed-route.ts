@@ -1,0 +1,173 @@
+// Typed routes: `route({ method, path, params, query, headers, cookies, body }, handler)` in a
+// handler module. Each isolate that imports the module finds the declaration, compiles its
+// validators once (TypeBox's JIT), and wraps the handler in an adapter whose per-request work is
+// convert → default → check, then the call. The schemas go to the main thread in the manifest
+// (for its router and the OpenAPI document); the main thread never imports user code.
+
+import { Compile } from 'typebox/compile'
+import type { Static, TSchema } from 'typebox'
+import { IsopoolError } from '../shared/errors.ts'
+import type { ManifestRoute, ValidationIssue } from '../shared/protocol.ts'
+import { TYPED } from './request.ts'
+import type { IsolateRequest } from './request.ts'
+
+const DECLARATION = Symbol.for('isopool.route')
+
+export type ExtraBodyPolicy = 'keep' | 'strip' | 'reject'
+
+export interface RouteConfig {
+  method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS'
+  path: string
+  params?: TSchema
+  query?: TSchema
+  headers?: TSchema
+  cookies?: TSchema
+  body?: TSchema
+  /** Response schemas by status, for the API document. */
+  response?: Record<number, TSchema>
+  /** Body fields the schema does not name: kept (default), stripped, or a 422. */
+  extraBody?: ExtraBodyPolicy
+  /** Milliseconds before 504, overriding the server's `timeout`. */
+  timeout?: number
+  summary?: string
+  description?: string
+  tags?: string[]
+}
+
+type Typed<S, Else> = S extends TSchema ? Static<S> : Else
+
+/** The request a typed handler sees: the declared parts validated, coerced and typed. */
+export type TypedRequest<C extends RouteConfig> = Omit<IsolateRequest, 'params' | 'query' | 'headers' | 'cookies' | 'body'> & {
+  readonly params: Typed<C['params'], Record<string, string>>
+  readonly query: Typed<C['query'], IsolateRequest['query']>
+  readonly headers: Typed<C['headers'], IsolateRequest['headers']>
+  readonly cookies: Typed<C['cookies'], Record<string, string>>
+  /** With a body schema, the parsed and validated body; without, the raw bytes. */
+  readonly body: Typed<C['body'], Uint8Array>
+}
+
+export interface RouteDeclaration<C extends RouteConfig = RouteConfig> {
+  readonly [DECLARATION]: true
+  readonly config: C
+  readonly handler: (req: TypedRequest<C>) => unknown
+}
+
+/** Declare a typed route; export the result from a module listed in `modules`. */
+export function route<const C extends RouteConfig> (config: C, handler: (req: TypedRequest<C>) => unknown): RouteDeclaration<C> {
+  return Object.freeze({ [DECLARATION]: true as const, config, handler })
+}
+
+export function isRouteDeclaration (value: unknown): value is RouteDeclaration {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[DECLARATION] === true
+}
+
+/** What the main thread learns about a declared route. Schemas are plain JSON Schema. */
+export function manifestEntry (decl: RouteDeclaration, module: string, exportName: string): ManifestRoute {
+  const c = decl.config
+  const schemas: ManifestRoute['schemas'] = {}
+  for (const part of ['params', 'query', 'headers', 'cookies', 'body'] as const) {
+    if (c[part] !== undefined) schemas[part] = JSON.parse(JSON.stringify(c[part]))
+  }
+  if (c.response !== undefined) schemas.response = JSON.parse(JSON.stringify(c.response))
+  return {
+    method: String(c.method).toUpperCase(),
+    path: c.path,
+    module,
+    export: exportName,
+    schemas,
+    ...(c.timeout === undefined ? {} : { timeout: c.timeout }),
+    ...(c.summary === undefined ? {} : { summary: c.summary }),
+    ...(c.description === undefined ? {} : { description: c.description }),
+    ...(c.tags === undefined ? {} : { tags: c.tags })
+  }
+}
+
+type Validator = ReturnType<typeof Compile>
+type Part = 'params' | 'query' | 'headers' | 'cookies' | 'body'
+
+interface CompiledPart {
+  part: Part
+  validator: Validator
+  schema: TSchema
+}
+
+/**
+ * Build, once per isolate, the function that serves a typed route: validate and coerce each
+ * declared part, answer 422 listing every problem, else call the handler with the typed values.
+ */
+export function compileAdapter (decl: RouteDeclaration): (req: IsolateRequest) => unknown {
+  const c = decl.config
+  const parts: CompiledPart[] = []
+  for (const part of ['params', 'query', 'headers', 'cookies', 'body'] as const) {
+    const schema = c[part]
+    if (schema !== undefined) parts.push({ part, validator: Compile(schema), schema })
+  }
+  const extra = c.extraBody ?? 'keep'
+  const handler = decl.handler as (req: unknown) => unknown
+  if (parts.length === 0) return handler as (req: IsolateRequest) => unknown
+
+  return (req: IsolateRequest) => {
+    let issues: ValidationIssue[] | null = null
+    const values: Partial<Record<Part, unknown>> = {}
+    for (const { part, validator, schema } of parts) {
+      let value = part === 'body' ? readBody(req) : rawPart(req, part)
+      value = validator.Default(validator.Convert(value))
+      if (part === 'body' && extra !== 'keep') {
+        if (extra === 'strip') value = validator.Clean(value)
+        else for (const path of extraKeys(schema, value, '')) (issues ??= []).push({ in: 'body', path: 'body' + path, message: 'is not allowed by the schema', expected: 'no such field', received: '(present)' })
+      }
+      if (!validator.Check(value)) {
+        for (const e of validator.Errors(value)) (issues ??= []).push(issue(part, e, value))
+      }
+      values[part] = value
+    }
+    if (issues !== null) throw new IsopoolError('ISOPOOL_ERR_VALIDATION', { count: issues.length }, { details: issues })
+    req[TYPED](values)
+    return handler(req)
+  }
+}
+
+function rawPart (req: IsolateRequest, part: Exclude<Part, 'body'>): unknown {
+  // Copies: conversion must not change what req.query and friends return to anyone else.
+  return part === 'params' ? { ...req.params } : part === 'query' ? { ...req.query } : part === 'headers' ? { ...req.headers } : { ...req.cookies }
+}
+
+function readBody (req: IsolateRequest): unknown {
+  if (req.body.byteLength === 0) return undefined
+  return req.json()
+}
+
+/** One TypeBox error as a ValidationIssue: where (`body.items[2].price`), what was expected, what came. */
+function issue (part: Part, e: { keyword: string, instancePath: string, params: Record<string, unknown>, message: string }, root: unknown): ValidationIssue {
+  const segments = e.instancePath === '' ? [] : e.instancePath.slice(1).split('/').map(s => s.replaceAll('~1', '/').replaceAll('~0', '~'))
+  let received: unknown = root
+  for (const s of segments) received = received === null || typeof received !== 'object' ? undefined : (received as Record<string, unknown>)[s]
+  let path = part + segments.map(s => /^\d+$/.test(s) ? `[${s}]` : /^[A-Za-z_$][\w$]*$/.test(s) ? `.${s}` : `[${JSON.stringify(s)}]`).join('')
+  let expected = e.message
+  if (e.keyword === 'required' && Array.isArray(e.params.requiredProperties)) {
+    const missing = e.params.requiredProperties as string[]
+    path += missing.length === 1 ? `.${missing[0]}` : ''
+    expected = missing.length === 1 ? 'present' : `properties ${missing.join(', ')}`
+    received = undefined
+  } else if (e.keyword === 'type') {
+    expected = String(e.params.type)
+  } else if (typeof e.params.comparison === 'string') {
+    expected = `${e.params.comparison} ${String(e.params.limit)}`
+  }
+  return { in: part, path, message: e.message, expected, received: received === undefined ? '(missing)' : received }
+}
+
+/** Paths of object keys in `value` that `schema` does not declare (for extraBody: 'reject'). */
+function extraKeys (schema: TSchema, value: unknown, at: string): string[] {
+  const s = schema as { type?: string, properties?: Record<string, TSchema>, items?: TSchema, additionalProperties?: unknown }
+  if (value === null || typeof value !== 'object') return []
+  if (Array.isArray(value)) return s.items === undefined ? [] : value.flatMap((v, i) => extraKeys(s.items!, v, `${at}[${i}]`))
+  if (s.properties === undefined || s.additionalProperties !== undefined) return []
+  const out: string[] = []
+  for (const [k, v] of Object.entries(value)) {
+    const child = s.properties[k]
+    if (child === undefined) out.push(`${at}.${k}`)
+    else out.push(...extraKeys(child, v, `${at}.${k}`))
+  }
+  return out
+}

@@ -1,0 +1,154 @@
+// Typed routes over real sockets: discovery, coercion, 422 details, extra-field policies,
+// conflicts, and the OpenAPI document.
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest'
+import { Type } from 'typebox'
+import { createServer, route } from 'isopool'
+import { fixtures, start } from './helpers.ts'
+import type { Running } from './helpers.ts'
+
+let app: Running
+beforeAll(async () => {
+  app = await start({ isolates: 2, modules: ['./typed'] })
+})
+afterAll(() => app.close())
+
+describe('discovery', () => {
+  it('serves the route() exports of the modules, found by each isolate', async () => {
+    const r = await app.get('/users/7')
+    expect(r.status).toBe(200)
+    expect(r.json).toMatchObject({ id: 7, name: 'Ada', idType: 'number' })
+    expect((await app.get('/helper')).status).toBe(404)
+  })
+
+  it('fails listen() naming both handlers when two routes claim one method and path', async () => {
+    const s = createServer({ isolates: 1, root: fixtures, modules: ['./typed-dup'] })
+    await expect(s.listen()).rejects.toMatchObject({
+      code: 'ISOPOOL_ERR_ROUTE_CONFLICT',
+      message: `Route GET /same is declared twice: by ${fixtures}typed-dup/a.ts#first and by ${fixtures}typed-dup/b.ts#second`
+    })
+  })
+})
+
+describe('coercion', () => {
+  it('turns strings from the URL into integers, booleans, numbers and arrays, with defaults', async () => {
+    const r = await app.get('/users/3?verbose=true&fields=a&fields=b&ratio=0.5')
+    expect(r.json).toEqual({ id: 3, name: 'Ada', verbose: true, fields: ['a', 'b'], limit: 10, ratio: 0.5, idType: 'number' })
+    const one = await app.get('/users/3?fields=only&limit=20&verbose=false')
+    expect(one.json).toMatchObject({ fields: ['only'], limit: 20, verbose: false })
+  })
+
+  it('coerces headers and reads cookies', async () => {
+    const r = await app.get('/whoami', { 'x-api-version': '2', cookie: 'other=1; session=abcd1234' })
+    expect(r.json).toEqual({ version: 2, session: 'abcd1234' })
+  })
+})
+
+describe('422', () => {
+  it('lists every problem: where, what was expected, what came', async () => {
+    const r = await app.get('/users/0?limit=500&ratio=lots')
+    expect(r.status).toBe(422)
+    expect(r.json.error.code).toBe('ISOPOOL_ERR_VALIDATION')
+    expect(r.json.error.status).toBe(422)
+    const details = r.json.error.details as { in: string, path: string, expected: string, received: unknown }[]
+    expect(details).toEqual(expect.arrayContaining([
+      expect.objectContaining({ in: 'params', path: 'params.id', expected: '>= 1', received: 0 }),
+      expect.objectContaining({ in: 'query', path: 'query.limit', expected: '<= 100', received: 500 }),
+      expect.objectContaining({ in: 'query', path: 'query.ratio', expected: 'number', received: 'lots' })
+    ]))
+    expect(details).toHaveLength(3)
+  })
+
+  it('names nested body fields like body.items[1].price', async () => {
+    const r = await app.post('/orders', JSON.stringify({ customer: '', items: [{ sku: 'a', price: 1 }, { sku: 'b', price: 'free' }, { price: 2 }] }), { 'content-type': 'application/json' })
+    expect(r.status).toBe(422)
+    const paths = (r.json.error.details as { path: string }[]).map(d => d.path)
+    expect(paths).toEqual(expect.arrayContaining(['body.customer', 'body.items[1].price', 'body.items[2].sku']))
+  })
+
+  it('a missing header or cookie is a 422 too', async () => {
+    const r = await app.get('/whoami')
+    expect(r.status).toBe(422)
+    const paths = (r.json.error.details as { path: string }[]).map(d => d.path)
+    expect(paths).toEqual(expect.arrayContaining(['headers.x-api-version', 'cookies.session']))
+  })
+
+  it('an empty body for a body schema is a 422, invalid JSON a 400', async () => {
+    expect((await app.post('/orders', '')).status).toBe(422)
+    const bad = await app.post('/orders', '{"customer":', { 'content-type': 'application/json' })
+    expect(bad.status).toBe(400)
+    expect(bad.json.error.code).toBe('ISOPOOL_ERR_INVALID_JSON')
+  })
+})
+
+describe('the body', () => {
+  const order = { customer: 'Ada', items: [{ sku: 'a', price: 2.5, qty: 2 }, { sku: 'b', price: 1, extra: true }], note: 'hi' }
+
+  it('is parsed, validated and defaulted; extra fields are kept by default', async () => {
+    const r = await app.post('/orders', JSON.stringify(order), { 'content-type': 'application/json' })
+    expect(r.status).toBe(200)
+    expect(r.json).toMatchObject({ total: 6, lines: 2 })
+  })
+
+  it('extraBody: "strip" drops fields the schema does not name, at every depth', async () => {
+    const r = await app.post('/orders/stripped', JSON.stringify(order))
+    expect(r.json).toEqual({ customer: 'Ada', items: [{ sku: 'a', price: 2.5, qty: 2 }, { sku: 'b', price: 1, qty: 1 }] })
+  })
+
+  it('extraBody: "reject" answers 422 naming each extra field', async () => {
+    const r = await app.post('/orders/strict', JSON.stringify(order))
+    expect(r.status).toBe(422)
+    expect((r.json.error.details as { path: string }[]).map(d => d.path).sort()).toEqual(['body.items[1].extra', 'body.note'])
+  })
+})
+
+describe('the OpenAPI document', () => {
+  it('describes paths, parameters, bodies and responses in the schemas\' own form', async () => {
+    const r = await app.get('/openapi.json')
+    expect(r.status).toBe(200)
+    const doc = r.json
+    expect(doc.openapi).toBe('3.1.0')
+    const get = doc.paths['/users/{id}'].get
+    expect(get.operationId).toBe('getUser')
+    expect(get.summary).toBe('Read one user')
+    expect(get.parameters).toEqual(expect.arrayContaining([
+      { name: 'id', in: 'path', required: true, schema: { type: 'integer', minimum: 1 } },
+      { name: 'limit', in: 'query', required: true, schema: { type: 'integer', default: 10, maximum: 100 } },
+      { name: 'verbose', in: 'query', required: false, schema: { type: 'boolean' } }
+    ]))
+    expect(get.responses['200'].content['application/json'].schema).toEqual({ type: 'object', required: ['id', 'name'], properties: { id: { type: 'integer' }, name: { type: 'string' } } })
+    expect(doc.paths['/orders'].post.requestBody.content['application/json'].schema.properties.items.minItems).toBe(1)
+    expect(doc.paths['/whoami'].get.parameters.map((p: { in: string }) => p.in).sort()).toEqual(['cookie', 'header'])
+  })
+
+  it('serves Swagger UI at /docs from the npm package', async () => {
+    const page = await app.get('/docs')
+    expect(page.status).toBe(200)
+    expect(page.headers['content-type']).toMatch(/text\/html/)
+    expect(page.text).toContain('/openapi.json')
+    const bundle = await app.get('/docs/swagger-ui-bundle.js')
+    expect(bundle.status).toBe(200)
+    expect(bundle.body.byteLength).toBeGreaterThan(100_000)
+  })
+})
+
+describe('types', () => {
+  it('types req from the schemas', () => {
+    route({
+      method: 'POST',
+      path: '/t/:id',
+      params: Type.Object({ id: Type.Integer() }),
+      query: Type.Object({ q: Type.Optional(Type.String()) }),
+      body: Type.Object({ items: Type.Array(Type.Object({ price: Type.Number() })) })
+    }, (req) => {
+      expectTypeOf(req.params.id).toEqualTypeOf<number>()
+      expectTypeOf(req.query.q).toEqualTypeOf<string | undefined>()
+      expectTypeOf(req.body.items[0].price).toEqualTypeOf<number>()
+      return null
+    })
+    route({ method: 'GET', path: '/plain' }, (req) => {
+      expectTypeOf(req.body).toEqualTypeOf<Uint8Array>()
+      expectTypeOf(req.params).toEqualTypeOf<Record<string, string>>()
+      return null
+    })
+  })
+})

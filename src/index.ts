@@ -10,7 +10,9 @@ export { HttpError, IsopoolError, ERRORS } from './shared/errors.ts'
 export type { ErrorCode, WireError } from './shared/errors.ts'
 export type { IsolateRequest as Request, QueryValue, HeaderValue } from './isolate/request.ts'
 export { route } from './isolate/typed-route.ts'
-export type { ExtraBodyPolicy, RouteConfig, RouteDeclaration, TypedRequest } from './isolate/typed-route.ts'
+export { depends, setup } from './isolate/dependencies.ts'
+export type { Dependency, DepValues, Resource } from './isolate/dependencies.ts'
+export type { ExtraBodyPolicy, RouteConfig, RouteDeclaration, RouteHandler, TypedRequest } from './isolate/typed-route.ts'
 export type { ValidationIssue } from './shared/protocol.ts'
 
 /** Create a server; `createServer(4)` is `createServer({ isolates: 4 })`. */

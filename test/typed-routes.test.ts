@@ -2,7 +2,7 @@
 // conflicts, and the OpenAPI document.
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest'
 import { Type } from 'typebox'
-import { createServer, route } from 'isopool'
+import { createServer, depends, route } from 'isopool'
 import { fixtures, start } from './helpers.ts'
 import type { Running } from './helpers.ts'
 
@@ -148,6 +148,47 @@ describe('types', () => {
     route({ method: 'GET', path: '/plain' }, (req) => {
       expectTypeOf(req.body).toEqualTypeOf<Uint8Array>()
       expectTypeOf(req.params).toEqualTypeOf<Record<string, string>>()
+      return null
+    })
+  })
+})
+
+describe('dependencies and per-isolate setup', () => {
+  it('run in order, each once per request, reach the handler typed; setup runs once per isolate and tears down', async () => {
+    const { mkdtempSync, readdirSync, rmSync } = await import('node:fs')
+    const { tmpdir } = await import('node:os')
+    const { join } = await import('node:path')
+    const dir = mkdtempSync(join(tmpdir(), 'isopool-teardown-'))
+    process.env.ISOPOOL_TEST_TEARDOWN_DIR = dir
+    const deps = await start({ isolates: 2, modules: ['./typed-deps'] })
+    try {
+      const replies = await Promise.all(Array.from({ length: 40 }, () => deps.get('/deps')))
+      for (const r of replies) {
+        expect(r.status).toBe(200)
+        // a is needed by b and by c, and runs once; c waits for both.
+        expect(r.json).toMatchObject({ order: ['a', 'b', 'c'], b: 2, c: 3, opens: 1 })
+        expect(r.json.setupThread).toBe(r.json.thread)
+      }
+      expect(new Set(replies.map(r => r.json.thread)).size).toBe(2)
+      const denied = await deps.get('/me')
+      expect(denied.status).toBe(401)
+      expect(denied.json.error.code).toBe('APP_UNAUTHENTICATED')
+      expect((await deps.get('/me', { authorization: 'Bearer good' })).json).toEqual({ hello: 'ada' })
+    } finally {
+      await deps.close()
+      delete process.env.ISOPOOL_TEST_TEARDOWN_DIR
+    }
+    // Each isolate closed its resource on shutdown.
+    expect(readdirSync(dir).filter(f => f.startsWith('closed-'))).toHaveLength(2)
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('types dependency values for the handler', () => {
+    const n = depends(() => 41)
+    const s = depends(async (_req, { n }) => `${n + 1}`, { n })
+    route({ method: 'GET', path: '/typed-deps', deps: { n, s } }, (_req, deps) => {
+      expectTypeOf(deps.n).toEqualTypeOf<number>()
+      expectTypeOf(deps.s).toEqualTypeOf<string>()
       return null
     })
   })

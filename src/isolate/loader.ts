@@ -7,6 +7,7 @@
 import { IsopoolError } from '../shared/errors.ts'
 import { compilePath } from '../shared/path-pattern.ts'
 import type { ManifestRoute, RouteSpec } from '../shared/protocol.ts'
+import { isResource } from './dependencies.ts'
 import { compileAdapter, isRouteDeclaration, manifestEntry } from './typed-route.ts'
 
 export type Handler = (req: unknown) => unknown
@@ -18,6 +19,8 @@ export interface LoadedHandlers {
   names: string[]
   /** The discovered routes, for the main thread. */
   manifest: ManifestRoute[]
+  /** Closes the setup() resources, last opened first. */
+  teardown: () => Promise<void>
 }
 
 async function importModule (url: string): Promise<Record<string, unknown>> {
@@ -59,7 +62,19 @@ export async function loadHandlers (modules: string[], routes: RouteSpec[], disc
       names.push(`${displayPath(discover[i])}#${name}`)
     }
   })
-  return { handlers, names, manifest }
+  // Per-isolate resources: open them all before the isolate says it is ready.
+  const resources = [...namespaces, ...discovered].flatMap(ns => Object.keys(ns).map(k => ns[k]).filter(isResource))
+  const opened: typeof resources = []
+  for (const r of new Set(resources)) {
+    await r.open()
+    opened.push(r)
+  }
+  const teardown = async (): Promise<void> => {
+    for (const r of opened.reverse()) {
+      try { await r.close() } catch (err) { console.error('isopool: a setup() teardown failed:', err) }
+    }
+  }
+  return { handlers, names, manifest, teardown }
 }
 
 export function displayPath (url: string): string {

@@ -8,6 +8,8 @@ import { Compile } from 'typebox/compile'
 import type { Static, TSchema } from 'typebox'
 import { IsopoolError } from '../shared/errors.ts'
 import type { ManifestRoute, ValidationIssue } from '../shared/protocol.ts'
+import { planDependencies, runPlan } from './dependencies.ts'
+import type { DepValues, Dependency } from './dependencies.ts'
 import { TYPED } from './request.ts'
 import type { IsolateRequest } from './request.ts'
 
@@ -29,6 +31,8 @@ export interface RouteConfig {
   extraBody?: ExtraBodyPolicy
   /** Milliseconds before 504, overriding the server's `timeout`. */
   timeout?: number
+  /** Dependencies (made with depends()): run before the handler, their values its 2nd argument. */
+  deps?: Record<string, Dependency>
   summary?: string
   description?: string
   tags?: string[]
@@ -46,14 +50,16 @@ export type TypedRequest<C extends RouteConfig> = Omit<IsolateRequest, 'params' 
   readonly body: Typed<C['body'], Uint8Array>
 }
 
+export type RouteHandler<C extends RouteConfig> = (req: TypedRequest<C>, deps: DepValues<C['deps'] extends Record<string, Dependency> ? C['deps'] : Record<string, never>>) => unknown
+
 export interface RouteDeclaration<C extends RouteConfig = RouteConfig> {
   readonly [DECLARATION]: true
   readonly config: C
-  readonly handler: (req: TypedRequest<C>) => unknown
+  readonly handler: RouteHandler<C>
 }
 
 /** Declare a typed route; export the result from a module listed in `modules`. */
-export function route<const C extends RouteConfig> (config: C, handler: (req: TypedRequest<C>) => unknown): RouteDeclaration<C> {
+export function route<const C extends RouteConfig> (config: C, handler: RouteHandler<C>): RouteDeclaration<C> {
   return Object.freeze({ [DECLARATION]: true as const, config, handler })
 }
 
@@ -103,7 +109,14 @@ export function compileAdapter (decl: RouteDeclaration): (req: IsolateRequest) =
     if (schema !== undefined) parts.push({ part, validator: Compile(schema), schema })
   }
   const extra = c.extraBody ?? 'keep'
-  const handler = decl.handler as (req: unknown) => unknown
+  const plan = c.deps === undefined || Object.keys(c.deps).length === 0 ? null : planDependencies(c.deps, `${c.method} ${c.path}`)
+  const target = decl.handler as (req: unknown, deps?: unknown) => unknown
+  const handler = plan === null
+    ? target
+    : (req: unknown): unknown => {
+        const deps = runPlan(plan, req)
+        return deps instanceof Promise ? deps.then(d => target(req, d)) : target(req, deps)
+      }
   if (parts.length === 0) return handler as (req: IsolateRequest) => unknown
 
   return (req: IsolateRequest) => {

@@ -36,6 +36,7 @@ const partials = new Map<number, Partial>()
 let handlers: Handler[] = []
 let names: string[] = []
 let manifest: ManifestRoute[] = []
+let teardown = async (): Promise<void> => {}
 let patterns: PathPattern[] = []
 let running = true
 
@@ -123,15 +124,15 @@ port.on('message', (msg: MainMessage) => {
   if (msg.type === 'stop') {
     running = false
     requests.interrupt()
-    // The port's listener is what keeps this thread's event loop alive (waitAsync does not);
-    // closing it lets the isolate end once user code has nothing left to do.
-    port.close()
+    // Close the setup() resources, then the port: its listener is what keeps this thread's
+    // event loop alive (waitAsync does not), so the isolate ends once user code is done.
+    void teardown().finally(() => port.close())
   }
 })
 
 try {
   const loaded = await loadHandlers(init.modules, init.routes, init.discover)
-  ;({ handlers, names, manifest } = loaded)
+  ;({ handlers, names, manifest, teardown } = loaded)
   patterns = [...init.routes, ...manifest].map(r => compilePath(r.method, r.path))
 } catch (err) {
   const wire = err instanceof IsopoolError

@@ -193,3 +193,34 @@ describe('dependencies and per-isolate setup', () => {
     })
   })
 })
+
+describe('MessagePack', () => {
+  it('takes request bodies as application/msgpack and answers in msgpack when Accept prefers it', async () => {
+    const { pack, unpack } = await import('msgpackr')
+    const { request } = await import('undici')
+    const order = { customer: 'Ada', items: [{ sku: 'a', price: 2.5, qty: 2 }] }
+    const res = await request(app.url + '/orders', {
+      method: 'POST',
+      body: pack(order),
+      headers: { 'content-type': 'application/msgpack', accept: 'application/msgpack, application/json;q=0.5' },
+      dispatcher: app.agent
+    })
+    expect(res.statusCode).toBe(200)
+    expect(res.headers['content-type']).toBe('application/msgpack')
+    expect(unpack(Buffer.from(await res.body.arrayBuffer()))).toMatchObject({ total: 5, lines: 1 })
+  })
+
+  it('answers JSON when Accept prefers JSON or says nothing', async () => {
+    for (const accept of ['application/json, application/msgpack;q=0.9', '*/*', undefined]) {
+      const r = await app.get('/users/1', accept === undefined ? {} : { accept })
+      expect(r.headers['content-type']).toBe('application/json; charset=utf-8')
+      expect(r.json.id).toBe(1)
+    }
+  })
+
+  it('a body that is not MessagePack is a coded 400', async () => {
+    const r = await app.post('/orders', Buffer.from([0xc1, 0xc1, 0xc1]), { 'content-type': 'application/msgpack' })
+    expect(r.status).toBe(400)
+    expect(r.json.error.code).toBe('ISOPOOL_ERR_INVALID_MSGPACK')
+  })
+})

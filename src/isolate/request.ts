@@ -2,6 +2,7 @@
 // and materializes each field on first access: a handler that never reads `req.headers` never
 // pays for parsing them.
 
+import { unpack } from 'msgpackr'
 import { IsopoolError } from '../shared/errors.ts'
 import type { PathPattern } from '../shared/path-pattern.ts'
 
@@ -9,6 +10,7 @@ export type QueryValue = string | string[]
 export type HeaderValue = string | string[]
 
 const EMPTY = new Uint8Array(0)
+const MSGPACK_TYPE = /^application\/(x-|vnd\.)?msgpack\s*(;|$)/i
 
 /** Key of the method through which a typed route's adapter sets the validated parts. */
 export const TYPED: unique symbol = Symbol('isopool.typed')
@@ -142,6 +144,34 @@ export class IsolateRequest {
     return this.#string
   }
 
+  /** The body decoded from MessagePack; invalid input is a 400 with code ISOPOOL_ERR_INVALID_MSGPACK. */
+  msgpack<T = unknown> (): T {
+    try {
+      return unpack(this.#body) as T
+    } catch (err) {
+      throw new IsopoolError('ISOPOOL_ERR_INVALID_MSGPACK', { reason: (err as Error).message })
+    }
+  }
+
+  /** The body as its Content-Type says: MessagePack for application/msgpack, else JSON. */
+  data<T = unknown> (): T {
+    const type = this.headers['content-type']
+    return typeof type === 'string' && MSGPACK_TYPE.test(type) ? this.msgpack<T>() : this.json<T>()
+  }
+
+  /**
+   * True when the client's Accept ranks MessagePack above JSON (a higher q, or the same q and
+   * listed first). Requests that do not mention msgpack are answered without parsing Accept.
+   */
+  prefersMsgpack (): boolean {
+    if (!this.#text.includes('msgpack')) return false
+    const accept = this.headers.accept
+    if (typeof accept !== 'string') return false
+    const [mq, mAt] = acceptQ(accept, ['application/msgpack', 'application/x-msgpack', 'application/vnd.msgpack'])
+    const [jq, jAt] = acceptQ(accept, ['application/json', 'application/*', '*/*'])
+    return mq > 0 && (mq > jq || (mq === jq && mAt < jAt))
+  }
+
   /** The body parsed as JSON; invalid JSON is a 400 with code ISOPOOL_ERR_INVALID_JSON. */
   json<T = unknown> (): T {
     try {
@@ -150,6 +180,19 @@ export class IsolateRequest {
       throw new IsopoolError('ISOPOOL_ERR_INVALID_JSON', { reason: (err as Error).message })
     }
   }
+}
+
+/** The q-value Accept gives `type` (or its wildcards), and where it is listed; -1 if absent. */
+function acceptQ (accept: string, types: string[]): [number, number] {
+  let best: [number, number] = [-1, Infinity]
+  accept.split(',').forEach((part, at) => {
+    const [media, ...params] = part.trim().toLowerCase().split(';')
+    if (!types.includes(media.trim())) return
+    const q = params.map(p => p.trim()).find(p => p.startsWith('q='))
+    const value = q === undefined ? 1 : Number(q.slice(2))
+    if (value > best[0]) best = [value, at]
+  })
+  return best
 }
 
 function readParams (pattern: PathPattern, path: string): Record<string, string> {

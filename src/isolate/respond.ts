@@ -4,7 +4,8 @@
 
 import { errorBody, HttpError, IsopoolError } from '../shared/errors.ts'
 import type { WireError } from '../shared/errors.ts'
-import { CT_JSON, CT_NONE, CT_OCTET, CT_TEXT, FLAG_END, FRAME_HEADER, HEAD_PREFIX, KIND_BODY, KIND_RES_HEAD, writeBody, writeFrameHeader, writeHead } from '../shared/frame.ts'
+import { pack } from 'msgpackr'
+import { CT_JSON, CT_MSGPACK, CT_NONE, CT_OCTET, CT_TEXT, FLAG_END, FRAME_HEADER, HEAD_PREFIX, KIND_BODY, KIND_RES_HEAD, writeBody, writeFrameHeader, writeHead } from '../shared/frame.ts'
 import type { RingProducer } from '../shared/ring.ts'
 
 /** A response waiting for ring space; `offset` is how much of the body is in the ring. */
@@ -31,7 +32,7 @@ export class ResponseWriter {
   }
 
   /** Send whatever a handler returned. `handler` names it in errors. */
-  result (id: number, value: unknown, handler: string): void | Promise<void> {
+  result (id: number, value: unknown, handler: string, req: { prefersMsgpack (): boolean }): void | Promise<void> {
     if (value === undefined) return this.send(id, 204, CT_NONE, '', null)
     if (typeof value === 'string') return this.sendString(id, 200, CT_TEXT, '', value)
     if (value instanceof Uint8Array) return this.send(id, 200, CT_OCTET, '', value)
@@ -39,6 +40,15 @@ export class ResponseWriter {
     if (value instanceof ArrayBuffer) return this.send(id, 200, CT_OCTET, '', new Uint8Array(value))
     if (typeof value === 'function' || typeof value === 'symbol') {
       return this.error(id, new IsopoolError('ISOPOOL_ERR_INVALID_RESULT', { handler, type: typeof value }))
+    }
+    if (req.prefersMsgpack()) {
+      let bytes: Uint8Array
+      try {
+        bytes = pack(value)
+      } catch (err) {
+        return this.error(id, new IsopoolError('ISOPOOL_ERR_INVALID_RESULT', { handler, type: `${typeof value} (${(err as Error).message})` }))
+      }
+      return this.send(id, 200, CT_MSGPACK, '', bytes)
     }
     let json: string | undefined
     try {

@@ -147,7 +147,7 @@ function rawPart (req: IsolateRequest, part: Exclude<Part, 'body'>): unknown {
 
 function readBody (req: IsolateRequest): unknown {
   if (req.body.byteLength === 0) return undefined
-  return req.json()
+  return req.data()
 }
 
 /** One TypeBox error as a ValidationIssue: where (`body.items[2].price`), what was expected, what came. */

@@ -50,15 +50,15 @@ function run (route: number, id: number, text: string, body: Uint8Array | null):
     return
   }
   if (value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function') {
-    (value as PromiseLike<unknown>).then(v => complete(id, v, route), err => writer.error(id, err))
+    (value as PromiseLike<unknown>).then(v => complete(id, v, route, req), err => writer.error(id, err))
   } else {
-    complete(id, value, route)
+    complete(id, value, route, req)
   }
 }
 
-function complete (id: number, value: unknown, route: number): void {
+function complete (id: number, value: unknown, route: number, req: IsolateRequest): void {
   try {
-    const pending = writer.result(id, value, names[route])
+    const pending = writer.result(id, value, names[route], req)
     if (pending !== undefined) pending.catch(err => writer.error(id, err))
   } catch (err) {
     writer.error(id, err)

@@ -46,11 +46,13 @@ export const CT_NONE = 0
 export const CT_JSON = 1
 export const CT_TEXT = 2
 export const CT_OCTET = 3
+export const CT_MSGPACK = 4
 export const CONTENT_TYPES: readonly (string | undefined)[] = [
   undefined,
   'application/json; charset=utf-8',
   'text/plain; charset=utf-8',
-  'application/octet-stream'
+  'application/octet-stream',
+  'application/msgpack'
 ]
 
 /** A decoded HEAD frame. Body bytes, if any, are `data[bodyStart, bodyEnd)` until release. */

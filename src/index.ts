@@ -14,6 +14,7 @@ export { depends, setup } from './isolate/dependencies.ts'
 export type { Dependency, DepValues, Resource } from './isolate/dependencies.ts'
 export type { ExtraBodyPolicy, RouteConfig, RouteDeclaration, RouteHandler, TypedRequest } from './isolate/typed-route.ts'
 export type { ValidationIssue } from './shared/protocol.ts'
+export type { Form, FormFile, FormLimits } from './isolate/form.ts'
 
 /** Create a server; `createServer(4)` is `createServer({ isolates: 4 })`. */
 export function createServer (options?: number | ServerOptions): Server {

@@ -224,3 +224,48 @@ describe('MessagePack', () => {
     expect(r.json.error.code).toBe('ISOPOOL_ERR_INVALID_MSGPACK')
   })
 })
+
+describe('forms', () => {
+  it('parses a multipart upload of several files, validating the text fields', async () => {
+    const { FormData } = await import('undici')
+    const form = new FormData()
+    form.append('title', 'Report')
+    form.append('copies', '2')
+    form.append('doc', new Blob(['hello world'], { type: 'text/plain' }), 'a.txt')
+    form.append('doc', new Blob([new Uint8Array(5000).fill(65)], { type: 'application/octet-stream' }), 'b.bin')
+    const { request } = await import('undici')
+    const res = await request(app.url + '/upload', { method: 'POST', body: form, dispatcher: app.agent })
+    expect(res.statusCode).toBe(200)
+    expect(await res.body.json()).toEqual({
+      title: 'Report',
+      copies: 2,
+      files: [
+        { field: 'doc', filename: 'a.txt', mimeType: 'text/plain', size: 11, head: 'hello' },
+        { field: 'doc', filename: 'b.bin', mimeType: 'application/octet-stream', size: 5000, head: 'AAAAA' }
+      ]
+    })
+  })
+
+  it('answers 413 naming the file that is over its limit', async () => {
+    const { FormData } = await import('undici')
+    const form = new FormData()
+    form.append('title', 'Big')
+    form.append('copies', '1')
+    form.append('small', new Blob(['ok']), 'small.txt')
+    form.append('large', new Blob([new Uint8Array(20_000)]), 'large.bin')
+    const { request } = await import('undici')
+    const res = await request(app.url + '/upload', { method: 'POST', body: form, dispatcher: app.agent })
+    expect(res.statusCode).toBe(413)
+    const body = await res.body.json() as { error: { code: string, message: string } }
+    expect(body.error.code).toBe('ISOPOOL_ERR_FORM_LIMIT')
+    expect(body.error.message).toContain('large.bin')
+  })
+
+  it('validates urlencoded fields against the body schema', async () => {
+    const ok = await app.post('/upload', 'title=Hi&copies=3', { 'content-type': 'application/x-www-form-urlencoded' })
+    expect(ok.json).toMatchObject({ title: 'Hi', copies: 3, files: [] })
+    const bad = await app.post('/upload', 'title=&copies=zero', { 'content-type': 'application/x-www-form-urlencoded' })
+    expect(bad.status).toBe(422)
+    expect((bad.json.error.details as { path: string }[]).map(d => d.path).sort()).toEqual(['body.copies', 'body.title'])
+  })
+})

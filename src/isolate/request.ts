@@ -4,6 +4,8 @@
 
 import { unpack } from 'msgpackr'
 import { IsopoolError } from '../shared/errors.ts'
+import { FORM_TYPE, parseForm } from './form.ts'
+import type { Form, FormLimits } from './form.ts'
 import type { PathPattern } from '../shared/path-pattern.ts'
 
 export type QueryValue = string | string[]
@@ -29,6 +31,7 @@ export class IsolateRequest {
   #headers: Record<string, HeaderValue> | undefined
   #string: string | undefined
   #cookies: Record<string, string> | undefined
+  #form: Promise<Form> | undefined
   #typedBody: unknown
   #hasTypedBody = false
 
@@ -142,6 +145,21 @@ export class IsolateRequest {
       this.#string = b.byteLength === 0 ? '' : Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8')
     }
     return this.#string
+  }
+
+  /** The body as a form (urlencoded or multipart): text fields and files, within `limits`. */
+  form (limits?: FormLimits): Promise<Form> {
+    if (this.#form === undefined) {
+      const type = this.headers['content-type']
+      this.#form = parseForm(typeof type === 'string' ? type : undefined, this.#body, limits)
+    }
+    return this.#form
+  }
+
+  /** True when the body is a form (urlencoded or multipart). */
+  get isForm (): boolean {
+    const type = this.headers['content-type']
+    return typeof type === 'string' && FORM_TYPE.test(type)
   }
 
   /** The body decoded from MessagePack; invalid input is a 400 with code ISOPOOL_ERR_INVALID_MSGPACK. */

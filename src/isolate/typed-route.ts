@@ -10,6 +10,7 @@ import { IsopoolError } from '../shared/errors.ts'
 import type { ManifestRoute, ValidationIssue } from '../shared/protocol.ts'
 import { planDependencies, runPlan } from './dependencies.ts'
 import type { DepValues, Dependency } from './dependencies.ts'
+import type { FormLimits } from './form.ts'
 import { TYPED } from './request.ts'
 import type { IsolateRequest } from './request.ts'
 
@@ -31,6 +32,8 @@ export interface RouteConfig {
   extraBody?: ExtraBodyPolicy
   /** Milliseconds before 504, overriding the server's `timeout`. */
   timeout?: number
+  /** Limits of a form body (urlencoded or multipart); its text fields are what `body` validates. */
+  form?: FormLimits
   /** Dependencies (made with depends()): run before the handler, their values its 2nd argument. */
   deps?: Record<string, Dependency>
   summary?: string
@@ -118,12 +121,13 @@ export function compileAdapter (decl: RouteDeclaration): (req: IsolateRequest) =
         return deps instanceof Promise ? deps.then(d => target(req, d)) : target(req, deps)
       }
   if (parts.length === 0) return handler as (req: IsolateRequest) => unknown
+  const hasBody = parts.some(p => p.part === 'body')
 
-  return (req: IsolateRequest) => {
+  const serve = (req: IsolateRequest, formFields: unknown): unknown => {
     let issues: ValidationIssue[] | null = null
     const values: Partial<Record<Part, unknown>> = {}
     for (const { part, validator, schema } of parts) {
-      let value = part === 'body' ? readBody(req) : rawPart(req, part)
+      let value = part === 'body' ? (formFields ?? readBody(req)) : rawPart(req, part)
       value = validator.Default(validator.Convert(value))
       if (part === 'body' && extra !== 'keep') {
         if (extra === 'strip') value = validator.Clean(value)
@@ -138,6 +142,11 @@ export function compileAdapter (decl: RouteDeclaration): (req: IsolateRequest) =
     req[TYPED](values)
     return handler(req)
   }
+  // A form body is parsed (asynchronously, by busboy) before its fields are validated; the files
+  // stay available through req.form(), which returns the same parse.
+  return (req: IsolateRequest) => hasBody && req.isForm
+    ? req.form(c.form).then(form => serve(req, { ...form.fields }))
+    : serve(req, undefined)
 }
 
 function rawPart (req: IsolateRequest, part: Exclude<Part, 'body'>): unknown {

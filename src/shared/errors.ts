@@ -12,6 +12,8 @@ export const ERRORS = {
   ISOPOOL_ERR_BODY_TOO_LARGE: { status: 413, message: 'Request body exceeds the limit of {limit} bytes' },
   ISOPOOL_ERR_INVALID_JSON: { status: 400, message: 'Request body is not valid JSON: {reason}' },
   ISOPOOL_ERR_INVALID_MSGPACK: { status: 400, message: 'Request body is not valid MessagePack: {reason}' },
+  ISOPOOL_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Content-Type {type} is not accepted here; expected {expected}' },
+  ISOPOOL_ERR_FORM_LIMIT: { status: 413, message: 'The form exceeds a limit: {what} (limit {limit})' },
   ISOPOOL_ERR_VALIDATION: { status: 422, message: 'The request does not match the route\'s schema: {count} problem(s), listed in details' },
   ISOPOOL_ERR_BAD_REQUEST: { status: 400, message: 'Bad request: {reason}' },
   ISOPOOL_ERR_HEADERS_TOO_LARGE: { status: 431, message: 'Request headers are larger than the limit' },

@@ -269,3 +269,24 @@ describe('forms', () => {
     expect((bad.json.error.details as { path: string }[]).map(d => d.path).sort()).toEqual(['body.copies', 'body.title'])
   })
 })
+
+describe('response schemas', () => {
+  it('in development, a result that breaks its schema is a 500 naming the field', async () => {
+    const dev = await start({ isolates: 1, dev: true, modules: ['./typed'] })
+    try {
+      const r = await dev.get('/liar')
+      expect(r.status).toBe(500)
+      expect(r.json.error.code).toBe('ISOPOOL_ERR_RESPONSE_SCHEMA')
+      expect(r.json.error.message).toContain('response.name must be string')
+      expect((await dev.get('/users/1')).status).toBe(200)
+    } finally {
+      await dev.close()
+    }
+  })
+
+  it('in production the result is not checked', async () => {
+    const r = await app.get('/liar')
+    expect(r.status).toBe(200)
+    expect(r.json).toEqual({ id: 1, name: 42 })
+  })
+})

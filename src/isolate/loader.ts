@@ -31,7 +31,7 @@ async function importModule (url: string): Promise<Record<string, unknown>> {
   }
 }
 
-export async function loadHandlers (modules: string[], routes: RouteSpec[], discover: string[]): Promise<LoadedHandlers> {
+export async function loadHandlers (modules: string[], routes: RouteSpec[], discover: string[], dev: boolean): Promise<LoadedHandlers> {
   const namespaces = await Promise.all(modules.map(importModule))
   const handlers: Handler[] = []
   const names: string[] = []
@@ -41,7 +41,7 @@ export async function loadHandlers (modules: string[], routes: RouteSpec[], disc
     if (!(route.export in ns)) throw new IsopoolError('ISOPOOL_ERR_EXPORT_MISSING', { module, export: route.export })
     let fn = ns[route.export]
     // A route() declaration named explicitly serves through its adapter.
-    if (isRouteDeclaration(fn)) fn = compileAdapter(fn)
+    if (isRouteDeclaration(fn)) fn = compileAdapter(fn, dev)
     if (typeof fn !== 'function') {
       throw new IsopoolError('ISOPOOL_ERR_EXPORT_NOT_FUNCTION', { module, export: route.export, type: fn === null ? 'null' : typeof fn })
     }
@@ -58,7 +58,7 @@ export async function loadHandlers (modules: string[], routes: RouteSpec[], disc
       const entry = manifestEntry(decl, discover[i], name)
       compilePath(entry.method, entry.path)
       manifest.push(entry)
-      handlers.push(compileAdapter(decl) as Handler)
+      handlers.push(compileAdapter(decl, dev) as Handler)
       names.push(`${displayPath(discover[i])}#${name}`)
     }
   })

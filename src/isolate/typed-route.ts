@@ -92,7 +92,7 @@ export function manifestEntry (decl: RouteDeclaration, module: string, exportNam
 }
 
 type Validator = ReturnType<typeof Compile>
-type Part = 'params' | 'query' | 'headers' | 'cookies' | 'body'
+type Part = 'params' | 'query' | 'headers' | 'cookies' | 'body' | 'response'
 
 interface CompiledPart {
   part: Part
@@ -104,7 +104,7 @@ interface CompiledPart {
  * Build, once per isolate, the function that serves a typed route: validate and coerce each
  * declared part, answer 422 listing every problem, else call the handler with the typed values.
  */
-export function compileAdapter (decl: RouteDeclaration): (req: IsolateRequest) => unknown {
+export function compileAdapter (decl: RouteDeclaration, dev = false): (req: IsolateRequest) => unknown {
   const c = decl.config
   const parts: CompiledPart[] = []
   for (const part of ['params', 'query', 'headers', 'cookies', 'body'] as const) {
@@ -113,7 +113,11 @@ export function compileAdapter (decl: RouteDeclaration): (req: IsolateRequest) =
   }
   const extra = c.extraBody ?? 'keep'
   const plan = c.deps === undefined || Object.keys(c.deps).length === 0 ? null : planDependencies(c.deps, `${c.method} ${c.path}`)
-  const target = decl.handler as (req: unknown, deps?: unknown) => unknown
+  const declared = decl.handler as (req: unknown, deps?: unknown) => unknown
+  const ok = c.response?.[200]
+  // Development only: check what the handler returns against its 200 schema, so a mismatch is
+  // a 500 naming the field rather than a client surprised in production.
+  const target = !dev || ok === undefined ? declared : checkResult(declared, Compile(ok), `${c.method} ${c.path}`)
   const handler = plan === null
     ? target
     : (req: unknown): unknown => {
@@ -192,4 +196,17 @@ function extraKeys (schema: TSchema, value: unknown, at: string): string[] {
     else out.push(...extraKeys(child, v, `${at}.${k}`))
   }
   return out
+}
+
+function checkResult (handler: (req: unknown, deps?: unknown) => unknown, validator: Validator, route: string): (req: unknown, deps?: unknown) => unknown {
+  const check = (value: unknown): unknown => {
+    if (value instanceof Response || value instanceof Uint8Array || value === undefined) return value
+    if (validator.Check(value)) return value
+    const problems = [...validator.Errors(value)].map(e => issue('response' as Part, e, value))
+    throw new IsopoolError('ISOPOOL_ERR_RESPONSE_SCHEMA', { route, problems: problems.map(p => `${p.path} ${p.message}`).join('; ') }, { details: problems })
+  }
+  return (req, deps) => {
+    const value = handler(req, deps)
+    return value instanceof Promise ? value.then(check) : check(value)
+  }
 }

@@ -131,7 +131,7 @@ port.on('message', (msg: MainMessage) => {
 })
 
 try {
-  const loaded = await loadHandlers(init.modules, init.routes, init.discover)
+  const loaded = await loadHandlers(init.modules, init.routes, init.discover, init.dev)
   ;({ handlers, names, manifest, teardown } = loaded)
   patterns = [...init.routes, ...manifest].map(r => compilePath(r.method, r.path))
 } catch (err) {

@@ -21,6 +21,7 @@ export const ERRORS = {
   // ── errors of the handler, answered by the isolate ─────────────────────────────────────────
   ISOPOOL_ERR_HTTP: { status: 500, message: '{message}' },
   ISOPOOL_ERR_HANDLER: { status: 500, message: 'Internal server error' },
+  ISOPOOL_ERR_RESPONSE_SCHEMA: { status: 500, message: 'The response of {route} does not match its schema: {problems}' },
   ISOPOOL_ERR_INVALID_RESULT: { status: 500, message: 'Handler {handler} returned a value that cannot be sent: {type}' },
   // ── server-side conditions a client sees ───────────────────────────────────────────────────
   ISOPOOL_ERR_OVERLOADED: { status: 503, message: 'Server is overloaded, retry later' },

@@ -7,18 +7,18 @@ const host = process.env.HOST ?? '127.0.0.1'
 const server = createServer({
   isolates: 'auto',
   root: import.meta.dirname,
+  // Plain handlers, named by module and export…
   routes: [
     { method: 'GET', path: '/', handler: './hello.ts#hello' },
-    { method: 'GET', path: '/users/:id', handler: './users.ts#getUser' },
-    { method: 'GET', path: '/users', handler: './users.ts#listUsers' },
-    { method: 'POST', path: '/users', handler: './users.ts#createUser' },
-    { method: 'POST', path: '/echo', handler: './echo.ts#echo' },
-    { method: 'GET', path: '/hash/:text', handler: './cpu.ts#hash' }
-  ]
+    { method: 'POST', path: '/echo', handler: './echo.ts#echo' }
+  ],
+  // …and typed routes, declared with route() in these modules and found by each isolate.
+  modules: ['./routes'],
+  docs: { title: 'isopool example app', version: '0.1.0' }
 })
 
 const { url } = await server.listen({ port, host })
-console.log(`isopool listening on ${url} with ${server.isolateCount} isolate${server.isolateCount === 1 ? '' : 's'}`)
+console.log(`isopool listening on ${url} with ${server.isolateCount} isolate${server.isolateCount === 1 ? '' : 's'}; API docs at ${url}/docs`)
 
 let stopping = false
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

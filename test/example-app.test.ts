@@ -29,6 +29,13 @@ describe('npm start', () => {
     expect((await (await request(app.url + '/')).body.json())).toEqual({ hello: 'world' })
     const user = await request(app.url + '/users/1')
     expect((await user.body.json() as { name: string }).name).toBe('Ada Lovelace')
+    const invalid = await request(app.url + '/users/zero')
+    expect(invalid.statusCode).toBe(422)
+    await invalid.body.dump()
+    const docs = await request(app.url + '/openapi.json')
+    const doc = await docs.body.json() as { info: { title: string }, paths: Record<string, unknown> }
+    expect(doc.info.title).toBe('isopool example app')
+    expect(Object.keys(doc.paths).sort()).toEqual(['/', '/echo', '/hash/{text}', '/upload', '/users', '/users/{id}'])
     // Requests that take a while (200,000 PBKDF2 iterations), in flight when the signal comes.
     const inFlight = Array.from({ length: 4 }, (_, i) => request(`${app.url}/hash/x${i}?iterations=200000`).then(async r => ({ status: r.statusCode, body: await r.body.json() as { text: string } })))
     // Accepted by now (the hashing takes a few hundred ms per pair of requests).

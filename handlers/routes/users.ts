@@ -10,6 +10,7 @@ const User = Type.Object({
   email: Type.String({ pattern: '^[^@\\s]+@[^@\\s]+$' })
 })
 const NewUser = Type.Omit(User, ['id'])
+const UserSeen = Type.Object({ ...User.properties, servedBy: Type.Integer({ description: 'Thread id of the isolate that answered' }) })
 
 const users = new Map<number, { id: number, name: string, email: string }>([
   [1, { id: 1, name: 'Ada Lovelace', email: 'ada@example.com' }],
@@ -23,7 +24,7 @@ export const getUser = route({
   summary: 'Read one user',
   tags: ['users'],
   params: Type.Object({ id: Type.Integer({ minimum: 1 }) }),
-  response: { 200: User }
+  response: { 200: UserSeen }
 }, (req) => {
   const user = users.get(req.params.id)
   if (user === undefined) throw new HttpError(404, `No user ${req.params.id}`, { code: 'APP_USER_NOT_FOUND' })

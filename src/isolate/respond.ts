@@ -19,6 +19,16 @@ interface Outgoing {
   headSent: boolean
 }
 
+/** A handler's result with the encoder its route compiled from its response schema. */
+export class Encodable {
+  readonly value: unknown
+  readonly encode: (value: unknown) => string
+  constructor (value: unknown, encode: (value: unknown) => string) {
+    this.value = value
+    this.encode = encode
+  }
+}
+
 export class ResponseWriter {
   readonly ring: RingProducer
   readonly dev: boolean
@@ -33,6 +43,18 @@ export class ResponseWriter {
 
   /** Send whatever a handler returned. `handler` names it in errors. */
   result (id: number, value: unknown, handler: string, req: { prefersMsgpack (): boolean }): void | Promise<void> {
+    if (value instanceof Encodable) {
+      if (req.prefersMsgpack()) value = value.value
+      else {
+        let json: string
+        try {
+          json = value.encode(value.value)
+        } catch (err) {
+          return this.error(id, new IsopoolError('ISOPOOL_ERR_INVALID_RESULT', { handler, type: `${typeof value.value} (${(err as Error).message})` }))
+        }
+        return this.sendString(id, 200, CT_JSON, '', json)
+      }
+    }
     if (value === undefined) return this.send(id, 204, CT_NONE, '', null)
     if (typeof value === 'string') return this.sendString(id, 200, CT_TEXT, '', value)
     if (value instanceof Uint8Array) return this.send(id, 200, CT_OCTET, '', value)

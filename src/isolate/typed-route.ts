@@ -11,6 +11,8 @@ import type { ManifestRoute, ValidationIssue } from '../shared/protocol.ts'
 import { planDependencies, runPlan } from './dependencies.ts'
 import type { DepValues, Dependency } from './dependencies.ts'
 import type { FormLimits } from './form.ts'
+import { compileEncoder } from './json-encoder.ts'
+import { Encodable } from './respond.ts'
 import { TYPED } from './request.ts'
 import type { IsolateRequest } from './request.ts'
 
@@ -117,7 +119,9 @@ export function compileAdapter (decl: RouteDeclaration, dev = false): (req: Isol
   const ok = c.response?.[200]
   // Development only: check what the handler returns against its 200 schema, so a mismatch is
   // a 500 naming the field rather than a client surprised in production.
-  const target = !dev || ok === undefined ? declared : checkResult(declared, Compile(ok), `${c.method} ${c.path}`)
+  const checked = !dev || ok === undefined ? declared : checkResult(declared, Compile(ok), `${c.method} ${c.path}`)
+  // The 200 schema's JSON encoder, compiled now and used for every plain result of this route.
+  const target = ok === undefined ? checked : withEncoder(checked, compileEncoder(ok))
   const handler = plan === null
     ? target
     : (req: unknown): unknown => {
@@ -208,5 +212,16 @@ function checkResult (handler: (req: unknown, deps?: unknown) => unknown, valida
   return (req, deps) => {
     const value = handler(req, deps)
     return value instanceof Promise ? value.then(check) : check(value)
+  }
+}
+
+function withEncoder (handler: (req: unknown, deps?: unknown) => unknown, encode: (value: unknown) => string): (req: unknown, deps?: unknown) => unknown {
+  const wrap = (value: unknown): unknown =>
+    value === undefined || value === null || typeof value !== 'object' || value instanceof Response || value instanceof Uint8Array || value instanceof ArrayBuffer
+      ? value
+      : new Encodable(value, encode)
+  return (req, deps) => {
+    const value = handler(req, deps)
+    return value instanceof Promise ? value.then(wrap) : wrap(value)
   }
 }

@@ -56,6 +56,8 @@ const WAITING = 17
 export const RING_CONTROL_BYTES = 128
 /** Every frame starts with a u32 length and a u8 kind; kind 0 is padding to the end of the data. */
 export const PAD_KIND = 0
+/** The smallest frame other than a PAD: the 16-byte header of frame.ts. */
+const MIN_FRAME = 16
 /** Smallest and largest data capacity a ring accepts. */
 export const RING_MIN_CAPACITY = 4096
 export const RING_MAX_CAPACITY = 1 << 30
@@ -137,6 +139,7 @@ export class RingProducer extends RingSide {
       throw new IsopoolError('ISOPOOL_ERR_FRAME_TOO_LARGE', { size: min, max: this.maxFrame })
     }
     if (max > this.maxFrame) max = this.maxFrame
+    if (max < min) max = min
     const tail = Atomics.load(this.ctl, TAIL) >>> 0
     this.tailSeen = tail
     let free = this.capacity - ((this.head - tail) >>> 0)
@@ -286,8 +289,18 @@ export class RingConsumer extends RingSide {
         throw new IsopoolError('ISOPOOL_ERR_FRAME_INVALID', { reason: `frame length ${len} at ${pos} exceeds the ${room} bytes published` })
       }
       if (this.data[pos + 4] === PAD_KIND) {
+        // A PAD always runs exactly to the end of the data area; any other length would leave
+        // the cursor unaligned, and a later release() could carry it past HEAD.
+        if (len !== this.capacity - pos) {
+          throw new IsopoolError('ISOPOOL_ERR_FRAME_INVALID', { reason: `PAD of ${len} bytes at ${pos} does not end the data area` })
+        }
         this.tail = (this.tail + len) >>> 0
         continue
+      }
+      // Every other frame carries at least frame.ts's 16-byte header (length, kind, flags, aux,
+      // id, arg): a shorter one would have its id read from beyond it.
+      if (len < MIN_FRAME) {
+        throw new IsopoolError('ISOPOOL_ERR_FRAME_INVALID', { reason: `frame of ${len} bytes at ${pos} is shorter than a frame header` })
       }
       this.current = pos
       this.currentLen = len

@@ -89,9 +89,14 @@ describe('time limits', () => {
   it('a handler stuck in synchronous code gets 504, then its isolate is terminated and replaced', async () => {
     app = await start({ isolates: 2, timeout: 200, hardTimeout: 600 }, ROUTES)
     const stuck = app.get('/hang')
-    // Once it has looked stuck for two supervisor ticks (2 × 150 ms), new requests avoid it and
-    // the other isolate serves them all.
-    await new Promise(resolve => setTimeout(resolve, 450))
+    // Once it has looked stuck for two supervisor ticks (2 × 150 ms) /readyz says so, new
+    // requests avoid it and the other isolate serves them all.
+    for (let tries = 0; ; tries++) {
+      const ready = await app.get('/readyz')
+      if (ready.status === 503 && ready.json.error.message === 'Not ready: an isolate is stuck') break
+      expect(tries).toBeLessThan(100)
+      await new Promise(resolve => setTimeout(resolve, 20))
+    }
     const meanwhile = await Promise.all(Array.from({ length: 10 }, () => app!.get('/whoami')))
     for (const r of meanwhile) expect(r.status).toBe(200)
     expect(new Set(meanwhile.map(r => r.json.thread)).size).toBe(1)
@@ -192,5 +197,30 @@ describe('a client that stops reading', () => {
     expect(grownMiB).toBeLessThan(300)
     expect((await app.get('/whoami')).status).toBe(200)
     sock.destroy()
+  })
+})
+
+describe('random crashes under load', () => {
+  it('replace an isolate that had served at once, without crash-loop backoff', async () => {
+    app = await start({ isolates: 1 }, ROUTES)
+    // Each isolate serves before it dies: these are crashes, not a crash loop.
+    for (let round = 0; round < 6; round++) {
+      await Promise.all(Array.from({ length: 20 }, () => app!.get('/whoami')))
+      expect((await app.get('/exit')).status).toBe(502)
+      // Backoff would pile up 100, 200, 400, 800, 1600 ms delays by the fifth round.
+      await waitReady(app, 1500)
+    }
+    expect(app.server.restarts).toBe(6)
+  })
+
+  it('a request no isolate could take within its timeout gets 503 with Retry-After, not 504', async () => {
+    app = await start({ isolates: 1, timeout: 300, maxInFlight: 1, retryAfter: 2 }, ROUTES)
+    const busy = app.get('/slow?ms=1000') // holds the only slot past the queued request's timeout
+    await new Promise(resolve => setTimeout(resolve, 50))
+    const queued = await app.get('/whoami')
+    expect(queued.status).toBe(503)
+    expect(queued.headers['retry-after']).toBe('2')
+    expect(queued.json.error.code).toBe('ISOPOOL_ERR_NO_ISOLATE')
+    expect((await busy).status).toBe(504)
   })
 })

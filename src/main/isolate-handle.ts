@@ -74,12 +74,9 @@ export class IsolateHandle {
       name: `isopool isolate ${index}`,
       ...(config.resourceLimits === undefined ? {} : { resourceLimits: config.resourceLimits })
     })
-    this.startedAt = Date.now()
-    this.lastProgress = this.startedAt
+    this.lastProgress = Date.now()
   }
 
-  /** When the worker was created (Date.now()). */
-  readonly startedAt: number
   /** The server's reload generation this isolate belongs to. */
   generation = 0
   /** The route() declarations this isolate found, as it reported them when ready. */
@@ -312,6 +309,7 @@ export class IsolateHandle {
           const body = ok && h.bodyEnd > h.bodyStart ? copyOut(ring.data, h.bodyStart, h.bodyEnd) : null
           if (end) {
             if (ok) ex.res.end(body ?? undefined)
+            this.answered++
             this.finish(ex)
             freed = true
           } else {
@@ -327,6 +325,7 @@ export class IsolateHandle {
           if (open && chunk.byteLength > 0) ex.res.write(copyOut(ring.data, pos + FRAME_HEADER, pos + ring.frameLength))
           if ((frameFlags(ring, pos) & FLAG_END) !== 0) {
             if (open) ex.res.end()
+            this.answered++
             this.finish(ex)
             freed = true
           }
@@ -338,6 +337,9 @@ export class IsolateHandle {
     }
     if (freed) this.events.space()
   }
+
+  /** Requests this isolate answered (a replacement that dies before answering any is in a crash loop). */
+  answered = 0
 
   private finish (ex: Exchange): void {
     this.pending.delete(ex.id)

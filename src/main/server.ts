@@ -447,8 +447,11 @@ export class Server {
     } else if (!ex.sent) {
       ex.isolate.abort(ex) // still receiving its body: the handler never ran
     }
-    // Once the response has started, a status can no longer be sent: cut the connection instead.
-    sendError(ex.res, new IsopoolError('ISOPOOL_ERR_TIMEOUT', { timeout }), [], !ex.sent)
+    // Still queued: no isolate could take it at all (all busy, or all restarting) — that is
+    // the server's state, not the handler's slowness. Once the response has started, a status
+    // can no longer be sent: sendError cuts the connection instead.
+    if (ex.isolate === null) sendError(ex.res, new IsopoolError('ISOPOOL_ERR_NO_ISOLATE', { timeout }), ['retry-after', String(this.options.retryAfter)])
+    else sendError(ex.res, new IsopoolError('ISOPOOL_ERR_TIMEOUT', { timeout }), [], !ex.sent)
     this.completed(ex)
   }
 
@@ -490,23 +493,23 @@ export class Server {
     if (i < 0 || this.state !== 'listening') return
     this.isolates.splice(i, 1)
     this.restarts++
-    this.restart(handle.index, handle.startedAt)
+    this.restart(handle.index, handle.answered === 0)
   }
 
   /**
-   * Start a replacement for isolate `index`. An isolate that died soon after it started (or could
-   * not start) is in a crash loop: wait longer each time, up to 30 s, and say so, rather than spin.
+   * Start a replacement for isolate `index`. One that died before it answered a single request
+   * (or could not start at all) is in a crash loop — a broken deploy, a poisoned start-up: wait
+   * longer each time, up to 30 s, and say so, rather than spin. One that died after serving
+   * (a crash in one handler) is replaced at once.
    */
-  private restart (index: number, startedAt: number): void {
-    const quick = Date.now() - startedAt < 5000
-    const attempt = quick ? (this.crashLoops.get(index) ?? 0) + 1 : 0
+  private restart (index: number, barren: boolean): void {
+    const attempt = barren ? (this.crashLoops.get(index) ?? 0) + 1 : 0
     this.crashLoops.set(index, attempt)
     const delay = attempt === 0 ? 0 : Math.min(30_000, 100 * 2 ** (attempt - 1))
-    if (attempt > 1) console.error(`isopool: isolate ${index} keeps dying right after it starts (${attempt} times in a row); next try in ${delay} ms`)
+    if (attempt > 1) console.error(`isopool: isolate ${index} keeps dying before it answers a request (${attempt} times in a row); next try in ${delay} ms`)
     const generation = this.generation
     const timer = setTimeout(() => {
       if (this.state !== 'listening' || generation !== this.generation) return
-      const begun = Date.now()
       IsolateHandle.start(index, this.config!, this.events).then(
         (fresh) => {
           // A reload that went live meanwhile brought a whole new set: this one is not needed.
@@ -517,7 +520,7 @@ export class Server {
         },
         (err) => {
           console.error(`isopool: isolate ${index} could not be restarted:`, err)
-          this.restart(index, begun)
+          this.restart(index, true)
         }
       )
     }, delay)

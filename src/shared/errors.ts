@@ -29,6 +29,7 @@ export const ERRORS = {
   ISOPOOL_ERR_ISOLATE_EXITED: { status: 502, message: 'The isolate handling this request stopped: {reason}' },
   ISOPOOL_ERR_RESPONSE_INVALID: { status: 500, message: 'The response could not be sent: {reason}' },
   ISOPOOL_ERR_TIMEOUT: { status: 504, message: 'The handler did not answer within {timeout} ms' },
+  ISOPOOL_ERR_NO_ISOLATE: { status: 503, message: 'No isolate could take the request within {timeout} ms' },
   ISOPOOL_ERR_NOT_READY: { status: 503, message: 'Not ready: {reason}' },
   // ── start-up and configuration: thrown to the caller, never sent to a client ───────────────
   ISOPOOL_ERR_MODULE_IMPORT: { status: undefined, message: 'Cannot import module {module}: {reason}' },

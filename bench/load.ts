@@ -1,174 +1,242 @@
 // The load generator of bench/run.ts, run as its own process so its CPU is not the server's.
 //
-// `connections` keep-alive connections (an undici Pool, no pipelining), one request in flight on
-// each: every connection loops "send, read the whole body, send again" for warm-up + duration
-// seconds. Only requests STARTED in the measured window count; their latency (send → last body
-// byte) goes into a node:perf_hooks histogram. Prints one JSON object (LoadResult) on stdout.
+// `connections` keep-alive connections (an undici Pool) with `pipelining` requests in flight on
+// each (1 = no pipelining, the default): every virtual client loops "send, read the whole body,
+// send again" for warm-up + duration seconds, cycling through the scenario's request mix
+// (bench/scenarios.ts; clients start at staggered points of it). Latency (send → last body
+// byte) goes into a node:perf_hooks histogram, overall and per latency class (mixed: "light"
+// and "heavy"). Every 2xx body is checked against the scenario's expectation. What counts is
+// what COMPLETES in the measured window (throughput = completions / duration; latency of those);
+// requests still in flight when it ends are dropped, so heavy scenarios with long latencies are
+// not over-counted. Also measured, with --pid (Linux /proc): the CPU seconds the target's whole
+// process tree used in the measured window, and its peak RSS.
+// Prints one JSON object (LoadResult) on stdout.
 //
-// Usage: node bench/load.ts --url http://127.0.0.1:PORT/ [--connections 50] [--duration 5]
-//          [--warmup 1] [--timeout 10] [--expect BODY] [--pid SERVER_PID]
+// Usage: node bench/load.ts --url http://127.0.0.1:PORT --scenario hello [--connections 50]
+//          [--pipelining 1] [--duration 3] [--warmup 1] [--timeout 10] [--pid SERVER_PID]
 
-import { readFileSync } from 'node:fs'
 import { createHistogram, performance } from 'node:perf_hooks'
+import type { RecordableHistogram } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import { Pool } from 'undici'
+import { processTree, RssSampler, treeCpuS } from './proc.ts'
+import { SCENARIO_NAMES, SCENARIOS } from './scenarios.ts'
+
+export interface Latency {
+  min: number
+  mean: number
+  p50: number
+  p90: number
+  p99: number
+  p999: number
+  max: number
+}
 
 export interface LoadResult {
   url: string
+  scenario: string
   connections: number
+  pipelining: number
   /** Measured window, seconds (warm-up excluded). */
   durationS: number
   warmupS: number
-  /** Completed requests started in the measured window (any status). */
+  /** Requests completed in the measured window (any status). */
   requests: number
   /** requests / durationS */
   rps: number
   /** Requests that failed without a response (connection errors, timeouts), by error code. */
   errors: number
   errorCodes: Record<string, number>
-  /** Responses outside 200–299. */
+  /** Responses outside 200–299, and their status codes. */
   non2xx: number
-  /** 2xx responses whose body differs from --expect. */
+  statusCodes: Record<string, number>
+  /** 2xx responses whose body is not the expected one. */
   unexpectedBody: number
-  /** Requests still without an answer when the run ended (a stuck server), abandoned. */
+  /** Requests in flight at the end that had waited over half the timeout (a stuck server). */
   unfinished: number
-  latencyMs: { min: number, mean: number, p50: number, p90: number, p99: number, p999: number, max: number }
-  /** CPU used in the measured window, in % of one core: the server's (with --pid, Linux) and ours. */
+  /** Milliseconds, all requests. */
+  latencyMs: Latency
+  /** Per latency class (the scenario's name, or "light"/"heavy" for mixed). */
+  classes: Record<string, { requests: number, latencyMs: Latency }>
+  /** CPU seconds of the server's process tree in the measured window (--pid, Linux). */
+  serverCpuS: number | null
+  /** serverCpuS in % of one core, and per 1,000 requests. */
   serverCpuPct: number | null
+  cpuSPer1k: number | null
+  /** Peak resident memory of the server's process tree, bytes (sampled; VmHWM for one process). */
+  peakRssBytes: number | null
+  /** Processes in the server's tree. */
+  serverProcesses: number | null
+  /** Our own CPU in the measured window, % of one core. */
   loadCpuPct: number
 }
 
 const { values } = parseArgs({
   options: {
     url: { type: 'string' },
+    scenario: { type: 'string', default: 'hello' },
     connections: { type: 'string', default: '50' },
-    duration: { type: 'string', default: '5' },
+    pipelining: { type: 'string', default: '1' },
+    duration: { type: 'string', default: '3' },
     warmup: { type: 'string', default: '1' },
     timeout: { type: 'string', default: '10' },
-    expect: { type: 'string' },
     pid: { type: 'string' }
   }
 })
-if (values.url === undefined) {
-  console.error('usage: node bench/load.ts --url http://127.0.0.1:PORT/ [--connections n] [--duration s] [--warmup s] [--timeout s] [--expect body] [--pid n]')
+const makeScenario = SCENARIOS[values.scenario]
+if (values.url === undefined || makeScenario === undefined) {
+  console.error(`usage: node bench/load.ts --url http://127.0.0.1:PORT --scenario (${SCENARIO_NAMES.join('|')}) ` +
+    '[--connections n] [--pipelining n] [--duration s] [--warmup s] [--timeout s] [--pid n]')
   process.exit(1)
 }
+const scenario = makeScenario()
 const url = new URL(values.url)
 const connections = Number(values.connections)
+const pipelining = Number(values.pipelining)
 const durationMs = Number(values.duration) * 1000
 const warmupMs = Number(values.warmup) * 1000
 const timeoutMs = Number(values.timeout) * 1000
-const expected = values.expect
 const serverPid = values.pid === undefined ? null : Number(values.pid)
 
 const pool = new Pool(url.origin, {
   connections,
-  pipelining: 1,
+  pipelining,
   // A server that stops answering must not hold the run hostage.
   headersTimeout: timeoutMs,
   bodyTimeout: timeoutMs
 })
-const path = url.pathname + url.search
+
+/** The scenario's requests, bodies encoded once. */
+const requests = scenario.requests.map(r => ({
+  ...r,
+  payload: r.body === undefined ? undefined : Buffer.from(r.body),
+  headers: r.body === undefined ? undefined : { 'content-type': 'application/json' }
+}))
 
 const histogram = createHistogram() // nanoseconds
-let requests = 0
+const classHistograms = new Map<string, RecordableHistogram>()
+const classCounts = new Map<string, number>()
+for (const r of requests) {
+  classHistograms.set(r.cls, createHistogram())
+  classCounts.set(r.cls, 0)
+}
+let completed = 0
 let errors = 0
 let non2xx = 0
 let unexpectedBody = 0
-let inFlight = 0
 const errorCodes: Record<string, number> = {}
+const statusCodes: Record<string, number> = {}
 
 const start = performance.now()
 const measureFrom = start + warmupMs
 const endAt = measureFrom + durationMs
 
-/** One connection's worth of load: a request at a time until the end. */
-async function user (): Promise<void> {
-  for (;;) {
-    const now = performance.now()
-    if (now >= endAt) return
-    const counted = now >= measureFrom
+/** Start time of each client's request in flight (0: none), to find stuck ones at the end. */
+const inFlightSince: number[] = []
+
+/** One virtual client: a request at a time until the end, cycling through the mix from `offset`. */
+async function client (i: number, offset: number): Promise<void> {
+  const mix = scenario.mix
+  for (let k = offset; ; k++) {
+    if (performance.now() >= endAt) return
+    const r = requests[mix[k % mix.length]]
     const t0 = process.hrtime.bigint()
-    inFlight++
+    inFlightSince[i] = performance.now()
     try {
-      const res = await pool.request({ path, method: 'GET' })
+      const res = await pool.request({ path: r.path, method: r.method, body: r.payload, headers: r.headers })
       const body = await res.body.text()
-      const ns = Number(process.hrtime.bigint() - t0)
-      if (counted) {
-        requests++
-        histogram.record(Math.max(1, ns))
-        if (res.statusCode < 200 || res.statusCode > 299) non2xx++
-        else if (expected !== undefined && body !== expected) unexpectedBody++
+      const ns = Math.max(1, Number(process.hrtime.bigint() - t0))
+      const t = performance.now()
+      if (t >= measureFrom && t <= endAt) {
+        completed++
+        histogram.record(ns)
+        classHistograms.get(r.cls)!.record(ns)
+        classCounts.set(r.cls, classCounts.get(r.cls)! + 1)
+        if (res.statusCode < 200 || res.statusCode > 299) {
+          non2xx++
+          statusCodes[res.statusCode] = (statusCodes[res.statusCode] ?? 0) + 1
+        } else if (!r.check(body)) {
+          unexpectedBody++
+        }
       }
     } catch (err) {
       const code = (err as { code?: string }).code ?? (err as Error).name ?? 'unknown'
-      if (counted) {
+      const t = performance.now()
+      if (t >= measureFrom && t <= endAt) {
         errors++
         errorCodes[code] = (errorCodes[code] ?? 0) + 1
       }
       // Do not spin on a server that refuses: a failed connect returns at once.
       await sleep(10)
     } finally {
-      inFlight--
+      inFlightSince[i] = 0
     }
   }
 }
 
-/** utime + stime of a process, in seconds, from /proc (Linux; USER_HZ is 100 there). */
-function processCpuS (pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1')
-    // Fields after the ")" that ends the command name: state is field 3, utime 14, stime 15.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(fields[11]) + Number(fields[12])) / 100
-  } catch {
-    return null
-  }
-}
+// The server's process tree (a cluster's workers are up before the target reports ready).
+const tree = serverPid === null ? null : processTree(serverPid)
+const rss = tree === null ? null : new RssSampler(tree)
 
 // CPU samples at the edges of the measured window.
 let serverCpu0: number | null = null
 let loadCpu0 = process.cpuUsage()
 setTimeout(() => {
-  serverCpu0 = serverPid === null ? null : processCpuS(serverPid)
+  serverCpu0 = tree === null ? null : treeCpuS(tree)
   loadCpu0 = process.cpuUsage()
 }, warmupMs).unref()
 
-const users = Array.from({ length: connections }, () => user())
-await sleep(warmupMs + durationMs)
-const serverCpu1 = serverPid === null ? null : processCpuS(serverPid)
+const stride = Math.max(1, Math.floor(scenario.mix.length / 7))
+for (let i = 0; i < connections * pipelining; i++) {
+  inFlightSince.push(0)
+  void client(i, i * stride)
+}
+await sleep(endAt - performance.now())
+const serverCpu1 = tree === null ? null : treeCpuS(tree)
 const loadCpu = process.cpuUsage(loadCpu0)
-// Requests started just before the end still finish and count; give them a moment, not forever.
-await Promise.race([Promise.all(users), sleep(Math.min(timeoutMs, 2000))])
-const unfinished = inFlight
-await pool.destroy()
+const peakRss = rss === null ? null : rss.stop()
+// Requests in flight at the end do not count (their completion is outside the window), unless
+// they had been waiting for half the timeout already: then the server looks stuck.
+const unfinished = inFlightSince.filter(t => t > 0 && endAt - t > timeoutMs / 2).length
 
 const ms = (ns: number): number => Math.round(ns / 1e3) / 1e3
+function latency (h: RecordableHistogram, n: number): Latency {
+  return n === 0
+    ? { min: 0, mean: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0 }
+    : {
+        min: ms(h.min),
+        mean: ms(h.mean),
+        p50: ms(h.percentile(50)),
+        p90: ms(h.percentile(90)),
+        p99: ms(h.percentile(99)),
+        p999: ms(h.percentile(99.9)),
+        max: ms(h.max)
+      }
+}
+const serverCpuS = serverCpu0 === null || serverCpu1 === null ? null : serverCpu1 - serverCpu0
 const result: LoadResult = {
   url: url.href,
+  scenario: scenario.name,
   connections,
+  pipelining,
   durationS: durationMs / 1000,
   warmupS: warmupMs / 1000,
-  requests,
-  rps: requests / (durationMs / 1000),
+  requests: completed,
+  rps: completed / (durationMs / 1000),
   errors,
   errorCodes,
   non2xx,
+  statusCodes,
   unexpectedBody,
   unfinished,
-  latencyMs: requests === 0
-    ? { min: 0, mean: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0 }
-    : {
-        min: ms(histogram.min),
-        mean: ms(histogram.mean),
-        p50: ms(histogram.percentile(50)),
-        p90: ms(histogram.percentile(90)),
-        p99: ms(histogram.percentile(99)),
-        p999: ms(histogram.percentile(99.9)),
-        max: ms(histogram.max)
-      },
-  serverCpuPct: serverCpu0 === null || serverCpu1 === null ? null : (serverCpu1 - serverCpu0) / (durationMs / 1000) * 100,
+  latencyMs: latency(histogram, completed),
+  classes: Object.fromEntries([...classHistograms].map(([cls, h]) => [cls, { requests: classCounts.get(cls)!, latencyMs: latency(h, classCounts.get(cls)!) }])),
+  serverCpuS,
+  serverCpuPct: serverCpuS === null ? null : serverCpuS / (durationMs / 1000) * 100,
+  cpuSPer1k: serverCpuS === null || completed === 0 ? null : serverCpuS / completed * 1000,
+  peakRssBytes: peakRss,
+  serverProcesses: tree === null ? null : tree.length,
   loadCpuPct: (loadCpu.user + loadCpu.system) / 1e3 / durationMs * 100
 }
 process.stdout.write(JSON.stringify(result) + '\n')

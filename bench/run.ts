@@ -1,67 +1,90 @@
-// End-to-end comparison: hello-world JSON (GET / → {"hello":"world"}) served by
+// End-to-end benchmark harness: the scenarios of bench/scenarios.ts against
 //
-//   isopool-1   isopool, 1 isolate            bench/targets/isopool.ts --isolates 1
-//   isopool-2   isopool, 2 isolates           bench/targets/isopool.ts --isolates 2
-//   node-http   bare node:http                bench/targets/node-http.ts
-//   fastify     Fastify 5, defaults           bench/targets/fastify.ts
+//   isopool-N          isopool with N isolates, for each N of --isolates     targets/isopool.ts
+//   node-http          bare node:http                                          targets/node-http.ts
+//   fastify            Fastify 5, handlers inline                              targets/fastify.ts
+//   fastify-piscina-N  Fastify 5, every handler run with piscina.run, N threads targets/fastify-piscina.ts
+//   cluster-N          node:cluster, N processes each running the Fastify app  targets/cluster.ts
 //
 // Each target runs as its own child process, started fresh for each measurement; the load comes
-// from another child process (bench/load.ts: undici, keep-alive, one request in flight per
-// connection). Rounds alternate the targets (A B C D A B C D …) so that drift on a noisy machine
-// hits all of them alike; per target we report the MEDIAN over rounds of requests/s and of p99
-// latency, and ratios to Fastify. Each measurement has an uncounted warm-up first (JIT, pools).
+// from another child process (bench/load.ts: undici, keep-alive; or wrk, --loader wrk). For every
+// round and scenario the targets take turns (A B C A B C …) so that drift on a noisy machine
+// hits all of them alike; per target and scenario we report the MEDIAN over rounds, and ratios
+// to a baseline target. A round with errors, non-2xx answers, unexpected bodies or unanswered
+// requests is marked and left out of the medians (if every round has them, the medians are over
+// all of them and the row is marked ERR). Each measurement has an uncounted warm-up first.
 //
-// The load generator shares the machine: on a small box it competes with the server for cores,
-// which caps what any target can show. serverCpu / loadCpu (in % of one core) say how close to
-// that each measurement was.
-//
-// Output: a table on the terminal and bench/results/e2e.json. Run: npm run bench -- --help
+// Output: a table per scenario on the terminal (with a progress bar while it runs, on a TTY), the
+// goals of the benchmark-harness issue marked met / missed, bench/results/e2e.json and
+// bench/results/e2e.svg. Run: npm run bench -- --help
 
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { execFileSync } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { availableParallelism, cpus, loadavg } from 'node:os'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { availableParallelism, cpus, loadavg, totalmem } from 'node:os'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { chartSvg } from './chart.ts'
 import type { LoadResult } from './load.ts'
+import { CPU_ITERATIONS, cpuWork, SCENARIO_NAMES, SCENARIOS, setupDb } from './scenarios.ts'
+import { runWrk, wrkAvailable } from './wrk.ts'
 
 interface Target {
   name: string
+  /** Family (isopool, cluster, fastify-piscina, node-http, fastify) and pool size (null: none). */
+  family: string
+  size: number | null
   file: string
   args: string[]
 }
 
-const TARGETS: Target[] = [
-  { name: 'isopool-1', file: 'targets/isopool.ts', args: ['--isolates', '1'] },
-  { name: 'isopool-2', file: 'targets/isopool.ts', args: ['--isolates', '2'] },
-  { name: 'node-http', file: 'targets/node-http.ts', args: [] },
-  { name: 'fastify', file: 'targets/fastify.ts', args: [] }
-]
-const BASELINE = 'fastify'
-const EXPECTED_BODY = '{"hello":"world"}'
+const FAMILIES = ['isopool', 'node-http', 'fastify', 'fastify-piscina', 'cluster']
+const DEFAULT_SCENARIOS = ['hello', 'async', 'cpu', 'mixed']
 
-const HELP = `Usage: npm run bench -- [options]
+const HELP = `Usage: npm run bench -- [scenario...] [options]
 
-Hello-world JSON, end to end: isopool (1 and 2 isolates) vs node:http vs Fastify, each target in
-its own process, load from a separate undici process, alternating rounds; medians and ratios to
-Fastify. Writes bench/results/e2e.json.
+Scenarios (default: ${DEFAULT_SCENARIOS.join(' ')}; "all" for every one):
+${SCENARIO_NAMES.map(n => `  ${n.padEnd(10)} ${SCENARIOS[n]().description}`).join('\n')}
 
-  --duration s      measured seconds per target per round (default 5)
-  --warmup s        uncounted warm-up seconds before each measurement (default 1)
-  --connections n   keep-alive connections, one request in flight on each (default 50)
-  --rounds n        rounds of all targets (default 3)
-  --targets list    comma-separated subset of: ${TARGETS.map(t => t.name).join(', ')}
-  -h, --help        this text`
+Targets, each its own process, fresh per measurement:
+  isopool[-N]          isopool, N isolates (without -N: one target per --isolates size)
+  node-http            bare node:http
+  fastify              Fastify 5, handlers inline
+  fastify-piscina[-N]  Fastify 5 + piscina.run, N threads (without -N: --peer-size)
+  cluster[-N]          node:cluster, N Fastify processes (without -N: --peer-size)
 
-const { values: opts } = parseArgs({
+Options:
+  --targets list      comma-separated (default: ${FAMILIES.join(',')})
+  --isolates list     isopool pool sizes, comma-separated (default: 1,2)
+  --peer-size n       threads / processes of fastify-piscina and cluster when not named
+                      (default: the largest --isolates size)
+  --baseline name     target the ratios are taken to (default: fastify)
+  --duration s        measured seconds per measurement (default 3)
+  --warmup s          uncounted warm-up seconds before each (default 1)
+  --connections n     keep-alive connections (default 50)
+  --pipelining n      requests in flight per connection (default 1: none)
+  --rounds n          rounds; targets alternate within each (default 2)
+  --loader name       undici (default: bench/load.ts) or wrk (must be installed; no body
+                      checks nor per-class latency)
+  -h, --help          this text
+
+Writes bench/results/e2e.json and bench/results/e2e.svg. Longer, steadier runs:
+  npm run bench -- all --duration 10 --rounds 5`
+
+const { values: opts, positionals } = parseArgs({
+  allowPositionals: true,
   options: {
-    duration: { type: 'string', default: '5' },
+    targets: { type: 'string', default: FAMILIES.join(',') },
+    isolates: { type: 'string', default: '1,2' },
+    'peer-size': { type: 'string' },
+    baseline: { type: 'string', default: 'fastify' },
+    duration: { type: 'string', default: '3' },
     warmup: { type: 'string', default: '1' },
     connections: { type: 'string', default: '50' },
-    rounds: { type: 'string', default: '3' },
-    targets: { type: 'string' },
+    pipelining: { type: 'string', default: '1' },
+    rounds: { type: 'string', default: '2' },
+    loader: { type: 'string', default: 'undici' },
     help: { type: 'boolean', short: 'h', default: false }
   }
 })
@@ -72,14 +95,45 @@ if (opts.help) {
 const duration = number('duration', opts.duration, 0.1)
 const warmup = number('warmup', opts.warmup, 0)
 const connections = integer('connections', opts.connections)
+const pipelining = integer('pipelining', opts.pipelining)
 const rounds = integer('rounds', opts.rounds)
-const targets = opts.targets === undefined
-  ? TARGETS
-  : opts.targets.split(',').map((name) => {
-    const t = TARGETS.find(t => t.name === name.trim())
-    if (t === undefined) fail(`unknown target "${name}"; known: ${TARGETS.map(t => t.name).join(', ')}`)
-    return t!
-  })
+const isolateSizes = opts.isolates.split(',').map(s => integer('isolates', s.trim()))
+const peerSize = opts['peer-size'] === undefined ? Math.max(...isolateSizes) : integer('peer-size', opts['peer-size'])
+const loader = opts.loader
+if (loader !== 'undici' && loader !== 'wrk') fail(`--loader must be undici or wrk, got ${loader}`)
+if (loader === 'wrk' && !wrkAvailable()) fail('--loader wrk: wrk is not installed (not on PATH); use the default undici loader')
+
+const scenarioNames = positionals.length === 0
+  ? DEFAULT_SCENARIOS
+  : positionals.flatMap(p => p === 'all' ? SCENARIO_NAMES : p.split(','))
+for (const s of scenarioNames) if (!(s in SCENARIOS)) fail(`unknown scenario "${s}"; known: ${SCENARIO_NAMES.join(', ')}, all`)
+
+const targets: Target[] = []
+for (const raw of opts.targets.split(',')) {
+  const name = raw.trim()
+  const m = /^(isopool|fastify-piscina|cluster)(?:-(\d+))?$/.exec(name)
+  if (m !== null) {
+    const family = m[1]
+    const sizes = m[2] !== undefined ? [Number(m[2])] : family === 'isopool' ? isolateSizes : [peerSize]
+    for (const size of sizes) {
+      if (!(size >= 1)) fail(`bad pool size in "${name}"`)
+      const file = `targets/${family}.ts`
+      const flag = family === 'isopool' ? '--isolates' : family === 'cluster' ? '--workers' : '--threads'
+      targets.push({ name: `${family}-${size}`, family, size, file, args: [flag, String(size)] })
+    }
+  } else if (name === 'node-http' || name === 'fastify') {
+    targets.push({ name, family: name, size: null, file: `targets/${name}.ts`, args: [] })
+  } else {
+    fail(`unknown target "${name}"; known: isopool[-N], node-http, fastify, fastify-piscina[-N], cluster[-N]`)
+  }
+}
+const seen = new Set<string>()
+for (const t of targets) {
+  if (seen.has(t.name)) fail(`target ${t.name} given twice`)
+  seen.add(t.name)
+}
+const baseline = opts.baseline
+if (!seen.has(baseline)) console.warn(`note: baseline ${baseline} is not among the targets; no ratios`)
 
 // ── child processes ────────────────────────────────────────────────────────────────────────────
 
@@ -88,6 +142,7 @@ const children = new Set<ChildProcess>()
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     for (const child of children) child.kill('SIGKILL')
+    progress.clear()
     process.exit(130)
   })
 }
@@ -118,7 +173,7 @@ async function startTarget (target: Target): Promise<Running> {
   const child = node(target.file, target.args)
   const lines = createInterface({ input: child.stdout! })
   const ready = new Promise<Running>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${target.name} did not report its port within 20 s`)), 20_000)
+    const timer = setTimeout(() => reject(new Error(`${target.name} did not report its port within 30 s`)), 30_000)
     lines.once('line', (line) => {
       clearTimeout(timer)
       try {
@@ -134,7 +189,7 @@ async function startTarget (target: Target): Promise<Running> {
     return await ready
   } finally {
     // Anything else the target prints goes to our stderr, so it is seen and never blocks a pipe.
-    lines.on('line', line => console.error(`[${target.name}] ${line}`))
+    lines.on('line', line => progress.log(`[${target.name}] ${line}`, true))
   }
 }
 
@@ -146,13 +201,17 @@ async function stopTarget (running: Running): Promise<void> {
   clearTimeout(timer)
 }
 
-async function runLoad (port: number, pid: number): Promise<LoadResult> {
+async function runLoad (scenario: string, port: number, pid: number): Promise<LoadResult> {
+  if (loader === 'wrk') {
+    return await runWrk({ scenario: SCENARIOS[scenario](), port, pid, connections, duration, warmup })
+  }
   const child = node('load.ts', [
-    '--url', `http://127.0.0.1:${port}/`,
+    '--url', `http://127.0.0.1:${port}`,
+    '--scenario', scenario,
     '--connections', String(connections),
+    '--pipelining', String(pipelining),
     '--duration', String(duration),
     '--warmup', String(warmup),
-    '--expect', EXPECTED_BODY,
     '--pid', String(pid)
   ])
   let out = ''
@@ -162,117 +221,334 @@ async function runLoad (port: number, pid: number): Promise<LoadResult> {
   return JSON.parse(out) as LoadResult
 }
 
-async function measure (target: Target): Promise<LoadResult> {
-  const running = await startTarget(target)
+async function measure (target: Target, scenario: string): Promise<(LoadResult & { hostLoad1: number }) | { failed: string }> {
+  let running: Running
   try {
-    return await runLoad(running.port, running.pid)
+    running = await startTarget(target)
+  } catch (err) {
+    return { failed: (err as Error).message }
+  }
+  try {
+    return { ...await runLoad(scenario, running.port, running.pid), hostLoad1: loadavg()[0] }
+  } catch (err) {
+    return { failed: (err as Error).message }
   } finally {
     await stopTarget(running)
   }
 }
 
+// ── progress ───────────────────────────────────────────────────────────────────────────────────
+
+/** A one-line progress bar on stderr (TTY only); log() prints above it. */
+const progress = new (class {
+  private readonly tty = process.stderr.isTTY === true
+  private text = ''
+  private readonly started = Date.now()
+
+  update (done: number, total: number, label: string): void {
+    if (!this.tty) return
+    const width = 28
+    const filled = Math.round(width * done / total)
+    const elapsed = (Date.now() - this.started) / 1000
+    const left = done === 0 ? total * (warmup + duration + 2) : elapsed / done * (total - done)
+    this.text = `[${'█'.repeat(filled)}${'░'.repeat(width - filled)}] ${done}/${total}  ${label}  ~${clock(left)} left`
+    this.draw()
+  }
+
+  log (line: string, toStderr = false): void {
+    this.clear()
+    if (toStderr) console.error(line)
+    else console.log(line)
+    this.draw()
+  }
+
+  clear (): void {
+    if (this.tty && this.text !== '') process.stderr.write('\r\x1b[2K')
+  }
+
+  private draw (): void {
+    if (this.tty && this.text !== '') process.stderr.write(`\r\x1b[2K${this.text.slice(0, (process.stderr.columns ?? 100) - 1)}`)
+  }
+
+  done (): void {
+    this.clear()
+    this.text = ''
+  }
+})()
+
 // ── run ────────────────────────────────────────────────────────────────────────────────────────
 
-const perRound = (warmup + duration + 1) * targets.length
-console.log(`isopool e2e: GET / → ${EXPECTED_BODY}`)
-console.log(`node ${process.version}, ${availableParallelism()} cpus (${cpus()[0]?.model ?? '?'}), load ${loadavg().map(l => l.toFixed(2)).join(' ')}`)
-console.log(`${rounds} round(s) × ${targets.length} targets, ${connections} connections, ${warmup} s warm-up + ${duration} s measured each (~${Math.ceil(perRound * rounds)} s)\n`)
+if (scenarioNames.includes('sqlite')) setupDb()
 
-const results = new Map<string, LoadResult[]>(targets.map(t => [t.name, []]))
+const cpuMs = (() => {
+  cpuWork()
+  const t = performance.now()
+  for (let i = 0; i < 20; i++) cpuWork()
+  return (performance.now() - t) / 20
+})()
+
+const total = rounds * scenarioNames.length * targets.length
+const machine = {
+  node: process.version,
+  cpus: availableParallelism(),
+  cpuModel: cpus()[0]?.model ?? '?',
+  memGiB: Math.round(totalmem() / 2 ** 30),
+  loadavgAtStart: loadavg()
+}
+console.log(`isopool bench: ${scenarioNames.join(', ')} × ${targets.map(t => t.name).join(', ')}`)
+console.log(`node ${machine.node}, ${machine.cpus} cpus (${machine.cpuModel}), ${machine.memGiB} GiB, load ${machine.loadavgAtStart.map(l => l.toFixed(2)).join(' ')}`)
+if (machine.loadavgAtStart[0] > 0.5) {
+  console.log(`note: the host is already busy (1-min load ${machine.loadavgAtStart[0].toFixed(2)}) before we start: expect noisier numbers`)
+}
+console.log(`cpu scenario: ${CPU_ITERATIONS.toLocaleString('en-US')} iterations = ${cpuMs.toFixed(2)} ms here`)
+console.log(`${rounds} round(s) × ${scenarioNames.length} scenario(s) × ${targets.length} targets = ${total} measurements; ` +
+  `${connections} connections${pipelining > 1 ? ` × ${pipelining} pipelined` : ''}, ${warmup} s warm-up + ${duration} s each, loader ${loader} ` +
+  `(~${clock(total * (warmup + duration + 2))})\n`)
+
+/** One measurement: the load generator's result plus the host's 1-minute load average after it. */
+type Outcome = (LoadResult & { hostLoad1: number }) | { failed: string }
+/** results[scenario][target] = one outcome per round */
+const results: Record<string, Record<string, Outcome[]>> = {}
+for (const s of scenarioNames) results[s] = Object.fromEntries(targets.map(t => [t.name, []]))
+
+let done = 0
 for (let round = 1; round <= rounds; round++) {
-  for (const target of targets) {
-    const r = await measure(target)
-    results.get(target.name)!.push(r)
-    const problems = [
-      r.errors > 0 ? `${r.errors} errors ${JSON.stringify(r.errorCodes)}` : '',
-      r.non2xx > 0 ? `${r.non2xx} non-2xx` : '',
-      r.unexpectedBody > 0 ? `${r.unexpectedBody} unexpected bodies` : '',
-      r.unfinished > 0 ? `${r.unfinished} unanswered at the end` : ''
-    ].filter(Boolean).join(', ')
-    console.log(
-      `round ${round}/${rounds}  ${target.name.padEnd(10)} ${fmt(r.rps, 0).padStart(8)} req/s  ` +
-      `p50 ${fmt(r.latencyMs.p50, 2).padStart(6)} ms  p99 ${fmt(r.latencyMs.p99, 2).padStart(6)} ms  ` +
-      `cpu server ${r.serverCpuPct === null ? '?' : fmt(r.serverCpuPct, 0)}% load ${fmt(r.loadCpuPct, 0)}%` +
-      (problems === '' ? '' : `  ! ${problems}`)
-    )
+  for (const scenario of scenarioNames) {
+    for (const target of targets) {
+      progress.update(done, total, `round ${round}/${rounds} · ${scenario} · ${target.name}`)
+      const r = await measure(target, scenario)
+      results[scenario][target.name].push(r)
+      done++
+      progress.log(`round ${round}/${rounds}  ${scenario.padEnd(8)} ${target.name.padEnd(18)} ${describe(r)}`)
+    }
   }
 }
+progress.done()
 
-interface Summary {
+function problems (r: LoadResult): string {
+  return [
+    r.errors > 0 ? `${r.errors} errors ${JSON.stringify(r.errorCodes)}` : '',
+    r.non2xx > 0 ? `${r.non2xx} non-2xx ${JSON.stringify(r.statusCodes)}` : '',
+    r.unexpectedBody > 0 ? `${r.unexpectedBody} unexpected bodies` : '',
+    r.unfinished > 0 ? `${r.unfinished} unanswered at the end` : ''
+  ].filter(Boolean).join(', ')
+}
+
+function describe (r: Outcome): string {
+  if ('failed' in r) return `! FAILED: ${r.failed}`
+  const p = problems(r)
+  const light = r.classes.light
+  return `${fmt(r.rps, 0).padStart(8)} req/s  p50 ${fmt(r.latencyMs.p50, 2).padStart(6)}  p99 ${fmt(r.latencyMs.p99, 2).padStart(7)} ms` +
+    (light === undefined ? '' : `  light p99 ${fmt(light.latencyMs.p99, 2)} ms`) +
+    `  cpu server ${r.serverCpuPct === null ? '?' : fmt(r.serverCpuPct, 0)}% loadgen ${fmt(r.loadCpuPct, 0)}%  host load ${r.hostLoad1.toFixed(1)}` +
+    (p === '' ? '' : `  ! ${p}`)
+}
+
+// ── summaries ──────────────────────────────────────────────────────────────────────────────────
+
+export interface Summary {
+  scenario: string
   target: string
+  family: string
+  size: number | null
+  /** Rounds measured, and those without errors / non-2xx / bad bodies / unanswered requests. */
+  rounds: number
+  cleanRounds: number
+  /** Medians are over all rounds because none was clean. */
+  err: boolean
   rps: number
   p50Ms: number
   p99Ms: number
-  /** rps / baseline rps (higher is better) */
-  rpsVsBaseline: number | null
-  /** p99 / baseline p99 (lower is better) */
-  p99VsBaseline: number | null
+  /** Worst over the rounds the medians use. */
+  maxMs: number
+  /** mixed: the light (hello) and heavy (cpu) requests apart. */
+  light: { p50Ms: number, p99Ms: number, maxMs: number } | null
+  heavy: { p50Ms: number, p99Ms: number, maxMs: number } | null
+  cpuSPer1k: number | null
   serverCpuPct: number | null
+  peakRssMB: number | null
   errors: number
   non2xx: number
   unexpectedBody: number
   unfinished: number
+  failed: string[]
+  rpsVsBaseline: number | null
+  p99VsBaseline: number | null
+  lightP99VsBaseline: number | null
   roundsRps: number[]
 }
 
-const summaries: Summary[] = targets.map((t) => {
-  const rs = results.get(t.name)!
-  const cpu = rs.map(r => r.serverCpuPct).filter((c): c is number => c !== null)
-  return {
-    target: t.name,
-    rps: median(rs.map(r => r.rps)),
-    p50Ms: median(rs.map(r => r.latencyMs.p50)),
-    p99Ms: median(rs.map(r => r.latencyMs.p99)),
-    rpsVsBaseline: null,
-    p99VsBaseline: null,
-    serverCpuPct: cpu.length === 0 ? null : median(cpu),
-    errors: sum(rs.map(r => r.errors)),
-    non2xx: sum(rs.map(r => r.non2xx)),
-    unexpectedBody: sum(rs.map(r => r.unexpectedBody)),
-    unfinished: sum(rs.map(r => r.unfinished)),
-    roundsRps: rs.map(r => Math.round(r.rps))
+const summaries: Summary[] = []
+for (const scenario of scenarioNames) {
+  for (const t of targets) {
+    const outcomes = results[scenario][t.name]
+    const ok = outcomes.filter((r): r is LoadResult & { hostLoad1: number } => !('failed' in r))
+    const clean = ok.filter(r => problems(r) === '')
+    const used = clean.length > 0 ? clean : ok
+    const nums = (xs: (number | null)[]): number[] => xs.filter((x): x is number => x !== null)
+    const cls = (name: string): Summary['light'] => {
+      const xs = used.map(r => r.classes[name]).filter(c => c !== undefined && c.requests > 0)
+      return xs.length === 0 ? null : { p50Ms: median(xs.map(c => c.latencyMs.p50)), p99Ms: median(xs.map(c => c.latencyMs.p99)), maxMs: Math.max(...xs.map(c => c.latencyMs.max)) }
+    }
+    const cpuPer1k = nums(used.map(r => r.cpuSPer1k))
+    const cpuPct = nums(used.map(r => r.serverCpuPct))
+    const rss = nums(ok.map(r => r.peakRssBytes))
+    summaries.push({
+      scenario,
+      target: t.name,
+      family: t.family,
+      size: t.size,
+      rounds: outcomes.length,
+      cleanRounds: clean.length,
+      err: clean.length === 0,
+      rps: used.length === 0 ? NaN : median(used.map(r => r.rps)),
+      p50Ms: median(used.map(r => r.latencyMs.p50)),
+      p99Ms: median(used.map(r => r.latencyMs.p99)),
+      maxMs: used.length === 0 ? NaN : Math.max(...used.map(r => r.latencyMs.max)),
+      light: scenario === 'mixed' ? cls('light') : null,
+      heavy: scenario === 'mixed' ? cls('heavy') : null,
+      cpuSPer1k: cpuPer1k.length === 0 ? null : median(cpuPer1k),
+      serverCpuPct: cpuPct.length === 0 ? null : median(cpuPct),
+      peakRssMB: rss.length === 0 ? null : Math.max(...rss) / 2 ** 20,
+      errors: sum(ok.map(r => r.errors)),
+      non2xx: sum(ok.map(r => r.non2xx)),
+      unexpectedBody: sum(ok.map(r => r.unexpectedBody)),
+      unfinished: sum(ok.map(r => r.unfinished)),
+      failed: outcomes.filter((r): r is { failed: string } => 'failed' in r).map(r => r.failed),
+      rpsVsBaseline: null,
+      p99VsBaseline: null,
+      lightP99VsBaseline: null,
+      roundsRps: ok.map(r => Math.round(r.rps))
+    })
   }
-})
-const base = summaries.find(s => s.target === BASELINE)
-if (base !== undefined) {
-  for (const s of summaries) {
-    s.rpsVsBaseline = s.rps / base.rps
-    s.p99VsBaseline = base.p99Ms > 0 ? s.p99Ms / base.p99Ms : null
+  const base = summaries.find(s => s.scenario === scenario && s.target === baseline)
+  if (base !== undefined) {
+    for (const s of summaries.filter(s => s.scenario === scenario)) {
+      s.rpsVsBaseline = s.rps / base.rps
+      s.p99VsBaseline = base.p99Ms > 0 ? s.p99Ms / base.p99Ms : null
+      s.lightP99VsBaseline = s.light !== null && base.light !== null && base.light.p99Ms > 0 ? s.light.p99Ms / base.light.p99Ms : null
+    }
   }
 }
 
-console.log(`\nmedians over ${rounds} round(s):\n`)
-printTable(
-  ['target', 'req/s', 'p50 ms', 'p99 ms', `req/s vs ${BASELINE}`, `p99 vs ${BASELINE}`, 'server cpu', 'errors', 'non-2xx', 'req/s per round'],
-  summaries.map(s => [
-    s.target,
-    fmt(s.rps, 0),
-    fmt(s.p50Ms, 2),
-    fmt(s.p99Ms, 2),
-    s.rpsVsBaseline === null ? '–' : `${s.rpsVsBaseline.toFixed(2)}×`,
-    s.p99VsBaseline === null ? '–' : `${s.p99VsBaseline.toFixed(2)}×`,
-    s.serverCpuPct === null ? '?' : `${fmt(s.serverCpuPct, 0)}%`,
-    String(s.errors + s.unexpectedBody + s.unfinished),
-    String(s.non2xx),
-    s.roundsRps.map(r => fmt(r, 0)).join(' / ')
-  ])
-)
+const get = (scenario: string, target: string): Summary | undefined =>
+  summaries.find(s => s.scenario === scenario && s.target === target && !Number.isNaN(s.rps))
+
+console.log(`\nmedians over ${rounds} round(s); ratios to ${baseline}; "!" = some rounds had errors (left out), ERR = every round had them\n`)
+for (const scenario of scenarioNames) {
+  const rows = summaries.filter(s => s.scenario === scenario)
+  const mixed = scenario === 'mixed'
+  console.log(`${scenario}: ${SCENARIOS[scenario]().description}`)
+  printTable(
+    ['target', 'req/s', 'vs base', 'p50 ms', 'p99 ms', 'p99 vs base', 'max ms',
+      ...(mixed ? ['light p50', 'light p99', 'light p99 vs base', 'heavy p99'] : []),
+      'cpu s/1k req', 'peak RSS MB', 'errors', 'non-2xx', 'clean rounds', 'req/s per round'],
+    rows.map(s => [
+      `${s.target}${s.err ? ' ERR' : s.cleanRounds < s.rounds ? ' !' : ''}`,
+      Number.isNaN(s.rps) ? 'failed' : fmt(s.rps, 0),
+      ratio(s.rpsVsBaseline),
+      fmt(s.p50Ms, 2),
+      fmt(s.p99Ms, 2),
+      ratio(s.p99VsBaseline),
+      fmt(s.maxMs, 1),
+      ...(mixed
+        ? [s.light === null ? '–' : fmt(s.light.p50Ms, 2), s.light === null ? '–' : fmt(s.light.p99Ms, 2), ratio(s.lightP99VsBaseline), s.heavy === null ? '–' : fmt(s.heavy.p99Ms, 2)]
+        : []),
+      s.cpuSPer1k === null ? '?' : fmt(s.cpuSPer1k, 3),
+      s.peakRssMB === null ? '?' : fmt(s.peakRssMB, 0),
+      String(s.errors + s.unexpectedBody + s.unfinished + s.failed.length),
+      String(s.non2xx),
+      `${s.cleanRounds}/${s.rounds}`,
+      s.roundsRps.map(r => fmt(r, 0)).join(' / ')
+    ])
+  )
+  for (const s of rows) for (const f of s.failed) console.log(`  ! ${s.target}: ${f}`)
+  console.log()
+}
+
+// ── goals of the benchmark-harness issue ───────────────────────────────────────────────────────
+
+interface Goal {
+  goal: string
+  status: 'met' | 'missed' | 'n/a'
+  detail: string
+}
+const goals: Goal[] = []
+function goal (name: string, value: number | null, op: '>=' | '<=', bound: number, detail: string): void {
+  if (value === null || Number.isNaN(value)) {
+    goals.push({ goal: name, status: 'n/a', detail: `${detail} (not measured in this run)` })
+    return
+  }
+  const met = op === '>=' ? value >= bound : value <= bound
+  goals.push({ goal: name, status: met ? 'met' : 'missed', detail: `${value.toFixed(2)}× ${op} ${bound}×  ${detail}` })
+}
+const div = (a: number | undefined | null, b: number | undefined | null): number | null =>
+  a === undefined || a === null || b === undefined || b === null || b === 0 ? null : a / b
+{
+  const iso = get('hello', 'isopool-1')
+  const fy = get('hello', 'fastify')
+  goal('hello: isopool-1 req/s ≥ 1.0× fastify', div(iso?.rps, fy?.rps), '>=', 1.0, `(${fmtN(iso?.rps)} vs ${fmtN(fy?.rps)} req/s)`)
+  goal('hello: isopool-1 p99 no worse than fastify', div(iso?.p99Ms, fy?.p99Ms), '<=', 1.0, `(${fmtMs(iso?.p99Ms)} vs ${fmtMs(fy?.p99Ms)})`)
+  const isoSizes = targets.filter(t => t.family === 'isopool').map(t => t.name)
+  for (const name of isoSizes.length === 0 ? ['isopool-1'] : isoSizes) {
+    const a = get('async', name)
+    const h = get('hello', name)
+    goal(`async: ${name} async ≥ 0.95× sync`, div(a?.rps, h?.rps), '>=', 0.95, `(${fmtN(a?.rps)} vs ${fmtN(h?.rps)} req/s)`)
+  }
+  const c2 = get('cpu', 'isopool-2')
+  const cl2 = get('cpu', 'cluster-2')
+  const fp2 = get('cpu', 'fastify-piscina-2')
+  goal('cpu: isopool-2 ≥ 0.9× cluster-2', div(c2?.rps, cl2?.rps), '>=', 0.9, `(${fmtN(c2?.rps)} vs ${fmtN(cl2?.rps)} req/s)`)
+  goal('cpu: isopool-2 ≥ 1.1× fastify-piscina-2', div(c2?.rps, fp2?.rps), '>=', 1.1, `(${fmtN(c2?.rps)} vs ${fmtN(fp2?.rps)} req/s)`)
+  const mf = get('mixed', 'fastify')
+  for (const name of isoSizes.length === 0 ? ['isopool-1'] : isoSizes) {
+    const mi = get('mixed', name)
+    const size = name.slice('isopool-'.length)
+    const mc = get('mixed', `cluster-${size}`) ?? get('mixed', `cluster-${peerSize}`)
+    goal(`mixed: ${name} light p99 ≤ 0.5× fastify`, div(mi?.light?.p99Ms, mf?.light?.p99Ms), '<=', 0.5, `(${fmtMs(mi?.light?.p99Ms)} vs ${fmtMs(mf?.light?.p99Ms)})`)
+    goal(`mixed: ${name} light p99 ≤ 0.5× ${mc?.target ?? 'cluster'}`, div(mi?.light?.p99Ms, mc?.light?.p99Ms), '<=', 0.5, `(${fmtMs(mi?.light?.p99Ms)} vs ${fmtMs(mc?.light?.p99Ms)})`)
+  }
+  // The micro-benchmark's goal, from its latest results (npm run bench:micro).
+  const microFile = new URL('results/micro-ring.json', import.meta.url)
+  let micro: number | null = null
+  let microDetail = '(run npm run bench:micro)'
+  if (existsSync(microFile)) {
+    try {
+      const m = JSON.parse(readFileSync(microFile, 'utf8')) as { date: string, results: { payloadBytes: number, inFlight: number, ring: { opsPerSec: number }, piscina?: { opsPerSec: number } }[] }
+      const r = m.results.find(r => r.payloadBytes === 64 && r.inFlight === 1 && r.piscina !== undefined)
+      const b = m.results.find(r => r.payloadBytes === 64 && r.inFlight > 1 && r.piscina !== undefined)
+      if (r !== undefined && r.piscina !== undefined) {
+        micro = r.ring.opsPerSec / r.piscina.opsPerSec
+        microDetail = `(64 B one in flight: ${fmtN(r.ring.opsPerSec)} vs ${fmtN(r.piscina.opsPerSec)} rt/s` +
+          (b?.piscina === undefined ? '' : `; burst of ${b.inFlight}: ${(b.ring.opsPerSec / b.piscina.opsPerSec).toFixed(2)}×`) +
+          `; bench:micro of ${m.date.slice(0, 16)})`
+      }
+    } catch {}
+  }
+  goal('micro: ring ≥ 5× piscina.run at 64 B (sequential)', micro, '>=', 5, microDetail)
+}
+console.log('goals (benchmark-harness issue; one noisy run, not an assertion):')
+for (const g of goals) console.log(`  ${g.status === 'met' ? 'met    ' : g.status === 'missed' ? 'MISSED ' : 'n/a    '} ${g.goal.padEnd(52)} ${g.detail}`)
+
+// ── output files ───────────────────────────────────────────────────────────────────────────────
 
 mkdirSync(new URL('results/', import.meta.url), { recursive: true })
-const outFile = new URL('results/e2e.json', import.meta.url)
-writeFileSync(outFile, JSON.stringify({
-  bench: 'e2e-hello',
-  date: new Date().toISOString(),
+const date = new Date().toISOString()
+const config = { scenarios: scenarioNames, targets: targets.map(t => t.name), isolates: isolateSizes, peerSize, baseline, duration, warmup, connections, pipelining, rounds, loader }
+const jsonFile = new URL('results/e2e.json', import.meta.url)
+writeFileSync(jsonFile, JSON.stringify({
+  bench: 'e2e',
+  date,
   commit: gitCommit(),
-  node: process.version,
-  cpus: availableParallelism(),
-  cpuModel: cpus()[0]?.model,
-  loadavg: loadavg(),
-  config: { duration, warmup, connections, rounds, targets: targets.map(t => t.name), baseline: BASELINE },
+  machine: { ...machine, loadavgAtEnd: loadavg(), cpuWorkMs: cpuMs },
+  config,
   summary: summaries,
-  rounds: Object.fromEntries(results)
+  goals,
+  rounds: results
 }, null, 2) + '\n')
-console.log(`\nwrote ${fileURLToPath(outFile)}`)
+const svgFile = new URL('results/e2e.svg', import.meta.url)
+writeFileSync(svgFile, chartSvg(summaries, scenarioNames, `isopool bench ${date.slice(0, 10)} · ${machine.cpus} cpus · node ${machine.node} · ${rounds} round(s) × ${duration} s · ${connections} conns`))
+console.log(`\nwrote ${fileURLToPath(jsonFile)}\nwrote ${fileURLToPath(svgFile)}`)
 
 // ── helpers ────────────────────────────────────────────────────────────────────────────────────
 
@@ -288,7 +564,25 @@ function sum (xs: number[]): number {
 }
 
 function fmt (n: number, digits: number): string {
+  if (Number.isNaN(n)) return '–'
   return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
+}
+
+function fmtN (n: number | undefined): string {
+  return n === undefined ? '?' : fmt(n, 0)
+}
+
+function fmtMs (n: number | undefined): string {
+  return n === undefined ? '?' : `${fmt(n, 2)} ms`
+}
+
+function ratio (r: number | null): string {
+  return r === null || Number.isNaN(r) ? '–' : `${r.toFixed(2)}×`
+}
+
+function clock (s: number): string {
+  s = Math.max(0, Math.round(s))
+  return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`
 }
 
 function printTable (header: string[], rows: string[][]): void {

@@ -8,18 +8,20 @@ export const KINDS: readonly Kind[] = [...NORMAL_KINDS, ...FAULT_KINDS]
 
 /**
  * Statuses each kind may get. A normal request gets 200, or 502 when it shared an isolate with a
- * crash, an exit or a hang (the isolate died under it), or 504 when it waited behind a hang (on
- * the stuck isolate, or queued while no isolate could take it). A fault request gets 502 (its
- * isolate died) or 504 (the route's timeout passed first: always so for a hang).
+ * crash, an exit or a hang (the isolate died under it), or 504 when it waited behind a hang on
+ * the stuck isolate, or 503 (ISOPOOL_ERR_NO_ISOLATE) when it stayed queued for its whole timeout
+ * because no isolate could take it (all restarting or stuck). A fault request gets 502 (its
+ * isolate died), 504 (the route's timeout passed first: always so for a hang), or 503 like the
+ * others when it never reached an isolate.
  */
 export const ALLOWED: Record<Kind, readonly number[]> = {
-  light: [200, 502, 504],
-  cpu: [200, 502, 504],
-  async: [200, 502, 504],
-  echo: [200, 502, 504],
-  crash: [502, 504],
-  exit: [502, 504],
-  hang: [502, 504]
+  light: [200, 502, 503, 504],
+  cpu: [200, 502, 503, 504],
+  async: [200, 502, 503, 504],
+  echo: [200, 502, 503, 504],
+  crash: [502, 503, 504],
+  exit: [502, 503, 504],
+  hang: [502, 503, 504]
 }
 
 export type NoAnswerCause = 'timeout' | 'reset' | 'refused' | 'truncated' | 'other' | 'unfinished'

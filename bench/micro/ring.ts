@@ -3,14 +3,16 @@
 //   (a) over isopool's ring pair: a request ring main → worker and a response ring worker → main
 //       (src/shared/ring.ts + the frame codec of src/shared/frame.ts), woken with
 //       Atomics.notify / Atomics.waitAsync, each side draining every ready frame per wake-up;
-//   (b) over MessagePort.postMessage, the worker posting each message back.
+//   (b) over MessagePort.postMessage, the worker posting each message back;
+//   (c) through piscina.run, a pool of ONE thread (echo-piscina.ts), with piscina's defaults as
+//       its docs show them: what a Fastify app that offloads a handler pays per call.
 //
-// Two payloads:
+// Payloads:
 //   head    ~200 bytes of latin1 text, like an HTTP request head: the text of a REQ_HEAD frame
 //           vs. a string posted
-//   body64k a 64 KiB Uint8Array: the inline body of a REQ_HEAD (+ a BODY frame when it meets the
-//           ring's end, see ring-messages.ts) vs. a structured clone, NOT a transfer (a server
-//           that sends bytes out of a pooled buffer cannot give the buffer away)
+//   64 B, 4 KiB, 64 KiB, 1 MiB  a Uint8Array body: the inline body of a REQ_HEAD (+ BODY frames
+//           when it meets the ring's end, see ring-messages.ts) vs. a structured clone, NOT a
+//           transfer (a server that sends bytes out of a pooled buffer cannot give it away)
 // and two ways of driving them:
 //   sequential  one round trip in flight: send, await the reply, repeat. Measures latency: every
 //               round trip pays two wake-ups of a sleeping thread.
@@ -25,13 +27,17 @@
 // Both ring loops run under a WakeupGuard (ring-messages.ts): a wake-up that the ring loses is
 // rescued after 10–20 ms and counted in the "lost wake-ups" column instead of hanging the run.
 //
-// Output: a table of round trips per second and the ratio ring / postMessage, and
+// piscina's default concurrentTasksPerWorker is 1: in a burst, its tasks wait in piscina's queue
+// and reach the thread one at a time. That is piscina as documented, and is what is measured.
+//
+// Output: a table of round trips per second and the ratios ring / postMessage, ring / piscina, and
 // bench/results/micro-ring.json. Run: npm run bench:micro [-- --time 2000 --warmup 500 --burst 64]
 
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
 import { MessageChannel, Worker } from 'node:worker_threads'
+import { Piscina } from 'piscina'
 import type { MessagePort } from 'node:worker_threads'
 import { Bench } from 'tinybench'
 import type { Task } from 'tinybench'
@@ -52,8 +58,9 @@ if (args.help) {
   console.log(`Usage: npm run bench:micro -- [--time ms] [--warmup ms] [--burst n]
 
 Round trips/s between the main thread and one worker: isopool's SharedArrayBuffer ring pair
-vs MessagePort.postMessage, for a ~200-byte head and a 64 KiB body, one in flight and a burst
-of n in flight. Writes bench/results/micro-ring.json.
+vs MessagePort.postMessage vs piscina.run (one thread), for a ~200-byte head and 64 B, 4 KiB,
+64 KiB and 1 MiB bodies, one in flight and a burst of n in flight (at most 16 MiB in flight).
+Writes bench/results/micro-ring.json.
 
   --time ms     measured time per task (default 2000)
   --warmup ms   unmeasured warm-up per task (default 500)
@@ -79,8 +86,11 @@ const HEAD_TEXT = [
   'Connection', 'keep-alive'
 ].join('\0')
 
-const BODY = new Uint8Array(64 * 1024)
-for (let i = 0; i < BODY.length; i++) BODY[i] = (i * 31 + 7) & 0xff
+function body (bytes: number): Uint8Array {
+  const b = new Uint8Array(bytes)
+  for (let i = 0; i < b.length; i++) b[i] = (i * 31 + 7) & 0xff
+  return b
+}
 
 type Payload = string | Uint8Array
 
@@ -91,12 +101,23 @@ interface Case {
   inFlight: number
 }
 
-const CASES: Case[] = [
-  { name: 'head ~200 B', payload: HEAD_TEXT, inFlight: 1 },
-  { name: 'head ~200 B', payload: HEAD_TEXT, inFlight: BURST },
-  { name: 'body 64 KiB', payload: BODY, inFlight: 1 },
-  { name: 'body 64 KiB', payload: BODY, inFlight: BURST }
+/** A burst keeps at most this many payload bytes in flight (1 MiB bodies: bursts of 16). */
+const MAX_BURST_BYTES = 16 * 1024 * 1024
+
+const PAYLOADS: [string, Payload][] = [
+  ['head ~200 B', HEAD_TEXT],
+  ['body 64 B', body(64)],
+  ['body 4 KiB', body(4096)],
+  ['body 64 KiB', body(64 * 1024)],
+  ['body 1 MiB', body(1024 * 1024)]
 ]
+const CASES: Case[] = PAYLOADS.flatMap(([name, payload]) => {
+  const bytes = typeof payload === 'string' ? payload.length : payload.byteLength
+  return [
+    { name, payload, inFlight: 1 },
+    { name, payload, inFlight: Math.max(2, Math.min(BURST, Math.floor(MAX_BURST_BYTES / bytes))) }
+  ]
+})
 
 /**
  * Ring bytes one message can take at most: a HEAD frame (a string payload is its text, a body
@@ -257,8 +278,11 @@ interface CaseResult {
   ringSize: number
   ring: Measured
   postMessage: Measured
+  piscina: Measured
   /** ring.opsPerSec / postMessage.opsPerSec */
   ratio: number
+  /** ring.opsPerSec / piscina.opsPerSec */
+  ratioPiscina: number
   /**
    * Wake-ups of the ring loops that src/shared/ring.ts lost and WakeupGuard rescued during this
    * case (warm-up included); each cost a 10–20 ms stall that is in ring.opsPerSec.
@@ -274,11 +298,24 @@ function measured (task: Task, inFlight: number): Measured {
   return { opsPerSec: inFlight * 1000 / r.period, rme: r.latency.rme, p50us: r.latency.p50 * 1000, iterations: r.latency.samplesCount }
 }
 
-/** Before measuring, make sure both transports really echo the payload, byte for byte. */
-async function check (echo: Echo, payload: Payload): Promise<void> {
-  for (const via of ['ring', 'postMessage'] as const) {
+/** piscina.run, n calls in flight; the last result goes to `received`. */
+async function piscinaRun (pool: Piscina, payload: Payload, n: number): Promise<void> {
+  if (n === 1) {
+    received = await pool.run(payload) as Payload
+    return
+  }
+  const calls: Promise<Payload>[] = []
+  for (let i = 0; i < n; i++) calls.push(pool.run(payload) as Promise<Payload>)
+  const all = await Promise.all(calls)
+  received = all[n - 1]
+}
+
+/** Before measuring, make sure every transport really echoes the payload, byte for byte. */
+async function check (echo: Echo, pool: Piscina, payload: Payload): Promise<void> {
+  for (const via of ['ring', 'postMessage', 'piscina'] as const) {
     received = ''
-    await echo[via](payload, 1)
+    if (via === 'piscina') await piscinaRun(pool, payload, 1)
+    else await echo[via](payload, 1)
     // (TypeScript would keep `received` narrowed to '' across the await; it was reassigned.)
     const got = received as Payload
     const same = typeof payload === 'string'
@@ -308,16 +345,19 @@ async function runCase (c: Case): Promise<CaseResult> {
   const echo = new Echo(ringSize)
   const label = `${c.name}, ${c.inFlight === 1 ? 'sequential' : `burst×${c.inFlight}`}`
   const dog = watchdog(echo, label)
+  const pool = new Piscina({ filename: new URL('./echo-piscina.ts', import.meta.url).href, minThreads: 1, maxThreads: 1 })
   try {
-    await check(echo, c.payload)
+    await check(echo, pool, c.payload)
     const bench = new Bench({ time: TIME_MS, warmupTime: WARMUP_MS, throws: true })
     // `async: true` is not decoration: without it tinybench calls each function once, unawaited,
     // to find out whether it returns a promise, which would put a stray burst in flight.
     bench.add('ring', () => echo.ring(c.payload, c.inFlight), { async: true })
     bench.add('postMessage', () => echo.postMessage(c.payload, c.inFlight), { async: true })
+    bench.add('piscina', () => piscinaRun(pool, c.payload, c.inFlight), { async: true })
     await bench.run()
     const ring = measured(bench.getTask('ring')!, c.inFlight)
     const pm = measured(bench.getTask('postMessage')!, c.inFlight)
+    const pis = measured(bench.getTask('piscina')!, c.inFlight)
     return {
       payload: c.name,
       payloadBytes: typeof c.payload === 'string' ? c.payload.length : c.payload.byteLength,
@@ -325,24 +365,27 @@ async function runCase (c: Case): Promise<CaseResult> {
       ringSize,
       ring,
       postMessage: pm,
+      piscina: pis,
       ratio: ring.opsPerSec / pm.opsPerSec,
+      ratioPiscina: ring.opsPerSec / pis.opsPerSec,
       lostWakeups: echo.lostWakeups
     }
   } finally {
     clearInterval(dog)
     await echo.close()
+    await pool.destroy()
   }
 }
 
 const results: CaseResult[] = []
-console.log(`isopool micro: round trips main ⇄ 1 worker, ring pair vs MessagePort.postMessage`)
+console.log(`isopool micro: round trips main ⇄ 1 worker, ring pair vs MessagePort.postMessage vs piscina.run`)
 console.log(`node ${process.version}, ${availableParallelism()} cpus (${cpus()[0]?.model ?? '?'}), load ${loadavg().map(l => l.toFixed(2)).join(' ')}`)
 console.log(`per task: ${WARMUP_MS} ms warm-up + ${TIME_MS} ms measured\n`)
 for (const c of CASES) {
   process.stdout.write(`  running ${c.name}, ${c.inFlight === 1 ? 'sequential' : `burst×${c.inFlight}`} …`)
   const r = await runCase(c)
   results.push(r)
-  process.stdout.write(` done (ring ${formatOps(r.ring.opsPerSec)}/s, postMessage ${formatOps(r.postMessage.opsPerSec)}/s)\n`)
+  process.stdout.write(` done (ring ${formatOps(r.ring.opsPerSec)}/s, postMessage ${formatOps(r.postMessage.opsPerSec)}/s, piscina ${formatOps(r.piscina.opsPerSec)}/s)\n`)
   if (r.lostWakeups.main + r.lostWakeups.worker > 0) {
     console.log(`    ! ring loops lost ${r.lostWakeups.main} wake-up(s) on the main side and ${r.lostWakeups.worker} on the worker side`)
   }
@@ -350,6 +393,11 @@ for (const c of CASES) {
 
 console.log()
 printTable(results)
+console.log()
+for (const r of results.filter(r => r.payloadBytes === 64)) {
+  console.log(`goal ring ≥ 5× piscina.run at 64 B, ${r.inFlight === 1 ? 'sequential' : `burst×${r.inFlight}`}: ` +
+    `${r.ratioPiscina.toFixed(2)}× — ${r.ratioPiscina >= 5 ? 'met' : 'MISSED'}`)
+}
 
 mkdirSync(new URL('../results/', import.meta.url), { recursive: true })
 const out = new URL('../results/micro-ring.json', import.meta.url)
@@ -370,13 +418,15 @@ console.log(`\nwrote ${out.pathname}`)
 // ── helpers ────────────────────────────────────────────────────────────────────────────────────
 
 function printTable (rows: CaseResult[]): void {
-  const header = ['payload', 'in flight', 'ring rt/s', '±%', 'postMessage rt/s', '±%', 'ring/postMessage', 'lost wake-ups']
+  const header = ['payload', 'in flight', 'ring rt/s', '±%', 'postMessage rt/s', '±%', 'piscina.run rt/s', '±%', 'ring/postMessage', 'ring/piscina', 'lost wake-ups']
   const body = rows.map(r => [
     r.payload,
     r.inFlight === 1 ? '1 (sequential)' : `${r.inFlight} (burst)`,
     formatOps(r.ring.opsPerSec), r.ring.rme.toFixed(1),
     formatOps(r.postMessage.opsPerSec), r.postMessage.rme.toFixed(1),
+    formatOps(r.piscina.opsPerSec), r.piscina.rme.toFixed(1),
     `${r.ratio.toFixed(2)}×`,
+    `${r.ratioPiscina.toFixed(2)}×`,
     `${r.lostWakeups.main + r.lostWakeups.worker}`
   ])
   const widths = header.map((h, i) => Math.max(h.length, ...body.map(row => row[i].length)))

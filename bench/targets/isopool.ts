@@ -1,8 +1,9 @@
-// Bench target: isopool, through its public API, serving GET / from ./handlers.ts#hello.
-// Usage: node bench/targets/isopool.ts [--isolates n]   (default 1)
+// Bench target: isopool through its public API, every scenario's route served from
+// ./handlers.ts. Usage: node bench/targets/isopool.ts [--isolates n]   (default 1)
 
 import { parseArgs } from 'node:util'
 import { createServer } from 'isopool'
+import { MAX_BODY } from '../scenarios.ts'
 import { ready } from './lifecycle.ts'
 
 const { values } = parseArgs({ options: { isolates: { type: 'string', default: '1' } } })
@@ -10,7 +11,15 @@ const { values } = parseArgs({ options: { isolates: { type: 'string', default: '
 const server = createServer({
   isolates: Number(values.isolates),
   root: import.meta.dirname,
-  routes: [{ method: 'GET', path: '/', handler: './handlers.ts#hello' }]
+  maxBodySize: MAX_BODY,
+  routes: [
+    { method: 'GET', path: '/', handler: './handlers.ts#hello' },
+    { method: 'GET', path: '/async', handler: './handlers.ts#helloAsync' },
+    { method: 'GET', path: '/users/:id', handler: './handlers.ts#params' },
+    { method: 'POST', path: '/echo', handler: './handlers.ts#echo' },
+    { method: 'GET', path: '/cpu', handler: './handlers.ts#cpu' },
+    { method: 'GET', path: '/sqlite', handler: './handlers.ts#sqlite' }
+  ]
 })
 const { port } = await server.listen({ port: 0, host: '127.0.0.1' })
 ready(port, () => server.close())

@@ -45,7 +45,7 @@ const DEFAULT_SCENARIOS = ['hello', 'async', 'cpu', 'mixed']
 const HELP = `Usage: npm run bench -- [scenario...] [options]
 
 Scenarios (default: ${DEFAULT_SCENARIOS.join(' ')}; "all" for every one):
-${SCENARIO_NAMES.map(n => `  ${n.padEnd(10)} ${SCENARIOS[n]().description}`).join('\n')}
+${Object.keys(SCENARIOS).map(n => `  ${n.padEnd(10)} ${SCENARIOS[n]().description}`).join('\n')}
 
 Targets, each its own process, fresh per measurement:
   isopool[-N]          isopool, N isolates (without -N: one target per --isolates size)

@@ -11,6 +11,7 @@
 //   echo-1m   POST /echo  JSON ~1 MiB    (every target's body limit is raised to MAX_BODY)
 //   cpu       GET /cpu                   → {"result":N}, ~2 ms of synchronous CPU (cpuWork)
 //   mixed     90 % GET /, 10 % GET /cpu, at once; light and heavy latency reported apart
+//   params-typed, echo-64k-typed: the same with TypeBox/JSON schemas (isopool and Fastify only)
 //   sqlite    GET /sqlite                → 10 rows read from a node:sqlite database in WAL mode,
 //             through one connection per process / thread / isolate, opened at its start
 
@@ -178,6 +179,20 @@ export const SCENARIOS: Record<string, () => Scenario> = {
     requests: [{ cls: 'params', method: 'GET', path: '/users/42?fields=a,b', check: b => b === PARAMS_JSON }],
     mix: [0]
   }),
+  // The typed scenarios (isopool and Fastify targets only): the same work with schemas, so the
+  // cost of validation shows as the ratio to the untyped scenario of the same target.
+  'params-typed': () => ({
+    name: 'params-typed',
+    description: 'GET /typed/users/42?fields=a&fields=b, params and query validated and coerced by schemas',
+    requests: [{ cls: 'params-typed', method: 'GET', path: '/typed/users/42?fields=a&fields=b', check: b => b === PARAMS_JSON }],
+    mix: [0]
+  }),
+  'echo-64k-typed': () => {
+    const s = echoScenario('echo-64k-typed', 64 * 1024)
+    for (const r of s.requests) r.path = '/typed/echo'
+    s.description = 'POST /typed/echo, a 64 KiB JSON body validated by a schema and sent back'
+    return s
+  },
   'echo-1k': () => echoScenario('echo-1k', 1024),
   'echo-64k': () => echoScenario('echo-64k', 64 * 1024),
   'echo-1m': () => echoScenario('echo-1m', 1024 * 1024),
@@ -212,4 +227,5 @@ export const SCENARIOS: Record<string, () => Scenario> = {
     mix: [0]
   })
 }
-export const SCENARIO_NAMES = Object.keys(SCENARIOS)
+/** What `all` means: every scenario every target serves (the typed ones are named explicitly). */
+export const SCENARIO_NAMES = Object.keys(SCENARIOS).filter(n => !n.endsWith('-typed'))

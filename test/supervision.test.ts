@@ -224,3 +224,21 @@ describe('random crashes under load', () => {
     expect((await busy).status).toBe(504)
   })
 })
+
+describe('a timeout during a slow upload', () => {
+  it('gets its 504, readable by the client that is still sending, and the server goes on', async () => {
+    const { Readable } = await import('node:stream')
+    const { request } = await import('undici')
+    app = await start({ isolates: 1, timeout: 200 }, [['POST', '/echo', './slow.ts#echo'], ['GET', '/whoami', './faults.ts#whoami']])
+    const body = Readable.from((async function * () {
+      for (let i = 0; i < 8; i++) {
+        yield Buffer.alloc(1000, 97)
+        await new Promise(resolve => setTimeout(resolve, 80))
+      }
+    })())
+    const res = await request(app.url + '/echo', { method: 'POST', body, dispatcher: app.agent })
+    expect(res.statusCode).toBe(504)
+    expect((await res.body.json() as { error: { code: string } }).error.code).toBe('ISOPOOL_ERR_TIMEOUT')
+    expect((await app.get('/whoami')).status).toBe(200)
+  })
+})

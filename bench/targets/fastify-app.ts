@@ -6,6 +6,7 @@
 import Fastify from 'fastify'
 import type { FastifyInstance } from 'fastify'
 import { cpu, hello, helloAsync, MAX_BODY, params, sqlite } from '../scenarios.ts'
+import { EchoBody, UserParams, UserQuery } from './schemas.ts'
 
 export type Offload = (name: string, arg?: unknown) => Promise<unknown>
 
@@ -28,6 +29,10 @@ export function buildApp (offload?: Offload): FastifyInstance {
       else reply.send(value)
     })
     app.post('/echo', (req, reply) => { reply.send(req.body) })
+    // The typed scenarios: the same JSON Schemas, validated by Fastify's compiled Ajv validators.
+    app.get<{ Params: { id: number }, Querystring: { fields: string[] } }>('/typed/users/:id', { schema: { params: UserParams, querystring: UserQuery } },
+      (req, reply) => { reply.send({ id: req.params.id, fields: req.query.fields }) })
+    app.post('/typed/echo', { schema: { body: EchoBody } }, (req, reply) => { reply.send(req.body) })
   } else {
     app.get('/', async () => await offload('hello'))
     app.get('/async', async () => await offload('helloAsync'))

@@ -19,7 +19,9 @@ const server = createServer({
     { method: 'POST', path: '/echo', handler: './handlers.ts#echo' },
     { method: 'GET', path: '/cpu', handler: './handlers.ts#cpu' },
     { method: 'GET', path: '/sqlite', handler: './handlers.ts#sqlite' }
-  ]
+  ],
+  // The typed scenarios: route() declarations with TypeBox schemas.
+  modules: ['./typed-routes.ts']
 })
 const { port } = await server.listen({ port: 0, host: '127.0.0.1' })
 ready(port, () => server.close())

@@ -407,8 +407,13 @@ export class Server {
     const h = ex.isolate!
     const limit = this.options.maxBodySize
     req.on('data', (chunk: Buffer) => {
-      if (ex.done) return
       ex.received += chunk.byteLength
+      if (ex.done) {
+        // Answered already (a timeout, a 413): the rest is dropped, but not past the limit once
+        // the answer is out.
+        if (ex.received > limit && ex.res.writableFinished) req.socket.destroy()
+        return
+      }
       if (ex.received > limit) {
         // No Content-Length, or a client sending more than it announced: stop at the limit.
         sendError(ex.res, new IsopoolError('ISOPOOL_ERR_BODY_TOO_LARGE', { limit }), [], true)
@@ -447,11 +452,15 @@ export class Server {
     } else if (!ex.sent) {
       ex.isolate.abort(ex) // still receiving its body: the handler never ran
     }
+    // The rest of an unread body is read and dropped (node:http does so after the answer, and a
+    // paused upload is resumed here), so the connection stays usable and the client, still
+    // sending, is not reset before it can read the answer; maxBodySize still caps it.
+    if (!ex.sent) ex.req.resume()
     // Still queued: no isolate could take it at all (all busy, or all restarting) — that is
     // the server's state, not the handler's slowness. Once the response has started, a status
     // can no longer be sent: sendError cuts the connection instead.
     if (ex.isolate === null) sendError(ex.res, new IsopoolError('ISOPOOL_ERR_NO_ISOLATE', { timeout }), ['retry-after', String(this.options.retryAfter)])
-    else sendError(ex.res, new IsopoolError('ISOPOOL_ERR_TIMEOUT', { timeout }), [], !ex.sent)
+    else sendError(ex.res, new IsopoolError('ISOPOOL_ERR_TIMEOUT', { timeout }))
     this.completed(ex)
   }
 

@@ -11,6 +11,8 @@ import type { ManifestRoute, ValidationIssue } from '../shared/protocol.ts'
 import { planDependencies, runPlan } from './dependencies.ts'
 import type { DepValues, Dependency } from './dependencies.ts'
 import type { FormLimits } from './form.ts'
+import { compileCoercer, hasDefaults } from './coerce.ts'
+import type { Coerce } from './coerce.ts'
 import { compileEncoder } from './json-encoder.ts'
 import { Encodable } from './respond.ts'
 import { TYPED } from './request.ts'
@@ -100,6 +102,10 @@ interface CompiledPart {
   part: Part
   validator: Validator
   schema: TSchema
+  /** The compiled string coercion of a flat part, or null to use TypeBox's Convert/Default. */
+  coerce: Coerce | null
+  /** The schema declares defaults: a value that checks may still need them applied. */
+  defaults: boolean
 }
 
 /**
@@ -111,7 +117,9 @@ export function compileAdapter (decl: RouteDeclaration, dev = false): (req: Isol
   const parts: CompiledPart[] = []
   for (const part of ['params', 'query', 'headers', 'cookies', 'body'] as const) {
     const schema = c[part]
-    if (schema !== undefined) parts.push({ part, validator: Compile(schema), schema })
+    if (schema !== undefined) {
+      parts.push({ part, validator: Compile(schema), schema, coerce: part === 'body' ? null : compileCoercer(schema), defaults: hasDefaults(schema) })
+    }
   }
   const extra = c.extraBody ?? 'keep'
   const plan = c.deps === undefined || Object.keys(c.deps).length === 0 ? null : planDependencies(c.deps, `${c.method} ${c.path}`)
@@ -134,9 +142,15 @@ export function compileAdapter (decl: RouteDeclaration, dev = false): (req: Isol
   const serve = (req: IsolateRequest, formFields: unknown): unknown => {
     let issues: ValidationIssue[] | null = null
     const values: Partial<Record<Part, unknown>> = {}
-    for (const { part, validator, schema } of parts) {
-      let value = part === 'body' ? (formFields ?? readBody(req)) : rawPart(req, part)
-      value = validator.Default(validator.Convert(value))
+    for (const { part, validator, schema, coerce, defaults } of parts) {
+      let value: unknown
+      if (coerce !== null) {
+        value = coerce(rawPart(req, part as Exclude<Part, 'body' | 'response'>))
+      } else {
+        value = part === 'body' ? (formFields ?? readBody(req)) : rawPart(req, part as Exclude<Part, 'body' | 'response'>)
+        // A JSON body usually has its types already: convert only what does not check as it is.
+        if (defaults || !validator.Check(value)) value = validator.Default(validator.Convert(value))
+      }
       if (part === 'body' && extra !== 'keep') {
         if (extra === 'strip') value = validator.Clean(value)
         else for (const path of extraKeys(schema, value, '')) (issues ??= []).push({ in: 'body', path: 'body' + path, message: 'is not allowed by the schema', expected: 'no such field', received: '(present)' })
@@ -157,7 +171,7 @@ export function compileAdapter (decl: RouteDeclaration, dev = false): (req: Isol
     : serve(req, undefined)
 }
 
-function rawPart (req: IsolateRequest, part: Exclude<Part, 'body'>): unknown {
+function rawPart (req: IsolateRequest, part: Exclude<Part, 'body' | 'response'>): Record<string, string | string[] | undefined> {
   // Copies: conversion must not change what req.query and friends return to anyone else.
   return part === 'params' ? { ...req.params } : part === 'query' ? { ...req.query } : part === 'headers' ? { ...req.headers } : { ...req.cookies }
 }

@@ -18,7 +18,7 @@
 // goals of the benchmark-harness issue marked met / missed, bench/results/e2e.json and
 // bench/results/e2e.svg. Run: npm run bench -- --help
 
-import { execFileSync, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os'
@@ -29,6 +29,12 @@ import { chartSvg } from './chart.ts'
 import type { LoadResult } from './load.ts'
 import { CPU_ITERATIONS, cpuWork, SCENARIO_NAMES, SCENARIOS, setupDb } from './scenarios.ts'
 import { runWrk, wrkAvailable } from './wrk.ts'
+import { failWith, gitCommit as commitOf, integerOption, numberOption, printTable } from './cli.ts'
+
+const fail = failWith(1)
+const number = (name: string, value: string, min: number, max?: number): number => numberOption(fail, name, value, min, max)
+const integer = (name: string, value: string): number => integerOption(fail, name, value)
+const gitCommit = (): string | null => commitOf(benchDir)
 
 interface Target {
   name: string
@@ -585,37 +591,7 @@ function clock (s: number): string {
   return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`
 }
 
-function printTable (header: string[], rows: string[][]): void {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => r[i].length)))
-  const line = (cells: string[]): string => cells.map((c, i) => i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i])).join('  ')
-  console.log(line(header))
-  console.log(widths.map(w => '─'.repeat(w)).join('  '))
-  for (const r of rows) console.log(line(r))
-}
 
-function gitCommit (): string | null {
-  try {
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: benchDir, encoding: 'utf8' }).trim()
-    const dirty = execFileSync('git', ['status', '--porcelain'], { cwd: benchDir, encoding: 'utf8' }).trim() !== ''
-    return dirty ? `${head}+dirty` : head
-  } catch {
-    return null
-  }
-}
 
-function number (name: string, value: string, min: number): number {
-  const n = Number(value)
-  if (!Number.isFinite(n) || n < min) fail(`--${name} must be a number ≥ ${min}, got ${value}`)
-  return n
-}
 
-function integer (name: string, value: string): number {
-  const n = Number(value)
-  if (!Number.isInteger(n) || n < 1) fail(`--${name} must be a positive integer, got ${value}`)
-  return n
-}
 
-function fail (message: string): never {
-  console.error(message)
-  process.exit(1)
-}

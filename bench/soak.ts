@@ -22,7 +22,6 @@
 
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { execFileSync } from 'node:child_process'
 import { createWriteStream, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
@@ -33,6 +32,12 @@ import { parseArgs } from 'node:util'
 import { Pool } from 'undici'
 import { FAULT_KINDS, KINDS, NO_ANSWER_CAUSES } from './soak-kinds.ts'
 import type { SoakLoadResult, SoakProgress } from './soak-kinds.ts'
+import { failWith, gitCommit as commitOf, integerOption, numberOption, printTable } from './cli.ts'
+
+const fail = failWith(2)
+const number = (name: string, value: string, min: number, max?: number): number => numberOption(fail, name, value, min, max)
+const integer = (name: string, value: string): number => integerOption(fail, name, value)
+const gitCommit = (): string | null => commitOf(benchDir)
 
 const HELP = `Usage: npm run soak -- [options]
 
@@ -545,38 +550,7 @@ function fmt (n: number, digits: number): string {
   return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
 }
 
-function printTable (header: string[], rows: string[][]): void {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => r[i].length)))
-  const line = (cells: string[]): string => cells.map((c, i) => i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i])).join('  ')
-  console.log(line(header))
-  console.log(widths.map(w => '─'.repeat(w)).join('  '))
-  for (const row of rows) console.log(line(row))
-}
 
-function gitCommit (): string | null {
-  try {
-    const git = (args: string[]): string => execFileSync('git', args, { cwd: benchDir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
-    const head = git(['rev-parse', '--short', 'HEAD'])
-    const dirty = git(['status', '--porcelain']) !== ''
-    return dirty ? `${head}+dirty` : head
-  } catch {
-    return null
-  }
-}
 
-function number (name: string, value: string, min: number, max: number): number {
-  const n = Number(value)
-  if (!Number.isFinite(n) || n < min || n > max) fail(`--${name} must be a number from ${min} to ${max}, got ${value}`)
-  return n
-}
 
-function integer (name: string, value: string): number {
-  const n = Number(value)
-  if (!Number.isInteger(n) || n < 1) fail(`--${name} must be a positive integer, got ${value}`)
-  return n
-}
 
-function fail (message: string): never {
-  console.error(message)
-  process.exit(2)
-}

@@ -118,8 +118,12 @@ export class IsolateHandle {
   answerAll (err: IsopoolError): void {
     for (const ex of this.pending.values()) {
       if (ex.done) continue
+      // A response already under way cannot change its status: end the connection instead.
       if (ex.streaming) ex.res.destroy()
-      else sendError(ex.res, err, [], true)
+      else sendError(ex.res, err)
+      // A client still uploading gets its answer and keeps its connection; node:http reads and
+      // drops the rest of the body (closing instead can reset the answer away).
+      if (!ex.sent) ex.req.resume()
       this.events.complete(ex)
     }
   }

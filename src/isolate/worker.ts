@@ -14,7 +14,7 @@ import { IsolateRequest } from './request.ts'
 import { ResponseWriter } from './respond.ts'
 
 /** A request whose body is still arriving in BODY frames. */
-interface Partial {
+interface PartialRequest {
   route: number
   text: string
   /** Preallocated when the length is known, else grown as chunks arrive. */
@@ -32,7 +32,7 @@ const responses = new RingProducer(init.responseRing)
 // the main thread with one wake-up.
 responses.wakeWith(queueMicrotask)
 const writer = new ResponseWriter(responses, init.dev)
-const partials = new Map<number, Partial>()
+const partials = new Map<number, PartialRequest>()
 let handlers: Handler[] = []
 let names: string[] = []
 let manifest: ManifestRoute[] = []

@@ -145,9 +145,10 @@ export function compileAdapter (decl: RouteDeclaration, dev = false): (req: Isol
     for (const { part, validator, schema, coerce, defaults } of parts) {
       let value: unknown
       if (coerce !== null) {
-        value = coerce(rawPart(req, part as Exclude<Part, 'body' | 'response'>))
+        // The coercer builds a new object: the request's own parts are read, not copied.
+        value = coerce(sourcePart(req, part as Exclude<Part, 'body' | 'response'>))
       } else {
-        value = part === 'body' ? (formFields ?? readBody(req)) : rawPart(req, part as Exclude<Part, 'body' | 'response'>)
+        value = part === 'body' ? (formFields ?? readBody(req)) : { ...sourcePart(req, part as Exclude<Part, 'body' | 'response'>) }
         // A JSON body usually has its types already: convert only what does not check as it is.
         if (defaults || !validator.Check(value)) value = validator.Default(validator.Convert(value))
       }
@@ -171,9 +172,9 @@ export function compileAdapter (decl: RouteDeclaration, dev = false): (req: Isol
     : serve(req, undefined)
 }
 
-function rawPart (req: IsolateRequest, part: Exclude<Part, 'body' | 'response'>): Record<string, string | string[] | undefined> {
-  // Copies: conversion must not change what req.query and friends return to anyone else.
-  return part === 'params' ? { ...req.params } : part === 'query' ? { ...req.query } : part === 'headers' ? { ...req.headers } : { ...req.cookies }
+/** The request's own string-valued part; callers copy before anything converts it in place. */
+function sourcePart (req: IsolateRequest, part: Exclude<Part, 'body' | 'response'>): Record<string, string | string[] | undefined> {
+  return part === 'params' ? req.params : part === 'query' ? req.query : part === 'headers' ? req.headers : req.cookies
 }
 
 function readBody (req: IsolateRequest): unknown {

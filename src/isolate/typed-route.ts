@@ -144,19 +144,22 @@ export function compileAdapter (decl: RouteDeclaration, dev = false): (req: Isol
     const values: Partial<Record<Part, unknown>> = {}
     for (const { part, validator, schema, coerce, defaults } of parts) {
       let value: unknown
+      let valid = false
       if (coerce !== null) {
         // The coercer builds a new object: the request's own parts are read, not copied.
         value = coerce(sourcePart(req, part as Exclude<Part, 'body' | 'response'>))
       } else {
         value = part === 'body' ? (formFields ?? readBody(req)) : { ...sourcePart(req, part as Exclude<Part, 'body' | 'response'>) }
         // A JSON body usually has its types already: convert only what does not check as it is.
-        if (defaults || !validator.Check(value)) value = validator.Default(validator.Convert(value))
+        if (!defaults && validator.Check(value)) valid = true
+        else value = validator.Default(validator.Convert(value))
       }
       if (part === 'body' && extra !== 'keep') {
         if (extra === 'strip') value = validator.Clean(value)
         else for (const path of extraKeys(schema, value, '')) (issues ??= []).push({ in: 'body', path: 'body' + path, message: 'is not allowed by the schema', expected: 'no such field', received: '(present)' })
       }
-      if (!validator.Check(value)) {
+      // Stripping only removes what the schema does not name: a value that checked still does.
+      if (!valid && !validator.Check(value)) {
         for (const e of validator.Errors(value)) (issues ??= []).push(issue(part, e, value))
       }
       values[part] = value

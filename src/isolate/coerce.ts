@@ -5,6 +5,7 @@
 // not cover — nested objects, unions, refs — returns null, and the caller falls back to TypeBox.
 
 type Input = Record<string, string | string[] | undefined>
+/** Converts the declared properties of `input` in place and returns it. */
 export type Coerce = (input: Input) => Record<string, unknown>
 
 interface Prop {
@@ -31,7 +32,10 @@ function scalar (type: string | undefined): ((s: string) => unknown) | null {
 export function compileCoercer (schema: unknown): Coerce | null {
   const s = schema as { type?: string, properties?: Record<string, Prop> }
   if (s.type !== 'object' || s.properties === undefined) return null
-  const fields: { name: string, convert: (v: string | string[]) => unknown, fallback: (() => unknown) | null }[] = []
+  // Generated code, one statement per declared property (names appear only as JSON string
+  // literals); the converters and defaults are passed in, never spliced in as source.
+  const helpers: unknown[] = []
+  const statements: string[] = []
   for (const [name, prop] of Object.entries(s.properties)) {
     let convert: (v: string | string[]) => unknown
     if (prop.type === 'array') {
@@ -44,21 +48,22 @@ export function compileCoercer (schema: unknown): Coerce | null {
       // A repeated key for a scalar stays an array: the check then reports it.
       convert = v => Array.isArray(v) ? v : one(v)
     }
-    const d = prop.default
-    const fallback = d === undefined ? null : Array.isArray(d) ? () => [...d] : () => d
-    fields.push({ name, convert, fallback })
-  }
-  return (input) => {
-    // Undeclared keys are kept as they came (a handler may read other headers or query keys).
-    const out: Record<string, unknown> = { ...input }
-    for (let i = 0; i < fields.length; i++) {
-      const f = fields[i]
-      const v = input[f.name]
-      if (v !== undefined) out[f.name] = f.convert(v)
-      else if (f.fallback !== null) out[f.name] = f.fallback()
+    const key = JSON.stringify(name)
+    helpers.push(convert)
+    const c = helpers.length - 1
+    let fallback = ''
+    if (prop.default !== undefined) {
+      const d = prop.default
+      helpers.push(Array.isArray(d) ? () => [...d] : () => d)
+      fallback = `; else out[${key}] = H[${helpers.length - 1}]()`
     }
-    return out
+    statements.push(`v = input[${key}]; if (v !== undefined) out[${key}] = H[${c}](v)${fallback}`)
   }
+  // Converts in place: the input is the request's own object for that part (built for this
+  // request, read by no one before validation), and the typed value replaces it on the request.
+  // Undeclared keys stay as they came (a handler may read other headers or query keys).
+  const code = `return (out) => { const input = out; let v; ${statements.join('; ')}; return out }`
+  return new Function('H', code)(helpers) as Coerce
 }
 
 /** True when a schema declares a default anywhere: only then must defaults be applied. */

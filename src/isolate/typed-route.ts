@@ -146,7 +146,8 @@ export function compileAdapter (decl: RouteDeclaration, dev = false): (req: Isol
       let value: unknown
       let valid = false
       if (coerce !== null) {
-        // The coercer builds a new object: the request's own parts are read, not copied.
+        // The coercer converts the request's own object for the part in place: it was built
+        // for this request and nothing has read it yet; the typed value then replaces it.
         value = coerce(sourcePart(req, part as Exclude<Part, 'body' | 'response'>))
       } else {
         value = part === 'body' ? (formFields ?? readBody(req)) : { ...sourcePart(req, part as Exclude<Part, 'body' | 'response'>) }

@@ -6,6 +6,7 @@
 
 import { IsopoolError } from '../shared/errors.ts'
 import { compilePath } from '../shared/path-pattern.ts'
+import { modulePath } from '../shared/protocol.ts'
 import type { ManifestRoute, RouteSpec } from '../shared/protocol.ts'
 import { isResource } from './dependencies.ts'
 import { compileAdapter, isRouteDeclaration, manifestEntry } from './typed-route.ts'
@@ -27,7 +28,7 @@ async function importModule (url: string): Promise<Record<string, unknown>> {
   try {
     return await import(url) as Record<string, unknown>
   } catch (err) {
-    throw new IsopoolError('ISOPOOL_ERR_MODULE_IMPORT', { module: displayPath(url), reason: (err as Error)?.message ?? String(err) }, { cause: err })
+    throw new IsopoolError('ISOPOOL_ERR_MODULE_IMPORT', { module: modulePath(url), reason: (err as Error)?.message ?? String(err) }, { cause: err })
   }
 }
 
@@ -37,7 +38,7 @@ export async function loadHandlers (modules: string[], routes: RouteSpec[], disc
   const names: string[] = []
   for (const route of routes) {
     const ns = namespaces[route.module]
-    const module = displayPath(modules[route.module])
+    const module = modulePath(modules[route.module])
     if (!(route.export in ns)) throw new IsopoolError('ISOPOOL_ERR_EXPORT_MISSING', { module, export: route.export })
     let fn = ns[route.export]
     // A route() declaration named explicitly serves through its adapter.
@@ -59,7 +60,7 @@ export async function loadHandlers (modules: string[], routes: RouteSpec[], disc
       compilePath(entry.method, entry.path)
       manifest.push(entry)
       handlers.push(compileAdapter(decl, dev) as Handler)
-      names.push(`${displayPath(discover[i])}#${name}`)
+      names.push(`${modulePath(discover[i])}#${name}`)
     }
   })
   // Per-isolate resources: open them all before the isolate says it is ready.
@@ -75,8 +76,4 @@ export async function loadHandlers (modules: string[], routes: RouteSpec[], disc
     }
   }
   return { handlers, names, manifest, teardown }
-}
-
-export function displayPath (url: string): string {
-  return url.startsWith('file:') ? decodeURIComponent(new URL(url).pathname) : url
 }

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net'
 import { errorBody, IsopoolError } from '../shared/errors.ts'
 import { UNKNOWN_LENGTH } from '../shared/frame.ts'
 import { compilePath } from '../shared/path-pattern.ts'
+import { modulePath } from '../shared/protocol.ts'
 import type { ManifestRoute, RouteSpec } from '../shared/protocol.ts'
 import { sendError } from './exchange.ts'
 import type { Exchange } from './exchange.ts'
@@ -45,8 +46,7 @@ interface RouteEntry {
 }
 
 function handlerName (r: RouteEntry): string {
-  const file = r.module.startsWith('file:') ? decodeURIComponent(new URL(r.module).pathname) : r.module
-  return `${file}#${r.export}`
+  return `${modulePath(r.module)}#${r.export}`
 }
 
 export class Server {

@@ -4,6 +4,12 @@
 
 import type { WireError } from './errors.ts'
 
+/** A module URL as messages show it: the file path for a file: URL, else the URL itself. Both
+ * sides name handlers this way (`/app/users.ts#getUser`) in their errors. */
+export function modulePath (url: string): string {
+  return url.startsWith('file:') ? decodeURIComponent(new URL(url).pathname) : url
+}
+
 /** One route as an isolate sees it: where its handler lives and how to read its params. */
 export interface RouteSpec {
   method: string

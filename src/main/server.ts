@@ -70,6 +70,8 @@ export class Server {
   private readonly events: IsolateEvents
   /** Per route index: milliseconds before 504, 0 for none. */
   private timeouts: number[] = []
+  /** The Retry-After header every 503 carries, built once. */
+  private readonly retryAfter: string[]
   /** Isolate index → deaths in a row, each soon after its start. */
   private readonly crashLoops = new Map<number, number>()
   /** Isolates replaced since listen() (crashes, exits, stuck isolates; not reloads). */
@@ -84,6 +86,7 @@ export class Server {
 
   constructor (options?: number | ServerOptions) {
     this.options = resolveOptions(options)
+    this.retryAfter = ['retry-after', String(this.options.retryAfter)]
     const routes = typeof options === 'object' && options !== null ? options.routes ?? [] : []
     for (const r of routes) this.route(r.method, r.path, r.handler, r)
     this.events = {
@@ -334,14 +337,17 @@ export class Server {
       const path = url.split('?')[0]
       if (found.badUrl) sendError(res, new IsopoolError('ISOPOOL_ERR_BAD_REQUEST', { reason: 'the path is not valid percent-encoding' }))
       else if (found.allow.length === 0) sendError(res, new IsopoolError('ISOPOOL_ERR_NOT_FOUND', { method, path }))
-      else sendError(res, new IsopoolError('ISOPOOL_ERR_METHOD_NOT_ALLOWED', { method, path, allow: found.allow.join(', ') }), ['allow', found.allow.join(', ')])
+      else {
+        const allow = found.allow.join(', ')
+        sendError(res, new IsopoolError('ISOPOOL_ERR_METHOD_NOT_ALLOWED', { method, path, allow }), ['allow', allow])
+      }
       return
     }
     if (this.state !== 'listening') {
       // Closing: finish this one if the isolates still run, and do not keep the connection.
       res.shouldKeepAlive = false
       if (this.stopping) {
-        sendError(res, new IsopoolError('ISOPOOL_ERR_SHUTTING_DOWN'), ['retry-after', String(this.options.retryAfter)], true)
+        sendError(res, new IsopoolError('ISOPOOL_ERR_SHUTTING_DOWN'), this.retryAfter, true)
         return
       }
     }
@@ -386,7 +392,7 @@ export class Server {
 
   private wait (ex: Exchange): void {
     if (this.queue.length >= this.options.maxQueue) {
-      sendError(ex.res, new IsopoolError('ISOPOOL_ERR_OVERLOADED'), ['retry-after', String(this.options.retryAfter)])
+      sendError(ex.res, new IsopoolError('ISOPOOL_ERR_OVERLOADED'), this.retryAfter)
       this.completed(ex)
       return
     }
@@ -459,7 +465,7 @@ export class Server {
     // Still queued: no isolate could take it at all (all busy, or all restarting) — that is
     // the server's state, not the handler's slowness. Once the response has started, a status
     // can no longer be sent: sendError cuts the connection instead.
-    if (ex.isolate === null) sendError(ex.res, new IsopoolError('ISOPOOL_ERR_NO_ISOLATE', { timeout }), ['retry-after', String(this.options.retryAfter)])
+    if (ex.isolate === null) sendError(ex.res, new IsopoolError('ISOPOOL_ERR_NO_ISOLATE', { timeout }), this.retryAfter)
     else sendError(ex.res, new IsopoolError('ISOPOOL_ERR_TIMEOUT', { timeout }))
     this.completed(ex)
   }
@@ -555,7 +561,7 @@ export class Server {
   /** Answer every accepted request that has no answer yet with `err` (shutdown deadline). */
   private answerAll (err: IsopoolError): void {
     for (const ex of this.queue.splice(0)) {
-      sendError(ex.res, err, ['retry-after', String(this.options.retryAfter)], true)
+      sendError(ex.res, err, this.retryAfter, true)
       this.completed(ex)
     }
     for (const h of this.isolates) h.answerAll(err)

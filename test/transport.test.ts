@@ -29,6 +29,54 @@ describe('four isolates under 1,000 concurrent requests', () => {
   })
 })
 
+// Waiting for frames by sleeping at once (poll: 0) and by polling first (both threads look for
+// frames between event-loop turns before they sleep): the same traffic must come through whole.
+describe.each([0, 2000])('the rings with poll: %i', (poll) => {
+  let app: Running
+  beforeAll(async () => {
+    app = await start({ isolates: 2, poll, ringSize: 64 * 1024, maxBodySize: 4 * 1024 * 1024 }, [
+      ['GET', '/slow', './slow.ts#slow'], ['POST', '/echo', './slow.ts#echo']
+    ])
+  })
+  afterAll(() => app.close())
+
+  it('answers small and large requests in flight together, in order and byte for byte', async () => {
+    const bodies = Array.from({ length: 20 }, (_, i) => randomBytes(1 + i * 50_000))
+    const [small, large] = await Promise.all([
+      Promise.all(Array.from({ length: 200 }, (_, i) => app.get(`/slow?ms=${i % 3}&id=${i}`))),
+      Promise.all(bodies.map(b => app.post('/echo', b)))
+    ])
+    small.forEach((r, i) => expect(r.json.id).toBe(String(i)))
+    large.forEach((r, i) => expect(Buffer.compare(r.body, bodies[i])).toBe(0))
+    // One at a time too: each request then meets a thread that ran dry (polling or asleep).
+    for (let i = 0; i < 20; i++) expect((await app.get(`/slow?ms=0&id=${i}`)).json.id).toBe(String(i))
+  })
+})
+
+describe('placement by expected work', () => {
+  let app: Running
+  beforeAll(async () => {
+    app = await start({ isolates: 2 }, [['GET', '/spin', './slow.ts#spin'], ['GET', '/thread', './slow.ts#thread']])
+  })
+  afterAll(() => app.close())
+
+  it('sends light requests past an isolate busy with a long synchronous job', async () => {
+    // Let the server learn what each route costs: one long job, a few light requests.
+    await app.get('/spin?ms=150')
+    for (let i = 0; i < 5; i++) await app.get('/thread')
+    const job = app.get('/spin?ms=400')
+    // Sequencing only (the job must be placed first), not a timing assertion.
+    await new Promise(resolve => setTimeout(resolve, 50))
+    // Fewest-in-flight would put every other one of these behind the job (1 vs 1 in flight).
+    const light = await Promise.all(Array.from({ length: 6 }, () => app.get('/thread')))
+    const busy = (await job).json.thread
+    for (const r of light) {
+      expect(r.status).toBe(200)
+      expect(r.json.thread).not.toBe(busy)
+    }
+  })
+})
+
 describe('bodies larger than the ring', () => {
   let app: Running
   beforeAll(async () => {

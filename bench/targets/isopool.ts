@@ -1,5 +1,6 @@
 // Bench target: isopool through its public API, every scenario's route served from
 // ./handlers.ts. Usage: node bench/targets/isopool.ts [--isolates n]   (default 1)
+// ISOPOOL_POLL=µs in the environment sets the `poll` option (default 'auto'), to compare.
 
 import { parseArgs } from 'node:util'
 import { createServer } from 'isopool'
@@ -12,6 +13,7 @@ const server = createServer({
   isolates: Number(values.isolates),
   root: import.meta.dirname,
   maxBodySize: MAX_BODY,
+  poll: process.env.ISOPOOL_POLL === undefined ? 'auto' : Number(process.env.ISOPOOL_POLL),
   routes: [
     { method: 'GET', path: '/', handler: './handlers.ts#hello' },
     { method: 'GET', path: '/async', handler: './handlers.ts#helloAsync' },

@@ -7,7 +7,7 @@ import { bodyView, copyOut, copyOutInto, FLAG_END, FRAME_HEADER, frameFlags, fra
 import { compilePath } from '../shared/path-pattern.ts'
 import type { PathPattern } from '../shared/path-pattern.ts'
 import type { IsolateInit, IsolateMessage, MainMessage, ManifestRoute } from '../shared/protocol.ts'
-import { RingConsumer, RingProducer } from '../shared/ring.ts'
+import { pollForData, RingConsumer, RingProducer } from '../shared/ring.ts'
 import { loadHandlers } from './loader.ts'
 import type { Handler } from './loader.ts'
 import { IsolateRequest } from './request.ts'
@@ -115,6 +115,9 @@ function drain (): void {
 async function serve (): Promise<void> {
   while (running) {
     drain()
+    // Ran dry: keep looking for init.poll µs (between turns of this event loop, so handlers
+    // awaiting I/O go on) before sleeping; a request that comes meanwhile costs no wake-up.
+    if (init.poll > 0 && !requests.hasData() && await pollForData(requests, init.poll)) continue
     const wait = requests.waitForData()
     if (wait !== null) await wait
   }

@@ -25,6 +25,10 @@ export interface Exchange {
   done: boolean
   /** The 504 timer, when the route has a timeout. */
   timer: NodeJS.Timeout | null
+  /** Expected ms of isolate work, charged to the isolate it was placed on (route-costs.ts). */
+  cost: number
+  /** performance.now() when it was placed on an isolate. */
+  placedAt: number
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8'

@@ -10,9 +10,10 @@ import {
   KIND_RES_HEAD, readHead, writeBody, writeHead
 } from '../shared/frame.ts'
 import type { IsolateInit, IsolateMessage, MainMessage, ManifestRoute, RouteSpec } from '../shared/protocol.ts'
-import { createRingBuffer, RingConsumer, RingProducer } from '../shared/ring.ts'
+import { createRingBuffer, pollForData, RingConsumer, RingProducer } from '../shared/ring.ts'
 import { sendError } from './exchange.ts'
 import type { ResourceLimits } from './options.ts'
+import type { RouteCosts } from './route-costs.ts'
 import type { Exchange } from './exchange.ts'
 
 const WORKER_URL = new URL('../isolate/worker.ts', import.meta.url)
@@ -41,7 +42,10 @@ export interface IsolateConfig {
   discover: string[]
   ringSize: number
   dev: boolean
+  poll: number
   resourceLimits: ResourceLimits | undefined
+  /** Shared by every isolate of a generation: what each route's requests cost. */
+  costs: RouteCosts
 }
 
 export class IsolateHandle {
@@ -57,10 +61,19 @@ export class IsolateHandle {
   private stopping = false
   private exited = false
   private readonly events: IsolateEvents
+  /** µs to keep looking for responses after running dry, while requests are in flight (options.poll). */
+  private readonly poll: number
+  private readonly costs: RouteCosts
+  /** Expected ms of work in flight here: the route costs of the requests in flight (placement). */
+  work = 0
+  /** performance.now() of the last answer: an answer's cost is counted from it (route-costs.ts). */
+  private lastAnswerAt = 0
 
   private constructor (index: number, config: IsolateConfig, events: IsolateEvents) {
     this.index = index
     this.events = events
+    this.poll = config.poll
+    this.costs = config.costs
     const requestRing = createRingBuffer(config.ringSize)
     const responseRing = createRingBuffer(config.ringSize)
     this.requests = new RingProducer(requestRing)
@@ -68,7 +81,7 @@ export class IsolateHandle {
     // setImmediate callbacks run) reach the isolate with one wake-up.
     this.requests.wakeWith(setImmediate)
     this.responses = new RingConsumer(responseRing)
-    const init: IsolateInit = { index, requestRing, responseRing, modules: config.modules, routes: config.routes, discover: config.discover, dev: config.dev }
+    const init: IsolateInit = { index, requestRing, responseRing, modules: config.modules, routes: config.routes, discover: config.discover, dev: config.dev, poll: config.poll }
     this.worker = new Worker(WORKER_URL, {
       workerData: init,
       name: `isopool isolate ${index}`,
@@ -184,6 +197,9 @@ export class IsolateHandle {
     this.nextId = (id + 1) >>> 0 || 1
     ex.isolate = this
     ex.id = id
+    ex.cost = this.costs.expected(ex.route)
+    ex.placedAt = performance.now()
+    this.work += ex.cost
     this.pending.set(id, ex)
     if (body !== null && n < body.byteLength) this.enqueue({ ex, kind: KIND_BODY, chunk: body, offset: n, final })
     else if (final) ex.sent = true
@@ -287,6 +303,11 @@ export class IsolateHandle {
     try {
       while (!this.stopping) {
         this.drainResponses()
+        // With answers still to come, keep looking for a while between turns of the event loop
+        // (sockets are served meanwhile) before sleeping: an answer that comes then costs no
+        // wake-up. Nothing in flight, nothing to look for.
+        if (this.poll > 0 && this.pending.size > 0 && !this.responses.hasData() &&
+          await pollForData(this.responses, this.poll)) continue
         const wait = this.responses.waitForData()
         if (wait !== null) await wait
       }
@@ -302,6 +323,8 @@ export class IsolateHandle {
     const ring = this.responses
     let pos: number
     let freed = false
+    // One clock reading per drain: see route-costs.ts for why that is enough.
+    let now = -1
     while ((pos = ring.peek()) >= 0) {
       const kind = frameKind(ring, pos)
       if (kind === KIND_RES_HEAD) {
@@ -313,8 +336,8 @@ export class IsolateHandle {
           const body = ok && h.bodyEnd > h.bodyStart ? copyOut(ring.data, h.bodyStart, h.bodyEnd) : null
           if (end) {
             if (ok) ex.res.end(body ?? undefined)
-            this.answered++
-            this.finish(ex)
+            if (now < 0) now = performance.now()
+            this.answer(ex, now)
             freed = true
           } else {
             ex.streaming = true
@@ -329,8 +352,8 @@ export class IsolateHandle {
           if (open && chunk.byteLength > 0) ex.res.write(copyOut(ring.data, pos + FRAME_HEADER, pos + ring.frameLength))
           if ((frameFlags(ring, pos) & FLAG_END) !== 0) {
             if (open) ex.res.end()
-            this.answered++
-            this.finish(ex)
+            if (now < 0) now = performance.now()
+            this.answer(ex, now)
             freed = true
           }
         }
@@ -345,10 +368,23 @@ export class IsolateHandle {
   /** Requests this isolate answered (a replacement that dies before answering any is in a crash loop). */
   answered = 0
 
+  /** The isolate gave `ex` its whole answer at `now`. */
+  private answer (ex: Exchange, now: number): void {
+    this.answered++
+    this.costs.observe(ex.route, now - Math.max(ex.placedAt, this.lastAnswerAt))
+    this.lastAnswerAt = now
+    this.finish(ex)
+  }
+
   private finish (ex: Exchange): void {
+    this.work -= ex.cost
     this.pending.delete(ex.id)
     this.events.complete(ex)
-    if (this.pending.size === 0) this.notifyIdle()
+    if (this.pending.size === 0) {
+      // Nothing in flight: no rounding left over from the sums.
+      this.work = 0
+      this.notifyIdle()
+    }
   }
 }
 

@@ -1,5 +1,5 @@
 // The accept loop: node:http parses, the router picks a route, and each request goes to the
-// isolate with the fewest requests in flight. When none can take it, it waits in a bounded queue.
+// isolate that will be free soonest (route-costs.ts). When none can take it, it waits in a bounded queue.
 
 import { createServer as createHttpServer, STATUS_CODES } from 'node:http'
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http'
@@ -19,6 +19,7 @@ import { normalizeMethod, resolveHandler, resolveOptions, routeTimeout } from '.
 import type { ResolvedOptions, RouteDefinition, RouteOptions, ServerOptions } from './options.ts'
 import { buildOpenApi, docsAssets } from './openapi.ts'
 import { Router } from './router.ts'
+import { RouteCosts } from './route-costs.ts'
 
 export interface ListenOptions {
   /** Default 0: any free port. */
@@ -125,7 +126,7 @@ export class Server {
     const modules = [...new Set(this.routeList.map(r => r.module))]
     const routes: RouteSpec[] = this.routeList.map(r => ({ method: r.method, path: r.path, module: modules.indexOf(r.module), export: r.export }))
     this.config = {
-      modules, routes, discover: this.options.modules, ringSize: this.options.ringSize, dev: this.options.dev, resourceLimits: this.options.resourceLimits
+      modules, routes, discover: this.options.modules, ringSize: this.options.ringSize, dev: this.options.dev, poll: this.options.poll, resourceLimits: this.options.resourceLimits, costs: new RouteCosts()
     }
     try {
       this.isolates = await this.startIsolates()
@@ -360,7 +361,7 @@ export class Server {
     }
     const ex: Exchange = {
       req, res, route: found.route, text: headText(method, url, req.rawHeaders), bodyLen, received: 0,
-      isolate: null, id: 0, sent: false, streaming: false, done: false, timer: null
+      isolate: null, id: 0, sent: false, streaming: false, done: false, timer: null, cost: 0, placedAt: 0
     }
     this.active++
     const timeout = this.timeouts[found.route]
@@ -369,7 +370,7 @@ export class Server {
     if (this.queue.length > 0 || !this.place(ex)) this.wait(ex)
   }
 
-  /** Put the request on the least busy isolate that can take it now. */
+  /** Put the request on the isolate that can take it now and will be free soonest. */
   private place (ex: Exchange): boolean {
     const isolates = this.isolates
     let full: IsolateHandle[] | null = null
@@ -378,7 +379,8 @@ export class Server {
       for (let i = 0; i < isolates.length; i++) {
         const h = isolates[i]
         if (h.congested || h.inFlight >= this.options.maxInFlight || (full !== null && full.includes(h))) continue
-        if (best === null || h.inFlight < best.inFlight) best = h
+        // Least expected work in flight (route-costs.ts), then fewest requests.
+        if (best === null || h.work < best.work || (h.work === best.work && h.inFlight < best.inFlight)) best = h
       }
       if (best === null) return false
       if (best.place(ex, null, ex.bodyLen === 0)) break

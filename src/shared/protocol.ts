@@ -33,6 +33,8 @@ export interface IsolateInit {
    * module in this order and export by export in name order: every isolate numbers them alike. */
   discover: string[]
   dev: boolean
+  /** Microseconds the isolate keeps looking for requests after it ran dry, before it sleeps; 0 for never. */
+  poll: number
 }
 
 /** A route() declaration an isolate found, as the main thread sees it. Schemas are JSON Schema. */

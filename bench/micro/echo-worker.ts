@@ -13,7 +13,7 @@
 import { workerData } from 'node:worker_threads'
 import type { MessagePort } from 'node:worker_threads'
 import { CT_OCTET, KIND_RES_HEAD } from '../../src/shared/frame.ts'
-import { RingConsumer, RingProducer } from '../../src/shared/ring.ts'
+import { pollForData, RingConsumer, RingProducer } from '../../src/shared/ring.ts'
 import { MessageReader, sendMessage, WakeupGuard } from './ring-messages.ts'
 
 export interface EchoInit {
@@ -23,6 +23,8 @@ export interface EchoInit {
   port: MessagePort
   /** Int32 [0]: lost wake-ups rescued on the main side, [1]: on this side (see WakeupGuard). */
   lostWakeups: SharedArrayBuffer
+  /** µs to keep looking for requests after running dry before sleeping, as an isolate's `poll`. */
+  poll: number
 }
 
 const init = workerData as EchoInit
@@ -54,6 +56,8 @@ function drain (): void {
 // when more arrived meanwhile. Runs until the main thread terminates us.
 for (;;) {
   drain()
+  // As src/isolate/worker.ts: with a poll budget, look for more between event-loop turns first.
+  if (init.poll > 0 && !requests.hasData() && await pollForData(requests, init.poll)) continue
   const wait = requests.waitForData()
   if (wait !== null) {
     guard.asleep()

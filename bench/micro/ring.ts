@@ -42,7 +42,7 @@ import type { MessagePort } from 'node:worker_threads'
 import { Bench } from 'tinybench'
 import type { Task } from 'tinybench'
 import { FRAME_HEADER, HEAD_PREFIX, KIND_REQ_HEAD } from '../../src/shared/frame.ts'
-import { align8, createRingBuffer, RingConsumer, RingProducer } from '../../src/shared/ring.ts'
+import { align8, createRingBuffer, pollForData, RingConsumer, RingProducer } from '../../src/shared/ring.ts'
 import type { EchoInit } from './echo-worker.ts'
 import { MessageReader, sendMessage, WakeupGuard } from './ring-messages.ts'
 
@@ -51,6 +51,7 @@ const { values: args } = parseArgs({
     time: { type: 'string', default: '2000' },
     warmup: { type: 'string', default: '500' },
     burst: { type: 'string', default: '64' },
+    poll: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false }
   }
 })
@@ -64,12 +65,17 @@ Writes bench/results/micro-ring.json.
 
   --time ms     measured time per task (default 2000)
   --warmup ms   unmeasured warm-up per task (default 500)
-  --burst n     round trips in flight in the burst mode (default 64)`)
+  --burst n     round trips in flight in the burst mode (default 64)
+  --poll µs     the poll budget of both loops for the "ring" column (default: what createServer's
+                poll: 'auto' gives one isolate here: 100 with 2 or more cores, else 0). The
+                "ring, sleeping" column always runs with 0.`)
   process.exit(0)
 }
 const TIME_MS = positive('time', args.time)
 const WARMUP_MS = positive('warmup', args.warmup)
 const BURST = positive('burst', args.burst)
+/** As resolveOptions() (src/main/options.ts) decides `poll: 'auto'` for one isolate. */
+const POLL = args.poll === undefined ? (availableParallelism() > 1 ? 100 : 0) : nonNegative('poll', args.poll)
 
 /** The server's default ring size (src/main/options.ts). */
 const SERVER_RING_SIZE = 256 * 1024
@@ -163,10 +169,13 @@ class Echo {
   private ringDone: () => void = () => {}
   private portLeft = 0
   private portDone: () => void = () => {}
+  /** µs both loops keep looking for frames before sleeping (the server's `poll`). */
+  private readonly poll: number
   /** Round trips completed so far; the watchdog checks it moves. */
   completed = 0
 
-  constructor (ringSize: number) {
+  constructor (ringSize: number, poll: number) {
+    this.poll = poll
     const requestRing = createRingBuffer(ringSize)
     const responseRing = createRingBuffer(ringSize)
     this.requests = new RingProducer(requestRing)
@@ -176,7 +185,7 @@ class Echo {
     const { port1, port2 } = new MessageChannel()
     this.port = port1
     this.guard = new WakeupGuard(this.responses, this.lost.subarray(0, 1))
-    const init: EchoInit = { requestRing, responseRing, port: port2, lostWakeups: this.lost.buffer as SharedArrayBuffer }
+    const init: EchoInit = { requestRing, responseRing, port: port2, lostWakeups: this.lost.buffer as SharedArrayBuffer, poll }
     this.worker = new Worker(new URL('./echo-worker.ts', import.meta.url), { workerData: init, transferList: [port2] })
     this.worker.on('error', (err) => { console.error('echo worker failed:', err); process.exit(1) })
     this.port.on('message', (msg: Payload) => {
@@ -215,6 +224,9 @@ class Echo {
     // The worker handle keeps the event loop alive while we wait (waitAsync does not).
     while (!this.closed) {
       this.drainResponses()
+      // As IsolateHandle: with replies still to come, poll before sleeping.
+      if (this.poll > 0 && this.ringLeft > 0 && !this.responses.hasData() &&
+        await pollForData(this.responses, this.poll)) continue
       const wait = this.responses.waitForData()
       if (wait !== null) {
         this.guard.asleep()
@@ -276,7 +288,10 @@ interface CaseResult {
   payloadBytes: number
   inFlight: number
   ringSize: number
+  /** The ring with the worker polling POLL µs before it sleeps. */
   ring: Measured
+  /** The ring with the worker sleeping as soon as it runs dry (poll 0). */
+  ringSleeping: Measured
   postMessage: Measured
   piscina: Measured
   /** ring.opsPerSec / postMessage.opsPerSec */
@@ -311,10 +326,11 @@ async function piscinaRun (pool: Piscina, payload: Payload, n: number): Promise<
 }
 
 /** Before measuring, make sure every transport really echoes the payload, byte for byte. */
-async function check (echo: Echo, pool: Piscina, payload: Payload): Promise<void> {
-  for (const via of ['ring', 'postMessage', 'piscina'] as const) {
+async function check (echo: Echo, sleeper: Echo, pool: Piscina, payload: Payload): Promise<void> {
+  for (const via of ['ring', 'ringSleeping', 'postMessage', 'piscina'] as const) {
     received = ''
     if (via === 'piscina') await piscinaRun(pool, payload, 1)
+    else if (via === 'ringSleeping') await sleeper.ring(payload, 1)
     else await echo[via](payload, 1)
     // (TypeScript would keep `received` narrowed to '' across the await; it was reassigned.)
     const got = received as Payload
@@ -342,20 +358,24 @@ function watchdog (echo: Echo, label: string): NodeJS.Timeout {
 
 async function runCase (c: Case): Promise<CaseResult> {
   const ringSize = ringSizeFor(c)
-  const echo = new Echo(ringSize)
+  const echo = new Echo(ringSize, POLL)
+  const sleeper = new Echo(ringSize, 0)
   const label = `${c.name}, ${c.inFlight === 1 ? 'sequential' : `burst×${c.inFlight}`}`
   const dog = watchdog(echo, label)
+  const dog2 = watchdog(sleeper, `${label}, sleeping`)
   const pool = new Piscina({ filename: new URL('./echo-piscina.ts', import.meta.url).href, minThreads: 1, maxThreads: 1 })
   try {
-    await check(echo, pool, c.payload)
+    await check(echo, sleeper, pool, c.payload)
     const bench = new Bench({ time: TIME_MS, warmupTime: WARMUP_MS, throws: true })
     // `async: true` is not decoration: without it tinybench calls each function once, unawaited,
     // to find out whether it returns a promise, which would put a stray burst in flight.
     bench.add('ring', () => echo.ring(c.payload, c.inFlight), { async: true })
+    bench.add('ringSleeping', () => sleeper.ring(c.payload, c.inFlight), { async: true })
     bench.add('postMessage', () => echo.postMessage(c.payload, c.inFlight), { async: true })
     bench.add('piscina', () => piscinaRun(pool, c.payload, c.inFlight), { async: true })
     await bench.run()
     const ring = measured(bench.getTask('ring')!, c.inFlight)
+    const ringSleeping = measured(bench.getTask('ringSleeping')!, c.inFlight)
     const pm = measured(bench.getTask('postMessage')!, c.inFlight)
     const pis = measured(bench.getTask('piscina')!, c.inFlight)
     return {
@@ -364,15 +384,18 @@ async function runCase (c: Case): Promise<CaseResult> {
       inFlight: c.inFlight,
       ringSize,
       ring,
+      ringSleeping,
       postMessage: pm,
       piscina: pis,
       ratio: ring.opsPerSec / pm.opsPerSec,
       ratioPiscina: ring.opsPerSec / pis.opsPerSec,
-      lostWakeups: echo.lostWakeups
+      lostWakeups: { main: echo.lostWakeups.main + sleeper.lostWakeups.main, worker: echo.lostWakeups.worker + sleeper.lostWakeups.worker }
     }
   } finally {
     clearInterval(dog)
+    clearInterval(dog2)
     await echo.close()
+    await sleeper.close()
     await pool.destroy()
   }
 }
@@ -380,7 +403,7 @@ async function runCase (c: Case): Promise<CaseResult> {
 const results: CaseResult[] = []
 console.log(`isopool micro: round trips main ⇄ 1 worker, ring pair vs MessagePort.postMessage vs piscina.run`)
 console.log(`node ${process.version}, ${availableParallelism()} cpus (${cpus()[0]?.model ?? '?'}), load ${loadavg().map(l => l.toFixed(2)).join(' ')}`)
-console.log(`per task: ${WARMUP_MS} ms warm-up + ${TIME_MS} ms measured\n`)
+console.log(`per task: ${WARMUP_MS} ms warm-up + ${TIME_MS} ms measured; "ring": both threads poll ${POLL} µs before they sleep, "ring, sleeping": 0\n`)
 for (const c of CASES) {
   process.stdout.write(`  running ${c.name}, ${c.inFlight === 1 ? 'sequential' : `burst×${c.inFlight}`} …`)
   const r = await runCase(c)
@@ -399,6 +422,11 @@ for (const r of results.filter(r => r.payloadBytes === 64)) {
     `${r.ratioPiscina.toFixed(2)}× — ${r.ratioPiscina >= 5 ? 'met' : 'MISSED'}`)
 }
 
+for (const r of results.filter(r => r.payload === 'head ~200 B' || r.payloadBytes === 64 * 1024)) {
+  console.log(`goal ring ≥ 3× postMessage, ${r.payload}, ${r.inFlight === 1 ? 'sequential' : `burst×${r.inFlight}`}: ` +
+    `${r.ratio.toFixed(2)}× — ${r.ratio >= 3 ? 'met' : 'MISSED'}`)
+}
+
 mkdirSync(new URL('../results/', import.meta.url), { recursive: true })
 const out = new URL('../results/micro-ring.json', import.meta.url)
 writeFileSync(out, JSON.stringify({
@@ -409,6 +437,7 @@ writeFileSync(out, JSON.stringify({
   cpuModel: cpus()[0]?.model,
   loadavg: loadavg(),
   timeMs: TIME_MS,
+  pollMicros: POLL,
   warmupMs: WARMUP_MS,
   unit: 'round trips per second',
   results
@@ -418,11 +447,12 @@ console.log(`\nwrote ${out.pathname}`)
 // ── helpers ────────────────────────────────────────────────────────────────────────────────────
 
 function printTable (rows: CaseResult[]): void {
-  const header = ['payload', 'in flight', 'ring rt/s', '±%', 'postMessage rt/s', '±%', 'piscina.run rt/s', '±%', 'ring/postMessage', 'ring/piscina', 'lost wake-ups']
+  const header = ['payload', 'in flight', 'ring rt/s', '±%', 'ring, sleeping', '±%', 'postMessage rt/s', '±%', 'piscina.run rt/s', '±%', 'ring/postMessage', 'ring/piscina', 'lost wake-ups']
   const body = rows.map(r => [
     r.payload,
     r.inFlight === 1 ? '1 (sequential)' : `${r.inFlight} (burst)`,
     formatOps(r.ring.opsPerSec), r.ring.rme.toFixed(1),
+    formatOps(r.ringSleeping.opsPerSec), r.ringSleeping.rme.toFixed(1),
     formatOps(r.postMessage.opsPerSec), r.postMessage.rme.toFixed(1),
     formatOps(r.piscina.opsPerSec), r.piscina.rme.toFixed(1),
     `${r.ratio.toFixed(2)}×`,
@@ -444,6 +474,15 @@ function positive (name: string, value: string): number {
   const n = Number(value)
   if (!Number.isInteger(n) || n < 1) {
     console.error(`--${name} must be a positive integer, got ${value}`)
+    process.exit(1)
+  }
+  return n
+}
+
+function nonNegative (name: string, value: string): number {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 0) {
+    console.error(`--${name} must be a whole number ≥ 0, got ${value}`)
     process.exit(1)
   }
   return n

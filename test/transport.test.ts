@@ -24,7 +24,7 @@ describe('four isolates under 1,000 concurrent requests', () => {
       threads.set(r.json.thread, (threads.get(r.json.thread) ?? 0) + 1)
     })
     expect(threads.size).toBe(4)
-    // Fewest-in-flight placement keeps the split even; no isolate gets less than a tenth.
+    // Placement by work in flight (one route: by requests) keeps the split even; none gets < a tenth.
     for (const n of threads.values()) expect(n).toBeGreaterThan(100)
   })
 })

@@ -66,16 +66,16 @@ Writes bench/results/micro-ring.json.
   --time ms     measured time per task (default 2000)
   --warmup ms   unmeasured warm-up per task (default 500)
   --burst n     round trips in flight in the burst mode (default 64)
-  --poll µs     the poll budget of both loops for the "ring" column (default: what createServer's
-                poll: 'auto' gives one isolate here: 100 with 2 or more cores, else 0). The
-                "ring, sleeping" column always runs with 0.`)
+  --poll µs     the poll budget of both loops for the "ring" column (default 100, what
+                createServer's poll: 'auto' gives where it polls: with a core to spare). The
+                "ring, sleeping" column runs with 0, as 'auto' does with fewer cores.`)
   process.exit(0)
 }
 const TIME_MS = positive('time', args.time)
 const WARMUP_MS = positive('warmup', args.warmup)
 const BURST = positive('burst', args.burst)
-/** As resolveOptions() (src/main/options.ts) decides `poll: 'auto'` for one isolate. */
-const POLL = args.poll === undefined ? (availableParallelism() > 1 ? 100 : 0) : nonNegative('poll', args.poll)
+/** The budget `poll: 'auto'` gives where it polls (src/main/options.ts). */
+const POLL = args.poll === undefined ? 100 : nonNegative('poll', args.poll)
 
 /** The server's default ring size (src/main/options.ts). */
 const SERVER_RING_SIZE = 256 * 1024

@@ -75,7 +75,7 @@ export interface ServerOptions {
    * Microseconds an isolate keeps looking for requests after it ran out of them, before it
    * sleeps: requests that come one at a time then cost no cross-thread wake-up (~25 µs each on a
    * VM), for CPU spent polling after every burst. 0 for never. Default 'auto': 100 when the
-   * machine has a core for every isolate and one for the main thread, else 0.
+   * machine has a core for every isolate, one for the main thread and one to spare, else 0.
    */
   poll?: number | 'auto'
   /**
@@ -146,9 +146,11 @@ export function resolveOptions (input: number | ServerOptions = {}): ResolvedOpt
     maxInFlight: integer('maxInFlight', o.maxInFlight ?? 512, 1, 1 << 24),
     retryAfter: integer('retryAfter', o.retryAfter ?? 1, 0, 86400),
     dev: o.dev ?? process.env.NODE_ENV === 'development',
-    // Polling takes CPU: only where nobody waits for the core it takes.
+    // Polling takes CPU: only where nobody waits for the cores it takes. Under load a polling
+    // thread keeps its core busy, so there must be one to spare beyond the isolates and the main
+    // thread (on 2 cores, 1 isolate polling cost a third of the throughput: bench/README.md).
     poll: o.poll === undefined || o.poll === 'auto'
-      ? (availableParallelism() > isolates ? 100 : 0)
+      ? (availableParallelism() >= isolates + 2 ? 100 : 0)
       : integer('poll', o.poll, 0, 10_000),
     timeout,
     hardTimeout: o.hardTimeout === undefined ? (timeout === 0 ? 0 : Math.max(2 * timeout, 5000)) : integer('hardTimeout', o.hardTimeout, 0, MAX_MS),

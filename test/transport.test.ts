@@ -77,6 +77,26 @@ describe('placement by expected work', () => {
   })
 })
 
+describe('long requests held in the main thread', () => {
+  let app: Running
+  beforeAll(async () => {
+    app = await start({ isolates: 1 }, [['GET', '/spin', './slow.ts#spin'], ['GET', '/thread', './slow.ts#thread']])
+  })
+  afterAll(() => app.close())
+
+  it('lets a light request overtake all but two long ones', async () => {
+    await app.get('/spin?ms=100')
+    for (let i = 0; i < 5; i++) await app.get('/thread')
+    const order: string[] = []
+    const jobs = [1, 2, 3, 4].map(i => app.get(`/spin?ms=100&id=${i}`).then(() => order.push(`long ${i}`)))
+    // Sequencing only: the four long requests arrive first.
+    await new Promise(resolve => setTimeout(resolve, 50))
+    await Promise.all([...jobs, app.get('/thread').then(() => order.push('light'))])
+    // Two long ones were on the isolate; the other two waited in the main thread.
+    expect(order).toEqual(['long 1', 'long 2', 'light', 'long 3', 'long 4'])
+  })
+})
+
 describe('bodies larger than the ring', () => {
   let app: Running
   beforeAll(async () => {

@@ -13,6 +13,7 @@ import type { IsolateInit, IsolateMessage, MainMessage, ManifestRoute, RouteSpec
 import { createRingBuffer, pollForData, RingConsumer, RingProducer } from '../shared/ring.ts'
 import { sendError } from './exchange.ts'
 import type { ResourceLimits } from './options.ts'
+import { LONG_MS } from './route-costs.ts'
 import type { RouteCosts } from './route-costs.ts'
 import type { Exchange } from './exchange.ts'
 
@@ -66,6 +67,8 @@ export class IsolateHandle {
   private readonly costs: RouteCosts
   /** Expected ms of work in flight here: the route costs of the requests in flight (placement). */
   work = 0
+  /** Requests in flight here expected to take LONG_MS or more (route-costs.ts). */
+  long = 0
   /** performance.now() of the last answer: an answer's cost is counted from it (route-costs.ts). */
   private lastAnswerAt = 0
 
@@ -197,9 +200,10 @@ export class IsolateHandle {
     this.nextId = (id + 1) >>> 0 || 1
     ex.isolate = this
     ex.id = id
-    ex.cost = this.costs.expected(ex.route)
+    // ex.cost was set by the server from the route's cost when it chose this isolate.
     ex.placedAt = performance.now()
     this.work += ex.cost
+    if (ex.cost >= LONG_MS) this.long++
     this.pending.set(id, ex)
     if (body !== null && n < body.byteLength) this.enqueue({ ex, kind: KIND_BODY, chunk: body, offset: n, final })
     else if (final) ex.sent = true
@@ -378,11 +382,13 @@ export class IsolateHandle {
 
   private finish (ex: Exchange): void {
     this.work -= ex.cost
+    if (ex.cost >= LONG_MS) this.long--
     this.pending.delete(ex.id)
     this.events.complete(ex)
     if (this.pending.size === 0) {
       // Nothing in flight: no rounding left over from the sums.
       this.work = 0
+      this.long = 0
       this.notifyIdle()
     }
   }

@@ -12,6 +12,18 @@
 // nothing, which averages out to the right mean. Requests that wait on I/O inside the isolate
 // overlap; they are charged less than their latency, which is right, as they do not block it.
 
+// Placement by work alone still lets long requests pile up on every isolate, and a light one
+// then waits behind all of them wherever it goes. So a long request (expected LONG_MS or more)
+// goes only to an isolate with fewer than MAX_LONG long ones in flight; the others wait in the
+// main thread, where they hold up no one. Two, not one: the next long job is already in the
+// isolate's ring when the current one ends, so a pool of long requests loses no time to the
+// round trip in between, while a light request waits behind at most two of them.
+
+/** Requests expected to keep an isolate busy this long (ms) or longer are long ones. */
+export const LONG_MS = 1
+/** Long requests in flight on one isolate at most. */
+export const MAX_LONG = 2
+
 /** A route nobody has answered yet is taken to cost this much, in ms: about a light request. */
 const UNKNOWN_MS = 0.05
 /** Weight of the newest observation in the moving average. */

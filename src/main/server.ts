@@ -19,7 +19,12 @@ import { normalizeMethod, resolveHandler, resolveOptions, routeTimeout } from '.
 import type { ResolvedOptions, RouteDefinition, RouteOptions, ServerOptions } from './options.ts'
 import { buildOpenApi, docsAssets } from './openapi.ts'
 import { Router } from './router.ts'
-import { RouteCosts } from './route-costs.ts'
+import { LONG_MS, MAX_LONG, RouteCosts } from './route-costs.ts'
+
+/** What place() did with a request. */
+const PLACED = 0
+const FULL = 1
+const HELD = 2
 
 export interface ListenOptions {
   /** Default 0: any free port. */
@@ -62,6 +67,10 @@ export class Server {
   private http: HttpServer | null = null
   /** Requests waiting for an isolate, oldest first. */
   private queue: Exchange[] = []
+  /** Long requests waiting for an isolate with fewer than MAX_LONG of them (route-costs.ts);
+   * they wait here, where they hold up no one, not behind a job on an isolate. */
+  private held: Exchange[] = []
+  private readonly costs = new RouteCosts()
   /** Exchanges accepted and not yet completed (queued or on an isolate). */
   private active = 0
   private idle: (() => void) | null = null
@@ -126,7 +135,7 @@ export class Server {
     const modules = [...new Set(this.routeList.map(r => r.module))]
     const routes: RouteSpec[] = this.routeList.map(r => ({ method: r.method, path: r.path, module: modules.indexOf(r.module), export: r.export }))
     this.config = {
-      modules, routes, discover: this.options.modules, ringSize: this.options.ringSize, dev: this.options.dev, poll: this.options.poll, resourceLimits: this.options.resourceLimits, costs: new RouteCosts()
+      modules, routes, discover: this.options.modules, ringSize: this.options.ringSize, dev: this.options.dev, poll: this.options.poll, resourceLimits: this.options.resourceLimits, costs: this.costs
     }
     try {
       this.isolates = await this.startIsolates()
@@ -367,46 +376,86 @@ export class Server {
     const timeout = this.timeouts[found.route]
     if (timeout > 0) ex.timer = setTimeout(this.onTimeout, timeout, ex, timeout)
     res.once('close', () => this.closedEarly(ex))
-    if (this.queue.length > 0 || !this.place(ex)) this.wait(ex)
+    ex.cost = this.costs.expected(ex.route)
+    if (this.queue.length > 0) this.wait(ex)
+    else if (this.held.length > 0 && ex.cost >= LONG_MS) this.hold(ex) // no overtaking among long ones
+    else this.dispatch(ex)
   }
 
-  /** Put the request on the isolate that can take it now and will be free soonest. */
-  private place (ex: Exchange): boolean {
+  private dispatch (ex: Exchange): void {
+    const placed = this.place(ex)
+    if (placed === FULL) this.wait(ex)
+    else if (placed === HELD) this.hold(ex)
+  }
+
+  /**
+   * Put the request on the isolate that can take it now and will be free soonest: PLACED; FULL
+   * when none can take anything now; HELD when it is a long one and every isolate that could
+   * take it already has MAX_LONG long ones in flight (route-costs.ts).
+   */
+  private place (ex: Exchange): number {
     const isolates = this.isolates
+    const long = ex.cost >= LONG_MS
     let full: IsolateHandle[] | null = null
+    let held = false
     for (;;) {
       let best: IsolateHandle | null = null
       for (let i = 0; i < isolates.length; i++) {
         const h = isolates[i]
         if (h.congested || h.inFlight >= this.options.maxInFlight || (full !== null && full.includes(h))) continue
+        if (long && h.long >= MAX_LONG) {
+          held = true
+          continue
+        }
         // Least expected work in flight (route-costs.ts), then fewest requests.
         if (best === null || h.work < best.work || (h.work === best.work && h.inFlight < best.inFlight)) best = h
       }
-      if (best === null) return false
+      if (best === null) return held ? HELD : FULL
       if (best.place(ex, null, ex.bodyLen === 0)) break
       // Its ring is full: try the next one, and come back here when it drains.
       void best.requests.waitForSpace().then(() => this.pump())
       ;(full ??= []).push(best)
     }
     if (ex.bodyLen !== 0) this.streamBody(ex)
-    return true
+    return PLACED
   }
 
   private wait (ex: Exchange): void {
-    if (this.queue.length >= this.options.maxQueue) {
-      sendError(ex.res, new IsopoolError('ISOPOOL_ERR_OVERLOADED'), this.retryAfter)
-      this.completed(ex)
-      return
-    }
+    if (this.overloaded(ex)) return
     this.queue.push(ex)
   }
 
-  /** Place queued requests, oldest first, while isolates can take them. */
+  private hold (ex: Exchange): void {
+    if (this.overloaded(ex)) return
+    this.held.push(ex)
+  }
+
+  /** Answer 503 when the main thread already holds maxQueue requests. */
+  private overloaded (ex: Exchange): boolean {
+    if (this.queue.length + this.held.length >= this.options.maxQueue) {
+      sendError(ex.res, new IsopoolError('ISOPOOL_ERR_OVERLOADED'), this.retryAfter)
+      this.completed(ex)
+      return true
+    }
+    return false
+  }
+
+  /** Place waiting requests, oldest first, while isolates can take them. */
   private pump (): void {
     while (this.queue.length > 0) {
       const ex = this.queue[0]
-      if (!ex.done && !this.place(ex)) return
+      if (!ex.done) {
+        ex.cost = this.costs.expected(ex.route)
+        const placed = this.place(ex)
+        if (placed === FULL) return
+        if (placed === HELD) this.held.push(ex)
+      }
       this.queue.shift()
+    }
+    while (this.held.length > 0) {
+      const ex = this.held[0]
+      if (!ex.done && this.place(ex) !== PLACED) return
+      this.held.shift()
     }
   }
 
@@ -441,8 +490,7 @@ export class Server {
     if (ex.done) return
     if (ex.isolate === null) {
       // Still queued: give its place to someone who is still there.
-      const i = this.queue.indexOf(ex)
-      if (i >= 0) this.queue.splice(i, 1)
+      this.unqueue(ex)
       this.completed(ex)
     } else if (!ex.sent) {
       ex.isolate.abort(ex) // the handler never ran: tell the isolate to drop the partial body
@@ -455,8 +503,7 @@ export class Server {
     ex.timer = null
     if (ex.done) return
     if (ex.isolate === null) {
-      const i = this.queue.indexOf(ex)
-      if (i >= 0) this.queue.splice(i, 1)
+      this.unqueue(ex)
     } else if (!ex.sent) {
       ex.isolate.abort(ex) // still receiving its body: the handler never ran
     }
@@ -560,9 +607,16 @@ export class Server {
     }
   }
 
+  private unqueue (ex: Exchange): void {
+    const i = this.queue.indexOf(ex)
+    if (i >= 0) this.queue.splice(i, 1)
+    const j = this.held.indexOf(ex)
+    if (j >= 0) this.held.splice(j, 1)
+  }
+
   /** Answer every accepted request that has no answer yet with `err` (shutdown deadline). */
   private answerAll (err: IsopoolError): void {
-    for (const ex of this.queue.splice(0)) {
+    for (const ex of [...this.queue.splice(0), ...this.held.splice(0)]) {
       sendError(ex.res, err, this.retryAfter, true)
       this.completed(ex)
     }

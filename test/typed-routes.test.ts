@@ -80,6 +80,56 @@ describe('422', () => {
   })
 })
 
+describe('constraints on string parts (the fused validator, TypeBox on doubt)', () => {
+  it('accepts values on every limit, counting string lengths in code points', async () => {
+    // q: 4 emoji are 4 code points (8 UTF-16 units) — within maxLength 4 as TypeBox counts.
+    const r = await app.get('/search?q=%F0%9F%98%80%F0%9F%98%80%F0%9F%98%80%F0%9F%98%80&page=50&step=1.5&sort=asc&tags=abc&tags=d&exact=true')
+    expect(r.status).toBe(200)
+    expect(r.json).toEqual({ q: '😀😀😀😀', page: 50, step: 1.5, sort: 'asc', tags: ['abc', 'd'], exact: true })
+    expect((await app.get('/search?q=ab')).json).toEqual({ q: 'ab', page: 1, tags: [] })
+  })
+
+  it('answers each violation with TypeBox\'s 422, one issue per broken keyword', async () => {
+    // q: one emoji is 2 UTF-16 units but 1 code point, under minLength 2.
+    const r = await app.get('/search?q=%F0%9F%98%80&page=0&step=0.3&sort=up&tags=abcd&tags=b&tags=c&exact=false')
+    expect(r.status).toBe(422)
+    const issue = (path: string, message: string, received: unknown, expected = message): unknown => ({ in: 'query', path, message, expected, received })
+    expect(r.json.error.details).toEqual([
+      issue('query.q', 'must not have fewer than 2 characters', '😀'),
+      issue('query.page', 'must be > 0', 0, '> 0'),
+      issue('query.step', 'must be multiple of 0.5', 0.3),
+      issue('query.sort', 'must be equal to one of the allowed values', 'up'),
+      issue('query.tags[0]', 'must not have more than 3 characters', 'abcd'),
+      issue('query.tags', 'must not have more than 2 items', ['abcd', 'b', 'c']),
+      issue('query.exact', 'must be equal to constant', false)
+    ])
+    // Each alone too: a request whose only problem is one keyword must not pass as valid.
+    const alone: [string, unknown][] = [
+      ['q=%F0%9F%98%80', issue('query.q', 'must not have fewer than 2 characters', '😀')],
+      ['q=%F0%9F%98%80%F0%9F%98%80%F0%9F%98%80ab', issue('query.q', 'must not have more than 4 characters', '😀😀😀ab')],
+      ['q=a1', issue('query.q', 'must match pattern "^[^0-9]+$"', 'a1')],
+      ['q=ab&page=0', issue('query.page', 'must be > 0', 0, '> 0')],
+      ['q=ab&page=51', issue('query.page', 'must be <= 50', 51, '<= 50')],
+      ['q=ab&page=1.5', issue('query.page', 'must be integer', '1.5', 'integer')],
+      ['q=ab&step=0.3', issue('query.step', 'must be multiple of 0.5', 0.3)],
+      ['q=ab&sort=up', issue('query.sort', 'must be equal to one of the allowed values', 'up')],
+      ['q=ab&tags=abcd', issue('query.tags[0]', 'must not have more than 3 characters', 'abcd')],
+      ['q=ab&tags=a&tags=b&tags=c', issue('query.tags', 'must not have more than 2 items', ['a', 'b', 'c'])],
+      ['q=ab&exact=false', issue('query.exact', 'must be equal to constant', false)]
+    ]
+    for (const [query, expected] of alone) {
+      const one = await app.get('/search?' + query)
+      expect(one.json?.error?.details, query).toEqual([expected])
+    }
+  })
+
+  it('rejects an undeclared query key when the schema says additionalProperties: false', async () => {
+    const r = await app.get('/search?q=ab&other=1')
+    expect(r.status).toBe(422)
+    expect((r.json.error.details as { path: string }[]).map(d => d.path)).toEqual(['query.other', 'query'])
+  })
+})
+
 describe('the body', () => {
   const order = { customer: 'Ada', items: [{ sku: 'a', price: 2.5, qty: 2 }, { sku: 'b', price: 1, extra: true }], note: 'hi' }
 

@@ -472,6 +472,38 @@ for (const scenario of scenarioNames) {
   console.log()
 }
 
+// ── typed vs untyped, paired by round ──────────────────────────────────────────────────────────
+
+// The medians of two scenarios spread by 20–40 % from round to round on a shared machine, which
+// hides a validation cost of a few percent. A scenario X-typed run beside X is compared per
+// round instead, each target with itself in that round (measured minutes apart at most), and
+// the median of those per-round ratios is reported: drift common to both runs cancels out.
+interface Paired { scenario: string, target: string, rpsRatios: number[], cpuRatios: number[], rpsRatio: number, cpuRatio: number }
+const paired: Paired[] = []
+for (const typed of scenarioNames.filter(s => s.endsWith('-typed') && scenarioNames.includes(s.slice(0, -'-typed'.length)))) {
+  const plain = typed.slice(0, -'-typed'.length)
+  for (const t of targets) {
+    const rpsRatios: number[] = []
+    const cpuRatios: number[] = []
+    for (let i = 0; i < rounds; i++) {
+      const a = results[plain][t.name][i]
+      const b = results[typed][t.name][i]
+      if (a === undefined || b === undefined || 'failed' in a || 'failed' in b || problems(a) !== '' || problems(b) !== '') continue
+      rpsRatios.push(b.rps / a.rps)
+      if (a.cpuSPer1k !== null && b.cpuSPer1k !== null) cpuRatios.push(b.cpuSPer1k / a.cpuSPer1k)
+    }
+    paired.push({ scenario: typed, target: t.name, rpsRatios, cpuRatios, rpsRatio: median(rpsRatios), cpuRatio: median(cpuRatios) })
+  }
+}
+if (paired.length > 0) {
+  console.log('typed / untyped, the same target in the same round (median of the rounds; req/s below 1 and cpu above 1 are the cost of validation)')
+  printTable(
+    ['scenario', 'target', 'req/s typed/untyped', 'cpu s/1k typed/untyped', 'req/s ratio per round'],
+    paired.map(p => [p.scenario, p.target, fmt(p.rpsRatio, 3), fmt(p.cpuRatio, 3), p.rpsRatios.map(r => r.toFixed(3)).join(' / ')])
+  )
+  console.log()
+}
+
 // ── goals of the benchmark-harness issue ───────────────────────────────────────────────────────
 
 interface Goal {
@@ -550,6 +582,7 @@ writeFileSync(jsonFile, JSON.stringify({
   config,
   summary: summaries,
   goals,
+  paired,
   rounds: results
 }, null, 2) + '\n')
 const svgFile = new URL('results/e2e.svg', import.meta.url)

@@ -138,6 +138,7 @@ export class RingProducer extends RingSide {
   constructor (sab: SharedArrayBuffer) {
     super(sab)
     this.head = Atomics.load(this.ctl, HEAD) >>> 0
+    this.published = this.head
   }
 
   /**
@@ -187,6 +188,7 @@ export class RingProducer extends RingSide {
     this.head = (this.head + align8(len)) >>> 0
     // Release: the frame's plain writes above become visible to the consumer with this store.
     Atomics.store(this.ctl, HEAD, this.head | 0)
+    this.published = this.head
     if (this.schedule === null || len >= WAKE_AT_ONCE_BYTES) {
       // A big frame is worth a wake-up of its own: the consumer copies it out while we write
       // the next, instead of waiting for the end of the burst (16 × 1 MiB is milliseconds).
@@ -202,14 +204,20 @@ export class RingProducer extends RingSide {
 
   private schedule: ((task: () => void) => void) | null = null
   private wakeScheduled = false
+  /** HEAD as last stored, and as it was at the last wake(): every store up to it is covered. */
+  private published = 0
+  private wokeAt = -1
   private readonly scheduledWake = (): void => {
     this.wakeScheduled = false
-    this.wake()
+    // Nothing published since the wake at the burst's first commit (a burst of one frame): that
+    // wake covered it, and a second would only rouse a consumer that has drained it already.
+    if (this.published !== this.wokeAt) this.wake()
   }
 
   /**
    * Wake the consumer at most twice per `schedule` callback instead of on every commit: at the
-   * first commit after the last scheduled wake, and once more in the scheduled task; commit()
+   * first commit after the last scheduled wake, and once more in the scheduled task if more was
+   * published after that first wake; commit()
    * still publishes each frame at once. A notify costs a syscall here and a task on the other
    * thread, and a consumer woken by one frame of a burst drains it and goes back to sleep before
    * the next one is there — so waking on every commit means waking per frame. The main thread schedules with setImmediate (after the turn's I/O:
@@ -225,6 +233,7 @@ export class RingProducer extends RingSide {
     // Dekker pairing with the consumer's store(ASLEEP)+load(HEAD): see the top of this file.
     // Every store of HEAD is followed, in commit() or in the scheduled wake, by this load, so the
     // pairing holds. The compareExchange makes sure one sleep gets exactly one notify.
+    this.wokeAt = this.published
     if (Atomics.load(this.ctl, ASLEEP) === 1 && Atomics.compareExchange(this.ctl, ASLEEP, 1, 0) === 1) {
       Atomics.notify(this.ctl, ASLEEP)
     }

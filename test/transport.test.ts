@@ -29,8 +29,8 @@ describe('four isolates under 1,000 concurrent requests', () => {
   })
 })
 
-// Waiting for frames by sleeping at once (poll: 0) and by polling first (both threads look for
-// frames between event-loop turns before they sleep): the same traffic must come through whole.
+// An isolate waiting for requests by sleeping at once (poll: 0) and by polling first (it looks for
+// frames between event-loop turns before it sleeps): the same traffic must come through whole.
 describe.each([0, 2000])('the rings with poll: %i', (poll) => {
   let app: Running
   beforeAll(async () => {

@@ -42,7 +42,7 @@ import type { MessagePort } from 'node:worker_threads'
 import { Bench } from 'tinybench'
 import type { Task } from 'tinybench'
 import { FRAME_HEADER, HEAD_PREFIX, KIND_REQ_HEAD } from '../../src/shared/frame.ts'
-import { align8, createRingBuffer, pollForData, RingConsumer, RingProducer } from '../../src/shared/ring.ts'
+import { align8, createRingBuffer, RingConsumer, RingProducer } from '../../src/shared/ring.ts'
 import type { EchoInit } from './echo-worker.ts'
 import { MessageReader, sendMessage, WakeupGuard } from './ring-messages.ts'
 
@@ -66,7 +66,7 @@ Writes bench/results/micro-ring.json.
   --time ms     measured time per task (default 2000)
   --warmup ms   unmeasured warm-up per task (default 500)
   --burst n     round trips in flight in the burst mode (default 64)
-  --poll µs     the poll budget of both loops for the "ring" column (default 100, what
+  --poll µs     the worker's poll budget for the "ring" column (default 100, what
                 createServer's poll: 'auto' gives where it polls: with a core to spare). The
                 "ring, sleeping" column runs with 0, as 'auto' does with fewer cores.`)
   process.exit(0)
@@ -169,13 +169,10 @@ class Echo {
   private ringDone: () => void = () => {}
   private portLeft = 0
   private portDone: () => void = () => {}
-  /** µs both loops keep looking for frames before sleeping (the server's `poll`). */
-  private readonly poll: number
   /** Round trips completed so far; the watchdog checks it moves. */
   completed = 0
 
   constructor (ringSize: number, poll: number) {
-    this.poll = poll
     const requestRing = createRingBuffer(ringSize)
     const responseRing = createRingBuffer(ringSize)
     this.requests = new RingProducer(requestRing)
@@ -224,9 +221,6 @@ class Echo {
     // The worker handle keeps the event loop alive while we wait (waitAsync does not).
     while (!this.closed) {
       this.drainResponses()
-      // As IsolateHandle: with replies still to come, poll before sleeping.
-      if (this.poll > 0 && this.ringLeft > 0 && !this.responses.hasData() &&
-        await pollForData(this.responses, this.poll)) continue
       const wait = this.responses.waitForData()
       if (wait !== null) {
         this.guard.asleep()
@@ -403,7 +397,7 @@ async function runCase (c: Case): Promise<CaseResult> {
 const results: CaseResult[] = []
 console.log(`isopool micro: round trips main ⇄ 1 worker, ring pair vs MessagePort.postMessage vs piscina.run`)
 console.log(`node ${process.version}, ${availableParallelism()} cpus (${cpus()[0]?.model ?? '?'}), load ${loadavg().map(l => l.toFixed(2)).join(' ')}`)
-console.log(`per task: ${WARMUP_MS} ms warm-up + ${TIME_MS} ms measured; "ring": both threads poll ${POLL} µs before they sleep, "ring, sleeping": 0\n`)
+console.log(`per task: ${WARMUP_MS} ms warm-up + ${TIME_MS} ms measured; "ring": the worker polls ${POLL} µs before it sleeps, "ring, sleeping": 0\n`)
 for (const c of CASES) {
   process.stdout.write(`  running ${c.name}, ${c.inFlight === 1 ? 'sequential' : `burst×${c.inFlight}`} …`)
   const r = await runCase(c)

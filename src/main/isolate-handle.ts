@@ -10,7 +10,7 @@ import {
   KIND_RES_HEAD, readHead, writeBody, writeHead
 } from '../shared/frame.ts'
 import type { IsolateInit, IsolateMessage, MainMessage, ManifestRoute, RouteSpec } from '../shared/protocol.ts'
-import { createRingBuffer, pollForData, RingConsumer, RingProducer } from '../shared/ring.ts'
+import { createRingBuffer, RingConsumer, RingProducer } from '../shared/ring.ts'
 import { sendError } from './exchange.ts'
 import type { ResourceLimits } from './options.ts'
 import { LONG_MS } from './route-costs.ts'
@@ -62,8 +62,6 @@ export class IsolateHandle {
   private stopping = false
   private exited = false
   private readonly events: IsolateEvents
-  /** µs to keep looking for responses after running dry, while requests are in flight (options.poll). */
-  private readonly poll: number
   private readonly costs: RouteCosts
   /** Expected ms of work in flight here: the route costs of the requests in flight (placement). */
   work = 0
@@ -75,7 +73,6 @@ export class IsolateHandle {
   private constructor (index: number, config: IsolateConfig, events: IsolateEvents) {
     this.index = index
     this.events = events
-    this.poll = config.poll
     this.costs = config.costs
     const requestRing = createRingBuffer(config.ringSize)
     const responseRing = createRingBuffer(config.ringSize)
@@ -307,11 +304,6 @@ export class IsolateHandle {
     try {
       while (!this.stopping) {
         this.drainResponses()
-        // With answers still to come, keep looking for a while between turns of the event loop
-        // (sockets are served meanwhile) before sleeping: an answer that comes then costs no
-        // wake-up. Nothing in flight, nothing to look for.
-        if (this.poll > 0 && this.pending.size > 0 && !this.responses.hasData() &&
-          await pollForData(this.responses, this.poll)) continue
         const wait = this.responses.waitForData()
         if (wait !== null) await wait
       }

@@ -45,13 +45,15 @@
 // uses the mirror image: WAITING, set by it and cleared by the consumer's release().
 //
 // Polling before sleeping. A sleeping thread costs a wake-up per frame when frames come one at a
-// time, and on a VM that wake-up (futex or event-loop task alike) is most of a round trip: ~25 µs
-// each way here, where a round trip between two awake threads takes a few (bench/micro/ring.ts).
-// pollForData() keeps a consumer awake for a short budget after it ran dry, looking at HEAD once
-// per turn of its event loop (setImmediate), so its other I/O, timers and promises go on between
-// looks; only when the budget runs out does it sleep as above. While it polls ASLEEP stays 0,
-// so the producer skips even the notify. The price is CPU for the budget after every burst:
-// worth it where the thread has a core of its own, not where it takes one from someone else.
+// time, and on a VM that wake-up (futex or event-loop task alike) is most of a round trip: ~50 µs
+// here, against ~5 µs when one of the two threads stays awake (bench/micro/wake.ts; a vCPU idle
+// for a moment wakes fast, one idle for long does not). pollForData() keeps a consumer awake for
+// a short budget after it ran dry, looking at HEAD once per turn of its event loop (setImmediate),
+// so its other I/O, timers and promises go on between looks; only when the budget runs out does
+// it sleep as above. While it polls ASLEEP stays 0, so the producer skips even the notify. The
+// isolates poll (the `poll` option); the main thread never does — one polling side is enough.
+// The price is CPU for the budget after every burst: worth it where the thread has a core of its
+// own, not where it takes one from someone else.
 
 import { IsopoolError } from './errors.ts'
 
@@ -220,7 +222,8 @@ export class RingProducer extends RingSide {
    * published after that first wake; commit()
    * still publishes each frame at once. A notify costs a syscall here and a task on the other
    * thread, and a consumer woken by one frame of a burst drains it and goes back to sleep before
-   * the next one is there — so waking on every commit means waking per frame. The main thread schedules with setImmediate (after the turn's I/O:
+   * the next one is there — so waking on every commit means waking per frame. The main thread
+   * schedules with setImmediate (after the turn's I/O:
    * all requests parsed in one turn share a wake-up), an isolate with queueMicrotask (after the
    * handlers of one drain).
    */

@@ -19,7 +19,7 @@ import { normalizeMethod, resolveHandler, resolveOptions, routeTimeout } from '.
 import type { ResolvedOptions, RouteDefinition, RouteOptions, ServerOptions } from './options.ts'
 import { buildOpenApi, docsAssets } from './openapi.ts'
 import { Router } from './router.ts'
-import { LONG_MS, MAX_LONG, RouteCosts } from './route-costs.ts'
+import { LIGHT_WINDOW_MS, LONG_MS, MAX_LONG, MAX_LONG_MIXED, RouteCosts } from './route-costs.ts'
 
 /** What place() did with a request. */
 const PLACED = 0
@@ -67,10 +67,12 @@ export class Server {
   private http: HttpServer | null = null
   /** Requests waiting for an isolate, oldest first. */
   private queue: Exchange[] = []
-  /** Long requests waiting for an isolate with fewer than MAX_LONG of them (route-costs.ts);
+  /** Long requests waiting for an isolate with room for one more of them (route-costs.ts);
    * they wait here, where they hold up no one, not behind a job on an isolate. */
   private held: Exchange[] = []
   private readonly costs = new RouteCosts()
+  /** performance.now() when a request that is not a long one was last placed. */
+  private lightAt = -Infinity
   /** Exchanges accepted and not yet completed (queued or on an isolate). */
   private active = 0
   private idle: (() => void) | null = null
@@ -391,11 +393,12 @@ export class Server {
   /**
    * Put the request on the isolate that can take it now and will be free soonest: PLACED; FULL
    * when none can take anything now; HELD when it is a long one and every isolate that could
-   * take it already has MAX_LONG long ones in flight (route-costs.ts).
+   * take it already has as many long ones in flight as it may (route-costs.ts).
    */
   private place (ex: Exchange): number {
     const isolates = this.isolates
     const long = ex.cost >= LONG_MS
+    const maxLong = !long ? 0 : performance.now() - this.lightAt < LIGHT_WINDOW_MS ? MAX_LONG_MIXED : MAX_LONG
     let full: IsolateHandle[] | null = null
     let held = false
     for (;;) {
@@ -403,7 +406,7 @@ export class Server {
       for (let i = 0; i < isolates.length; i++) {
         const h = isolates[i]
         if (h.congested || h.inFlight >= this.options.maxInFlight || (full !== null && full.includes(h))) continue
-        if (long && h.long >= MAX_LONG) {
+        if (long && h.long >= maxLong) {
           held = true
           continue
         }
@@ -416,6 +419,7 @@ export class Server {
       void best.requests.waitForSpace().then(() => this.pump())
       ;(full ??= []).push(best)
     }
+    if (!long) this.lightAt = ex.placedAt
     if (ex.bodyLen !== 0) this.streamBody(ex)
     return PLACED
   }

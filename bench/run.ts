@@ -552,12 +552,13 @@ const div = (a: number | undefined | null, b: number | undefined | null): number
   let microDetail = '(run npm run bench:micro)'
   if (existsSync(microFile)) {
     try {
-      const m = JSON.parse(readFileSync(microFile, 'utf8')) as { date: string, results: { payloadBytes: number, inFlight: number, ring: { opsPerSec: number }, piscina?: { opsPerSec: number } }[] }
+      const m = JSON.parse(readFileSync(microFile, 'utf8')) as { date: string, pollMicros?: number, results: { payloadBytes: number, inFlight: number, ring: { opsPerSec: number }, piscina?: { opsPerSec: number } }[] }
       const r = m.results.find(r => r.payloadBytes === 64 && r.inFlight === 1 && r.piscina !== undefined)
       const b = m.results.find(r => r.payloadBytes === 64 && r.inFlight > 1 && r.piscina !== undefined)
       if (r !== undefined && r.piscina !== undefined) {
         micro = r.ring.opsPerSec / r.piscina.opsPerSec
-        microDetail = `(64 B one in flight: ${fmtN(r.ring.opsPerSec)} vs ${fmtN(r.piscina.opsPerSec)} rt/s` +
+        // The ring column is the worker polling pollMicros µs before it sleeps (bench/micro/ring.ts).
+        microDetail = `(64 B one in flight, worker polling ${m.pollMicros ?? 0} µs: ${fmtN(r.ring.opsPerSec)} vs ${fmtN(r.piscina.opsPerSec)} rt/s` +
           (b?.piscina === undefined ? '' : `; burst of ${b.inFlight}: ${(b.ring.opsPerSec / b.piscina.opsPerSec).toFixed(2)}×`) +
           `; bench:micro of ${m.date.slice(0, 16)})`
       }

@@ -80,7 +80,9 @@ describe('placement by expected work', () => {
 describe('long requests held in the main thread', () => {
   let app: Running
   beforeEach(async () => {
-    app = await start({ isolates: 1 }, [['GET', '/spin', './slow.ts#spin'], ['GET', '/thread', './slow.ts#thread']])
+    app = await start({ isolates: 1 }, [
+      ['GET', '/spin', './slow.ts#spin'], ['GET', '/thread', './slow.ts#thread'], ['GET', '/overlap', './slow.ts#overlap']
+    ])
     // Let the server learn what each route costs: one long job, a few light requests.
     await app.get('/spin?ms=100')
     for (let i = 0; i < 5; i++) await app.get('/thread')
@@ -99,6 +101,13 @@ describe('long requests held in the main thread', () => {
 
   it('lets a light request overtake all but one long one while light requests come', async () => {
     expect(await race()).toEqual(['long 1', 'light', 'long 2', 'long 3', 'long 4'])
+  })
+
+  it('does not hold back requests that wait on I/O rather than compute', async () => {
+    // Answered after 100 ms, one at a time: slow, but its isolate was free all along.
+    await app.get('/overlap?ms=100')
+    const replies = await Promise.all(Array.from({ length: 6 }, () => app.get('/overlap?ms=100')))
+    expect(Math.max(...replies.map(r => r.json.most))).toBe(6)
   })
 
   it('keeps two long ones on an isolate when no light request came for a while', async () => {

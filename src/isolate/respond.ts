@@ -5,7 +5,7 @@
 import { errorBody, HttpError, IsopoolError } from '../shared/errors.ts'
 import type { WireError } from '../shared/errors.ts'
 import { pack } from 'msgpackr'
-import { CT_JSON, CT_MSGPACK, CT_NONE, CT_OCTET, CT_TEXT, FLAG_END, FRAME_HEADER, HEAD_PREFIX, KIND_BODY, KIND_RES_HEAD, writeBody, writeFrameHeader, writeHead } from '../shared/frame.ts'
+import { CT_JSON, CT_MSGPACK, CT_NONE, CT_OCTET, CT_TEXT, FLAG_END, FRAME_HEADER, HEAD_PREFIX, KIND_BODY, KIND_RES_HEAD, resArg, writeBody, writeFrameHeader, writeHead } from '../shared/frame.ts'
 import type { RingProducer } from '../shared/ring.ts'
 
 /** A response waiting for ring space; `offset` is how much of the body is in the ring. */
@@ -17,6 +17,8 @@ interface Outgoing {
   body: Uint8Array | null
   offset: number
   headSent: boolean
+  /** µs the handler kept the isolate busy, reported in the RES_HEAD. */
+  busy: number
 }
 
 /** A handler's result with the encoder its route compiled from its response schema. */
@@ -35,6 +37,9 @@ export class ResponseWriter {
   /** Responses that did not fit yet, in order; while it is not empty new ones queue behind. */
   private backlog: Outgoing[] = []
   private flushing = false
+  /** µs the handler whose result or error is written next kept the isolate busy; the caller
+   * sets it right before result() or error(), which read it synchronously. */
+  busy = 0
 
   constructor (ring: RingProducer, dev: boolean) {
     this.ring = ring
@@ -58,7 +63,7 @@ export class ResponseWriter {
     if (value === undefined) return this.send(id, 204, CT_NONE, '', null)
     if (typeof value === 'string') return this.sendString(id, 200, CT_TEXT, '', value)
     if (value instanceof Uint8Array) return this.send(id, 200, CT_OCTET, '', value)
-    if (value instanceof Response) return this.response(id, value)
+    if (value instanceof Response) return this.response(id, value, this.busy)
     if (value instanceof ArrayBuffer) return this.send(id, 200, CT_OCTET, '', new Uint8Array(value))
     if (typeof value === 'function' || typeof value === 'symbol') {
       return this.error(id, new IsopoolError('ISOPOOL_ERR_INVALID_RESULT', { handler, type: typeof value }))
@@ -111,7 +116,7 @@ export class ResponseWriter {
     this.sendString(id, wire.status ?? 500, CT_JSON, text, errorBody(wire))
   }
 
-  private async response (id: number, res: Response): Promise<void> {
+  private async response (id: number, res: Response, busy: number): Promise<void> {
     const headers: [string, string][] = []
     for (const [name, value] of res.headers) {
       // The main thread frames the body itself and sets content-length from what we send.
@@ -120,7 +125,7 @@ export class ResponseWriter {
     }
     for (const cookie of res.headers.getSetCookie()) headers.push(['set-cookie', cookie])
     const body = res.body === null ? null : new Uint8Array(await res.arrayBuffer())
-    this.send(id, res.status, CT_NONE, headerText(headers), body)
+    this.send(id, res.status, CT_NONE, headerText(headers), body, busy)
   }
 
   /** Send a string body, UTF-8-encoded in place when it fits one frame. */
@@ -133,7 +138,7 @@ export class ResponseWriter {
         const pos = ring.reserve(fixed + bytes, fixed + bytes)
         if (pos >= 0) {
           const data = ring.data
-          writeFrameHeader(ring, pos, fixed + bytes, KIND_RES_HEAD, FLAG_END, ct, id, status)
+          writeFrameHeader(ring, pos, fixed + bytes, KIND_RES_HEAD, FLAG_END, ct, id, resArg(status, this.busy))
           ring.u32[(pos + FRAME_HEADER) >>> 2] = text.length
           ring.u32[(pos + FRAME_HEADER + 4) >>> 2] = bytes
           if (text.length > 0) data.write(text, pos + HEAD_PREFIX, text.length, 'latin1')
@@ -147,8 +152,8 @@ export class ResponseWriter {
   }
 
   /** Send a response with a byte body; chunks it and waits for ring space as needed. */
-  send (id: number, status: number, ct: number, text: string, body: Uint8Array | null): void {
-    const out: Outgoing = { id, status, ct, text, body, offset: 0, headSent: false }
+  send (id: number, status: number, ct: number, text: string, body: Uint8Array | null, busy = this.busy): void {
+    const out: Outgoing = { id, status, ct, text, body, offset: 0, headSent: false, busy }
     if (this.backlog.length === 0 && this.write(out)) return
     this.backlog.push(out)
     if (!this.flushing) void this.flush()
@@ -159,7 +164,7 @@ export class ResponseWriter {
     const ring = this.ring
     const bodyLen = out.body === null ? 0 : out.body.byteLength
     if (!out.headSent) {
-      const n = writeHead(ring, KIND_RES_HEAD, out.id, out.status, out.ct, out.text, bodyLen, out.body, 0, true)
+      const n = writeHead(ring, KIND_RES_HEAD, out.id, resArg(out.status, out.busy), out.ct, out.text, bodyLen, out.body, 0, true)
       if (n < 0) return false
       out.headSent = true
       out.offset = n

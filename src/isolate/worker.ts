@@ -43,20 +43,32 @@ let running = true
 function run (route: number, id: number, text: string, body: Uint8Array | null): void {
   const req = new IsolateRequest(text, patterns[route], body)
   let value: unknown
+  // What the handler keeps this thread from doing anything else, for the main thread's
+  // placement (src/main/route-costs.ts): its synchronous part. An async handler's waits cost
+  // the isolate nothing; what it computes after them is not counted.
+  const start = performance.now()
   try {
     value = handlers[route](req)
   } catch (err) {
+    writer.busy = micros(start)
     writer.error(id, err)
     return
   }
+  const busy = micros(start)
   if (value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function') {
-    (value as PromiseLike<unknown>).then(v => complete(id, v, route, req), err => writer.error(id, err))
+    (value as PromiseLike<unknown>).then(v => complete(id, v, route, req, busy), err => {
+      writer.busy = busy
+      writer.error(id, err)
+    })
   } else {
-    complete(id, value, route, req)
+    complete(id, value, route, req, busy)
   }
 }
 
-function complete (id: number, value: unknown, route: number, req: IsolateRequest): void {
+const micros = (since: number): number => Math.round((performance.now() - since) * 1000)
+
+function complete (id: number, value: unknown, route: number, req: IsolateRequest, busy: number): void {
+  writer.busy = busy
   try {
     const pending = writer.result(id, value, names[route], req)
     if (pending !== undefined) pending.catch(err => writer.error(id, err))

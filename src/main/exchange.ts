@@ -27,8 +27,6 @@ export interface Exchange {
   timer: NodeJS.Timeout | null
   /** Expected ms of isolate work, charged to the isolate it was placed on (route-costs.ts). */
   cost: number
-  /** performance.now() when it was placed on an isolate. */
-  placedAt: number
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8'

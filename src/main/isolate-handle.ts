@@ -7,7 +7,7 @@ import type { ServerResponse } from 'node:http'
 import { IsopoolError } from '../shared/errors.ts'
 import {
   bodyView, CONTENT_TYPES, copyOut, FLAG_END, FRAME_HEADER, frameFlags, frameId, frameKind, KIND_ABORT, KIND_BODY, KIND_REQ_HEAD,
-  KIND_RES_HEAD, readHead, writeBody, writeHead
+  KIND_RES_HEAD, readHead, resBusyMicros, resStatus, writeBody, writeHead
 } from '../shared/frame.ts'
 import type { IsolateInit, IsolateMessage, MainMessage, ManifestRoute, RouteSpec } from '../shared/protocol.ts'
 import { createRingBuffer, RingConsumer, RingProducer } from '../shared/ring.ts'
@@ -67,8 +67,6 @@ export class IsolateHandle {
   work = 0
   /** Requests in flight here expected to take LONG_MS or more (route-costs.ts). */
   long = 0
-  /** performance.now() of the last answer: an answer's cost is counted from it (route-costs.ts). */
-  private lastAnswerAt = 0
 
   private constructor (index: number, config: IsolateConfig, events: IsolateEvents) {
     this.index = index
@@ -198,7 +196,6 @@ export class IsolateHandle {
     ex.isolate = this
     ex.id = id
     // ex.cost was set by the server from the route's cost when it chose this isolate.
-    ex.placedAt = performance.now()
     this.work += ex.cost
     if (ex.cost >= LONG_MS) this.long++
     this.pending.set(id, ex)
@@ -319,8 +316,6 @@ export class IsolateHandle {
     const ring = this.responses
     let pos: number
     let freed = false
-    // One clock reading per drain: see route-costs.ts for why that is enough.
-    let now = -1
     while ((pos = ring.peek()) >= 0) {
       const kind = frameKind(ring, pos)
       if (kind === KIND_RES_HEAD) {
@@ -328,12 +323,13 @@ export class IsolateHandle {
         const ex = this.pending.get(h.id)
         if (ex !== undefined) {
           const end = (h.flags & FLAG_END) !== 0
-          const ok = writeResponseHead(ex.res, h.arg, h.aux, h.text, h.bodyLen)
+          // What the handler cost the isolate, as it measured it: the route's cost for placement.
+          this.costs.observe(ex.route, resBusyMicros(h.arg) / 1000)
+          const ok = writeResponseHead(ex.res, resStatus(h.arg), h.aux, h.text, h.bodyLen)
           const body = ok && h.bodyEnd > h.bodyStart ? copyOut(ring.data, h.bodyStart, h.bodyEnd) : null
           if (end) {
             if (ok) ex.res.end(body ?? undefined)
-            if (now < 0) now = performance.now()
-            this.answer(ex, now)
+            this.answer(ex)
             freed = true
           } else {
             ex.streaming = true
@@ -348,8 +344,7 @@ export class IsolateHandle {
           if (open && chunk.byteLength > 0) ex.res.write(copyOut(ring.data, pos + FRAME_HEADER, pos + ring.frameLength))
           if ((frameFlags(ring, pos) & FLAG_END) !== 0) {
             if (open) ex.res.end()
-            if (now < 0) now = performance.now()
-            this.answer(ex, now)
+            this.answer(ex)
             freed = true
           }
         }
@@ -364,11 +359,9 @@ export class IsolateHandle {
   /** Requests this isolate answered (a replacement that dies before answering any is in a crash loop). */
   answered = 0
 
-  /** The isolate gave `ex` its whole answer at `now`. */
-  private answer (ex: Exchange, now: number): void {
+  /** The isolate gave `ex` its whole answer. */
+  private answer (ex: Exchange): void {
     this.answered++
-    this.costs.observe(ex.route, now - Math.max(ex.placedAt, this.lastAnswerAt))
-    this.lastAnswerAt = now
     this.finish(ex)
   }
 

@@ -5,12 +5,11 @@
 // latency of light requests under a mixed load. Placing by the expected work in flight instead
 // (the sum of its requests' route costs) sends light requests to the isolate that is free soon.
 //
-// The main thread cannot see handlers run; it sees answers. An isolate runs its synchronous
-// code one piece at a time, so the time from max(a request's dispatch, the isolate's previous
-// answer) to this answer is what this request kept the isolate busy, transport included. Answers
-// read in one drain share one clock reading: the first gets the batch's time and the rest
-// nothing, which averages out to the right mean. Requests that wait on I/O inside the isolate
-// overlap; they are charged less than their latency, which is right, as they do not block it.
+// The main thread cannot see handlers run, so the isolate measures it: each answer's RES_HEAD
+// carries how long its handler's synchronous part kept the isolate from doing anything else
+// (frame.ts, resArg). That is the cost to place by — not the answer's latency: a handler that
+// awaits a 100 ms query costs its isolate almost nothing meanwhile, and counting the wait would
+// hold such requests back as if they were CPU jobs.
 
 // Placement by work alone still lets long requests pile up on every isolate, and a light one
 // then waits behind all of them wherever it goes. So a long request (expected LONG_MS or more)

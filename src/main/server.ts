@@ -372,7 +372,7 @@ export class Server {
     }
     const ex: Exchange = {
       req, res, route: found.route, text: headText(method, url, req.rawHeaders), bodyLen, received: 0,
-      isolate: null, id: 0, sent: false, streaming: false, done: false, timer: null, cost: 0, placedAt: 0
+      isolate: null, id: 0, sent: false, streaming: false, done: false, timer: null, cost: 0
     }
     this.active++
     const timeout = this.timeouts[found.route]
@@ -419,7 +419,7 @@ export class Server {
       void best.requests.waitForSpace().then(() => this.pump())
       ;(full ??= []).push(best)
     }
-    if (!long) this.lightAt = ex.placedAt
+    if (!long) this.lightAt = performance.now()
     if (ex.bodyLen !== 0) this.streamBody(ex)
     return PLACED
   }

@@ -16,7 +16,8 @@
 //             ┌ textLen u32 ┬ bodyLen u32 ┬ text (latin1) ─────────────┬ body bytes … ┐
 //             text = method \0 url \0 rawHeaders joined by \0 (name \0 value \0 …)
 //             bodyLen = the whole body's length, or UNKNOWN_LENGTH when it is streamed
-//   RES_HEAD  isolate → main   arg = status, aux = content-type code (CT_*)
+//   RES_HEAD  isolate → main   arg = status (low 16 bits) | µs the handler kept the isolate busy
+//                              (high 16 bits, at most 65,535), aux = content-type code (CT_*)
 //             ┌ textLen u32 ┬ bodyLen u32 ┬ text (latin1) ─────────────┬ body bytes … ┐
 //             text = extra header names and values joined by \0
 //   BODY      both ways        payload = body bytes that follow the HEAD of the same id
@@ -149,6 +150,11 @@ export function writeFrameHeader (ring: RingProducer, pos: number, len: number, 
 }
 
 // ── reading ────────────────────────────────────────────────────────────────────────────────
+
+/** RES_HEAD's arg: the status and what the request cost the isolate (src/main/route-costs.ts). */
+export const resArg = (status: number, busyMicros: number): number => (status | (Math.min(busyMicros, 0xffff) << 16)) >>> 0
+export const resStatus = (arg: number): number => arg & 0xffff
+export const resBusyMicros = (arg: number): number => arg >>> 16
 
 export const frameKind = (ring: RingConsumer, pos: number): number => ring.data[pos + 4]
 export const frameFlags = (ring: RingConsumer, pos: number): number => ring.data[pos + 5]

@@ -45,7 +45,7 @@ export interface IsolateConfig {
   dev: boolean
   poll: number
   resourceLimits: ResourceLimits | undefined
-  /** Shared by every isolate of a generation: what each route's requests cost. */
+  /** The server's, shared by every isolate: what each route's requests cost (route-costs.ts). */
   costs: RouteCosts
 }
 

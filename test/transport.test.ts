@@ -118,6 +118,26 @@ describe('long requests held in the main thread', () => {
   })
 })
 
+describe('long requests of a route that was light a moment ago', () => {
+  let app: Running
+  beforeAll(async () => {
+    app = await start({ isolates: 1 }, [['GET', '/spin', './slow.ts#spin'], ['GET', '/thread', './slow.ts#thread']])
+  })
+  afterAll(() => app.close())
+
+  it('counts only other routes as light requests to protect', async () => {
+    // /spin is light first (its own light request is the last one placed), then long.
+    await app.get('/spin?ms=0')
+    await app.get('/spin?ms=100')
+    const order: string[] = []
+    const jobs = [1, 2, 3, 4].map(i => app.get(`/spin?ms=100&id=${i}`).then(() => order.push(`long ${i}`)))
+    await new Promise(resolve => setTimeout(resolve, 50)) // sequencing: the four arrive first
+    await Promise.all([...jobs, app.get('/thread').then(() => order.push('light'))])
+    // No other route's light request came before them: two went to the isolate, as with none.
+    expect(order).toEqual(['long 1', 'long 2', 'light', 'long 3', 'long 4'])
+  })
+})
+
 describe('bodies larger than the ring', () => {
   let app: Running
   beforeAll(async () => {

@@ -70,9 +70,15 @@ export class Server {
   /** Long requests waiting for an isolate with room for one more of them (route-costs.ts);
    * they wait here, where they hold up no one, not behind a job on an isolate. */
   private held: Exchange[] = []
+  /** Held requests per route index. */
+  private heldOf: number[] = []
   private readonly costs = new RouteCosts()
-  /** performance.now() when a request that is not a long one was last placed. */
+  /** performance.now() when a request that is not a long one was last placed, its route, and
+   * when one of another route was: whether light requests come is asked for routes other than
+   * the long request's own (one whose cost hovers around LONG_MS has no one to protect from it). */
   private lightAt = -Infinity
+  private lightRoute = -1
+  private otherLightAt = -Infinity
   /** Exchanges accepted and not yet completed (queued or on an isolate). */
   private active = 0
   private idle: (() => void) | null = null
@@ -380,7 +386,9 @@ export class Server {
     res.once('close', () => this.closedEarly(ex))
     ex.cost = this.costs.expected(ex.route)
     if (this.queue.length > 0) this.wait(ex)
-    else if (this.held.length > 0 && ex.cost >= LONG_MS) this.hold(ex) // no overtaking among long ones
+    // No overtaking among long requests, nor within a route: one whose cost hovers around
+    // LONG_MS must not have its held requests passed by its own that came later as light ones.
+    else if (this.held.length > 0 && (ex.cost >= LONG_MS || (this.heldOf[ex.route] ?? 0) > 0)) this.hold(ex)
     else this.dispatch(ex)
   }
 
@@ -398,7 +406,8 @@ export class Server {
   private place (ex: Exchange): number {
     const isolates = this.isolates
     const long = ex.cost >= LONG_MS
-    const maxLong = !long ? 0 : performance.now() - this.lightAt < LIGHT_WINDOW_MS ? MAX_LONG_MIXED : MAX_LONG
+    const maxLong = !long ? 0
+      : performance.now() - (ex.route === this.lightRoute ? this.otherLightAt : this.lightAt) < LIGHT_WINDOW_MS ? MAX_LONG_MIXED : MAX_LONG
     let full: IsolateHandle[] | null = null
     let held = false
     for (;;) {
@@ -419,7 +428,13 @@ export class Server {
       void best.requests.waitForSpace().then(() => this.pump())
       ;(full ??= []).push(best)
     }
-    if (!long) this.lightAt = performance.now()
+    if (!long) {
+      if (ex.route !== this.lightRoute) {
+        this.otherLightAt = this.lightAt
+        this.lightRoute = ex.route
+      }
+      this.lightAt = performance.now()
+    }
     if (ex.bodyLen !== 0) this.streamBody(ex)
     return PLACED
   }
@@ -430,8 +445,17 @@ export class Server {
   }
 
   private hold (ex: Exchange): void {
-    if (this.overloaded(ex)) return
+    if (!this.overloaded(ex)) this.pushHeld(ex)
+  }
+
+  private pushHeld (ex: Exchange): void {
     this.held.push(ex)
+    this.heldOf[ex.route] = (this.heldOf[ex.route] ?? 0) + 1
+  }
+
+  /** `ex` left the held list. */
+  private unheld (ex: Exchange): void {
+    this.heldOf[ex.route]--
   }
 
   /** Answer 503 when the main thread already holds maxQueue requests. */
@@ -452,14 +476,18 @@ export class Server {
         ex.cost = this.costs.expected(ex.route)
         const placed = this.place(ex)
         if (placed === FULL) return
-        if (placed === HELD) this.held.push(ex)
+        if (placed === HELD) this.pushHeld(ex) // moves from one list to the other: no new place taken
       }
       this.queue.shift()
     }
     while (this.held.length > 0) {
       const ex = this.held[0]
-      if (!ex.done && this.place(ex) !== PLACED) return
+      if (!ex.done) {
+        ex.cost = this.costs.expected(ex.route)
+        if (this.place(ex) !== PLACED) return
+      }
       this.held.shift()
+      this.unheld(ex)
     }
   }
 
@@ -615,11 +643,15 @@ export class Server {
     const i = this.queue.indexOf(ex)
     if (i >= 0) this.queue.splice(i, 1)
     const j = this.held.indexOf(ex)
-    if (j >= 0) this.held.splice(j, 1)
+    if (j >= 0) {
+      this.held.splice(j, 1)
+      this.unheld(ex)
+    }
   }
 
   /** Answer every accepted request that has no answer yet with `err` (shutdown deadline). */
   private answerAll (err: IsopoolError): void {
+    this.heldOf = []
     for (const ex of [...this.queue.splice(0), ...this.held.splice(0)]) {
       sendError(ex.res, err, this.retryAfter, true)
       this.completed(ex)

@@ -77,6 +77,16 @@ describe('placement by expected work', () => {
   })
 })
 
+/** Four long requests, then (once they are in) a light one: the order the answers come in. */
+async function race (app: Running): Promise<string[]> {
+  const order: string[] = []
+  const jobs = [1, 2, 3, 4].map(i => app.get(`/spin?ms=100&id=${i}`).then(() => order.push(`long ${i}`)))
+  // Sequencing only: the four long requests arrive first.
+  await new Promise(resolve => setTimeout(resolve, 50))
+  await Promise.all([...jobs, app.get('/thread').then(() => order.push('light'))])
+  return order
+}
+
 describe('long requests held in the main thread', () => {
   let app: Running
   beforeEach(async () => {
@@ -89,18 +99,8 @@ describe('long requests held in the main thread', () => {
   })
   afterEach(() => app.close())
 
-  /** Four long requests, then (once they are in) a light one: the order the answers come in. */
-  async function race (): Promise<string[]> {
-    const order: string[] = []
-    const jobs = [1, 2, 3, 4].map(i => app.get(`/spin?ms=100&id=${i}`).then(() => order.push(`long ${i}`)))
-    // Sequencing only: the four long requests arrive first.
-    await new Promise(resolve => setTimeout(resolve, 50))
-    await Promise.all([...jobs, app.get('/thread').then(() => order.push('light'))])
-    return order
-  }
-
   it('lets a light request overtake all but one long one while light requests come', async () => {
-    expect(await race()).toEqual(['long 1', 'light', 'long 2', 'long 3', 'long 4'])
+    expect(await race(app)).toEqual(['long 1', 'light', 'long 2', 'long 3', 'long 4'])
   })
 
   it('does not hold back requests that wait on I/O rather than compute', async () => {
@@ -114,7 +114,7 @@ describe('long requests held in the main thread', () => {
     // Sequencing, not timing: past the window in which light requests count as coming.
     await new Promise(resolve => setTimeout(resolve, 1100))
     // The first two went to the isolate before the light one came; it passes the other two.
-    expect(await race()).toEqual(['long 1', 'long 2', 'light', 'long 3', 'long 4'])
+    expect(await race(app)).toEqual(['long 1', 'long 2', 'light', 'long 3', 'long 4'])
   })
 })
 
@@ -129,12 +129,8 @@ describe('long requests of a route that was light a moment ago', () => {
     // /spin is light first (its own light request is the last one placed), then long.
     await app.get('/spin?ms=0')
     await app.get('/spin?ms=100')
-    const order: string[] = []
-    const jobs = [1, 2, 3, 4].map(i => app.get(`/spin?ms=100&id=${i}`).then(() => order.push(`long ${i}`)))
-    await new Promise(resolve => setTimeout(resolve, 50)) // sequencing: the four arrive first
-    await Promise.all([...jobs, app.get('/thread').then(() => order.push('light'))])
     // No other route's light request came before them: two went to the isolate, as with none.
-    expect(order).toEqual(['long 1', 'long 2', 'light', 'long 3', 'long 4'])
+    expect(await race(app)).toEqual(['long 1', 'long 2', 'light', 'long 3', 'long 4'])
   })
 })
 

@@ -1,4 +1,4 @@
-// What a request of each route costs an isolate, learned from the answers, for placement.
+// What a request of each route costs an isolate, as the isolates measure it, for placement.
 //
 // Fewest-requests-in-flight treats a 2 ms CPU job and a 20 µs lookup alike, so a light request
 // may land behind a heavy one on an isolate that cannot take it up until the job is done — the
@@ -15,10 +15,12 @@
 // then waits behind all of them wherever it goes. So a long request (expected LONG_MS or more)
 // goes only to an isolate with fewer than a few long ones in flight; the others wait in the
 // main thread, where they hold up no one. How few depends on who is there to protect: while
-// light requests come (one in the last LIGHT_WINDOW_MS), one long request per isolate, so a light
-// one waits behind one job at most; with only long requests about, two, so the next job is
-// already in the isolate's ring when the current one ends and no time goes to the round trip in
-// between (on a VM ~100 µs: two sleeping threads to wake).
+// light requests of other routes come (one in the last LIGHT_WINDOW_MS), one long request per
+// isolate, so a light one waits behind one job at most; with only long requests about, two, so
+// the next job is already in the isolate's ring when the current one ends and no time goes to
+// the round trip in between (on a VM ~100 µs: two sleeping threads to wake). Held requests keep
+// their order within a route: a route whose cost hovers around LONG_MS must not have its held
+// requests passed by its own later ones that came in as light (server.ts).
 
 /** Requests expected to keep an isolate busy this long (ms) or longer are long ones. */
 export const LONG_MS = 1

@@ -74,8 +74,9 @@ export interface ServerOptions {
   /**
    * Microseconds an isolate keeps looking for requests after it ran out of them, before it
    * sleeps: requests that come one at a time then cost no cross-thread wake-up (~50 µs a round
-   * trip on a VM, 5 with polling: bench/micro/wake.ts), for CPU spent polling after every burst. 0 for never. Default 'auto': 100 when the
-   * machine has a core for every isolate, one for the main thread and one to spare, else 0.
+   * trip on a VM, 5 with polling: bench/micro/wake.ts), for CPU spent polling after every burst.
+   * 0 for never. Default 'auto': 100 when the machine has a core for every isolate, one for the
+   * main thread and one to spare, else 0.
    */
   poll?: number | 'auto'
   /**

@@ -384,11 +384,10 @@ export class Server {
     const timeout = this.timeouts[found.route]
     if (timeout > 0) ex.timer = setTimeout(this.onTimeout, timeout, ex, timeout)
     res.once('close', () => this.closedEarly(ex))
-    ex.cost = this.costs.expected(ex.route)
     if (this.queue.length > 0) this.wait(ex)
     // No overtaking among long requests, nor within a route: one whose cost hovers around
     // LONG_MS must not have its held requests passed by its own that came later as light ones.
-    else if (this.held.length > 0 && (ex.cost >= LONG_MS || (this.heldOf[ex.route] ?? 0) > 0)) this.hold(ex)
+    else if (this.held.length > 0 && ((this.heldOf[ex.route] ?? 0) > 0 || this.costs.expected(ex.route) >= LONG_MS)) this.hold(ex)
     else this.dispatch(ex)
   }
 
@@ -405,6 +404,8 @@ export class Server {
    */
   private place (ex: Exchange): number {
     const isolates = this.isolates
+    // The route's cost as known now (a request may have waited while it was learned).
+    ex.cost = this.costs.expected(ex.route)
     const long = ex.cost >= LONG_MS
     const maxLong = !long ? 0
       : performance.now() - (ex.route === this.lightRoute ? this.otherLightAt : this.lightAt) < LIGHT_WINDOW_MS ? MAX_LONG_MIXED : MAX_LONG
@@ -473,7 +474,6 @@ export class Server {
     while (this.queue.length > 0) {
       const ex = this.queue[0]
       if (!ex.done) {
-        ex.cost = this.costs.expected(ex.route)
         const placed = this.place(ex)
         if (placed === FULL) return
         if (placed === HELD) this.pushHeld(ex) // moves from one list to the other: no new place taken
@@ -482,10 +482,7 @@ export class Server {
     }
     while (this.held.length > 0) {
       const ex = this.held[0]
-      if (!ex.done) {
-        ex.cost = this.costs.expected(ex.route)
-        if (this.place(ex) !== PLACED) return
-      }
+      if (!ex.done && this.place(ex) !== PLACED) return
       this.held.shift()
       this.unheld(ex)
     }

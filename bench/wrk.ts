@@ -26,10 +26,15 @@ export function wrkAvailable (): boolean {
 function script (s: Scenario): string {
   const lua = (x: string): string => `[==[${x}]==]`
   const reqs = s.requests.map(r => `wrk.format(${lua(r.method)}, ${lua(r.path)}, ${r.body === undefined ? '{}' : '{["Content-Type"]="application/json"}'}, ${r.body === undefined ? 'nil' : lua(r.body)})`)
-  return `local reqs = { ${reqs.join(',\n')} }
+  // The requests are formatted in init(), not when the script loads: wrk.host is not set yet at
+  // load time, so wrk.format would leave out the Host header and every server answers 400.
+  return `local reqs
 local mix = { ${s.mix.map(i => i + 1).join(', ')} }
 local k = 0
-function init(args) k = math.random(#mix) end
+function init(args)
+  reqs = { ${reqs.join(',\n')} }
+  k = math.random(#mix)
+end
 function request()
   k = k % #mix + 1
   return reqs[mix[k]]

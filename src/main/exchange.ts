@@ -1,13 +1,13 @@
 // One request/response pair as the main thread tracks it, from routing to the last byte written,
 // and the error responses the main thread sends itself.
 
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Http1Request, Http1Response } from './http1.ts'
 import { errorBody, IsopoolError } from '../shared/errors.ts'
 import type { IsolateHandle } from './isolate-handle.ts'
 
 export interface Exchange {
-  req: IncomingMessage
-  res: ServerResponse
+  req: Http1Request
+  res: Http1Response
   route: number
   /** REQ_HEAD text: method \0 url \0 raw headers. */
   text: string
@@ -32,14 +32,13 @@ export interface Exchange {
 const JSON_TYPE = 'application/json; charset=utf-8'
 
 /** Answer with a coded JSON error. `close` also ends the connection after it. */
-export function sendError (res: ServerResponse, err: IsopoolError, extra: string[] = [], close = false): void {
+export function sendError (res: Http1Response, err: IsopoolError, extra: string[] = [], close = false): void {
   if (res.headersSent || res.destroyed) {
     res.destroy()
     return
   }
-  const body = errorBody(err.toWire())
-  const headers = ['content-type', JSON_TYPE, 'content-length', String(Buffer.byteLength(body)), ...extra]
-  if (close) headers.push('connection', 'close')
-  res.writeHead(err.status ?? 500, headers)
+  const body = Buffer.from(errorBody(err.toWire()))
+  if (close) res.shouldKeepAlive = false
+  res.writeHead(err.status ?? 500, ['content-type', JSON_TYPE, 'content-length', String(body.byteLength), ...extra], true)
   res.end(body)
 }

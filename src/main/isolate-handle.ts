@@ -3,7 +3,7 @@
 
 import { Worker } from 'node:worker_threads'
 import type { EventLoopUtilization } from 'node:perf_hooks'
-import type { ServerResponse } from 'node:http'
+import type { Http1Response } from './http1.ts'
 import { IsopoolError } from '../shared/errors.ts'
 import {
   bodyView, CONTENT_TYPES, copyOut, FLAG_END, FRAME_HEADER, frameFlags, frameId, frameKind, KIND_ABORT, KIND_BODY, KIND_REQ_HEAD,
@@ -75,7 +75,7 @@ export class IsolateHandle {
     const requestRing = createRingBuffer(config.ringSize)
     const responseRing = createRingBuffer(config.ringSize)
     this.requests = new RingProducer(requestRing)
-    // Requests parsed in one event-loop turn (node:http parses every readable socket before
+    // Requests parsed in one event-loop turn (the HTTP layer parses every readable socket before
     // setImmediate callbacks run) reach the isolate with one wake-up.
     this.requests.wakeWith(setImmediate)
     this.responses = new RingConsumer(responseRing)
@@ -132,8 +132,8 @@ export class IsolateHandle {
       // A response already under way cannot change its status: end the connection instead.
       if (ex.streaming) ex.res.destroy()
       else sendError(ex.res, err)
-      // A client still uploading gets its answer and keeps its connection; node:http reads and
-      // drops the rest of the body (closing instead can reset the answer away).
+      // A client still uploading gets its answer and keeps its connection: the HTTP layer reads
+      // and drops the rest of the body (closing instead can reset the answer away).
       if (!ex.sent) ex.req.resume()
       this.events.complete(ex)
     }
@@ -326,14 +326,14 @@ export class IsolateHandle {
           // What the handler cost the isolate, as it measured it: the route's cost for placement.
           this.costs.observe(ex.route, resBusyMicros(h.arg) / 1000)
           const ok = writeResponseHead(ex.res, resStatus(h.arg), h.aux, h.text, h.bodyLen)
-          const body = ok && h.bodyEnd > h.bodyStart ? copyOut(ring.data, h.bodyStart, h.bodyEnd) : null
           if (end) {
-            if (ok) ex.res.end(body ?? undefined)
+            // Head and body leave in one socket write, copied once out of the ring.
+            if (ok) ex.res.endFrom(ring.data, h.bodyStart, h.bodyEnd)
             this.answer(ex)
             freed = true
           } else {
             ex.streaming = true
-            if (body !== null) ex.res.write(body)
+            if (ok && h.bodyEnd > h.bodyStart) ex.res.write(copyOut(ring.data, h.bodyStart, h.bodyEnd))
           }
         }
       } else if (kind === KIND_BODY) {
@@ -380,8 +380,8 @@ export class IsolateHandle {
 }
 
 /** Write status and headers; false when the body must not be written (client gone, or a 500 was
- * sent instead because node:http refused a header). */
-function writeResponseHead (res: ServerResponse, status: number, ct: number, text: string, bodyLen: number): boolean {
+ * sent instead because the status or a header is not valid HTTP). */
+function writeResponseHead (res: Http1Response, status: number, ct: number, text: string, bodyLen: number): boolean {
   if (res.destroyed || res.writableEnded) return false
   const headers: string[] = []
   const type = CONTENT_TYPES[ct]
@@ -396,7 +396,7 @@ function writeResponseHead (res: ServerResponse, status: number, ct: number, tex
     res.writeHead(status, headers)
     return true
   } catch (err) {
-    sendError(res, new IsopoolError('ISOPOOL_ERR_RESPONSE_INVALID', { reason: (err as Error).message }))
+    sendError(res, err instanceof IsopoolError ? err : new IsopoolError('ISOPOOL_ERR_RESPONSE_INVALID', { reason: (err as Error).message }))
     return false
   }
 }

@@ -66,7 +66,7 @@ export interface ServerOptions {
   shutdownTimeout?: number
   /** Paths of the health endpoints, answered by the main thread; false turns one off. */
   health?: { live?: string | false, ready?: string | false } | false
-  /** node:http limits: see its createServer options. Defaults are node's. */
+  /** Limits of the HTTP/1.1 layer (src/main/http1.ts). Defaults are node:http's. */
   http?: HttpLimits
   /** Paths of the OpenAPI document and the Swagger UI page, served by the main thread; false
    * turns one or both off. `title` and `version` go into the document's info. */
@@ -94,13 +94,13 @@ export interface ResourceLimits {
 }
 
 export interface HttpLimits {
-  /** Largest request head (request line and headers) in bytes; larger gets 431. Node's default 16 KiB. */
+  /** Largest request head (request line and headers) in bytes; larger gets 431. Default 16 KiB. */
   maxHeaderSize?: number
-  /** Milliseconds to receive the whole head; slower clients get 408 (slow-loris). Node's default 60 000. */
+  /** Milliseconds to receive the whole head; slower clients get 408 (slow-loris). Default 60 000. */
   headersTimeout?: number
-  /** Milliseconds to receive the whole request; slower clients get 408. Node's default 300 000. */
+  /** Milliseconds to receive the whole request; slower clients get 408. Default 300 000. */
   requestTimeout?: number
-  /** Milliseconds an idle keep-alive connection stays open. Node's default 5 000. */
+  /** Milliseconds an idle keep-alive connection stays open. Default 5 000. */
   keepAliveTimeout?: number
 }
 
@@ -122,7 +122,7 @@ export interface ResolvedOptions {
   shutdownTimeout: number
   livePath: string | null
   readyPath: string | null
-  http: HttpLimits & { connectionsCheckingInterval: number }
+  http: Required<HttpLimits> & { checkInterval: number }
   watch: boolean
   openapiPath: string | null
   docsPath: string | null
@@ -167,21 +167,28 @@ export function resolveOptions (input: number | ServerOptions = {}): ResolvedOpt
   }
 }
 
-function httpLimits (h: HttpLimits | undefined): HttpLimits & { connectionsCheckingInterval: number } {
+function httpLimits (h: HttpLimits | undefined): Required<HttpLimits> & { checkInterval: number } {
   const limits: HttpLimits = {
     ...(h?.maxHeaderSize === undefined ? {} : { maxHeaderSize: integer('http.maxHeaderSize', h.maxHeaderSize, 1024, 1 << 24) }),
     ...(h?.headersTimeout === undefined ? {} : { headersTimeout: integer('http.headersTimeout', h.headersTimeout, 0, MAX_MS) }),
     ...(h?.requestTimeout === undefined ? {} : { requestTimeout: integer('http.requestTimeout', h.requestTimeout, 0, MAX_MS) }),
     ...(h?.keepAliveTimeout === undefined ? {} : { keepAliveTimeout: integer('http.keepAliveTimeout', h.keepAliveTimeout, 0, MAX_MS) })
   }
-  // node:http's defaults, which it enforces the same way.
+  // node:http's defaults, and its rule that the head's limit fits in the request's.
   const headers = limits.headersTimeout ?? 60_000
   const request = limits.requestTimeout ?? 300_000
+  const keepAlive = limits.keepAliveTimeout ?? 5_000
   if (request > 0 && headers > request) fail('http.headersTimeout', `must not exceed http.requestTimeout (${request} ms), got ${headers}`)
-  // node:http checks those timeouts only every connectionsCheckingInterval (30 s by default), so
-  // a 500 ms limit would really be 30 s: check at a quarter of the shortest one.
-  const shortest = Math.min(headers || Infinity, request || Infinity)
-  return { ...limits, connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(shortest / 4))) }
+  // The timeouts are checked on one timer for all connections, not one per request: at a
+  // quarter of the shortest, so that each is kept to within a quarter of itself.
+  const shortest = Math.min(headers || Infinity, request || Infinity, keepAlive || Infinity)
+  return {
+    maxHeaderSize: limits.maxHeaderSize ?? 16_384,
+    headersTimeout: headers,
+    requestTimeout: request,
+    keepAliveTimeout: keepAlive,
+    checkInterval: Math.max(50, Math.min(30_000, Math.floor(shortest / 4)))
+  }
 }
 
 const MAX_MS = 0x7fffffff

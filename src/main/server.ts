@@ -1,18 +1,18 @@
-// The accept loop: node:http parses, the router picks a route, and each request goes to the
-// isolate that will be free soonest (route-costs.ts). When none can take it, it waits in a bounded queue.
+// The accept loop: the HTTP layer (http1.ts) parses, the router picks a route, and each request
+// goes to the isolate that will be free soonest (route-costs.ts). When none can take it, it waits
+// in a bounded queue.
 
-import { createServer as createHttpServer, STATUS_CODES } from 'node:http'
-import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http'
 import { watch } from 'node:fs'
 import type { FSWatcher } from 'node:fs'
-import type { AddressInfo } from 'node:net'
-import { errorBody, IsopoolError } from '../shared/errors.ts'
+import { IsopoolError } from '../shared/errors.ts'
 import { UNKNOWN_LENGTH } from '../shared/frame.ts'
 import { compilePath } from '../shared/path-pattern.ts'
 import { modulePath } from '../shared/protocol.ts'
 import type { ManifestRoute, RouteSpec } from '../shared/protocol.ts'
 import { sendError } from './exchange.ts'
 import type { Exchange } from './exchange.ts'
+import { Http1Server } from './http1.ts'
+import type { Http1Request, Http1Response } from './http1.ts'
 import { IsolateHandle } from './isolate-handle.ts'
 import type { IsolateConfig, IsolateEvents } from './isolate-handle.ts'
 import { normalizeMethod, resolveHandler, resolveOptions, routeTimeout } from './options.ts'
@@ -59,12 +59,12 @@ export class Server {
   readonly options: ResolvedOptions
   private readonly routeList: RouteEntry[] = []
   private router = new Router()
-  private builtins = new Map<string, (res: ServerResponse) => void>()
+  private builtins = new Map<string, (res: Http1Response) => void>()
   /** Swagger UI's files, read once. */
   private docs: Map<string, { type: string, body: Buffer }> | null = null
   private isolates: IsolateHandle[] = []
   private config: IsolateConfig | null = null
-  private http: HttpServer | null = null
+  private http: Http1Server | null = null
   /** Requests waiting for an isolate, oldest first. */
   private queue: Exchange[] = []
   /** Long requests waiting for an isolate with room for one more of them (route-costs.ts);
@@ -154,17 +154,11 @@ export class Server {
       this.state = 'closed'
       throw err
     }
-    const http = createHttpServer({ ...this.options.http }, (req, res) => this.onRequest(req, res))
-    http.on('clientError', onClientError)
+    const http = new Http1Server({ ...this.options.http, maxDrain: this.options.maxBodySize }, (req, res) => this.onRequest(req, res))
     this.http = http
+    let addr
     try {
-      await new Promise<void>((resolve, reject) => {
-        http.once('error', reject)
-        http.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
-          http.off('error', reject)
-          resolve()
-        })
-      })
+      addr = await http.listen(options.port ?? 0, options.host ?? '127.0.0.1')
     } catch (err) {
       await this.stopIsolates()
       this.state = 'closed'
@@ -177,7 +171,6 @@ export class Server {
       this.supervisor.unref()
     }
     if (this.options.watch) this.startWatching()
-    const addr = http.address() as AddressInfo
     const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
     return { port: addr.port, host: addr.address, url: `http://${host}:${addr.port}` }
   }
@@ -232,11 +225,11 @@ export class Server {
   }
 
   /** The endpoints the main thread answers itself, by exact request target. */
-  private builtinEndpoints (table: RouteEntry[]): Map<string, (res: ServerResponse) => void> {
+  private builtinEndpoints (table: RouteEntry[]): Map<string, (res: Http1Response) => void> {
     const o = this.options
-    const map = new Map<string, (res: ServerResponse) => void>()
-    const send = (type: string, body: Buffer) => (res: ServerResponse): void => {
-      res.writeHead(200, ['content-type', type, 'content-length', String(body.byteLength)])
+    const map = new Map<string, (res: Http1Response) => void>()
+    const send = (type: string, body: Buffer) => (res: Http1Response): void => {
+      res.writeHead(200, ['content-type', type, 'content-length', String(body.byteLength)], true)
       res.end(body)
     }
     if (o.livePath !== null) map.set(o.livePath, res => this.health(true, res))
@@ -323,8 +316,7 @@ export class Server {
     this.state = 'closing'
     this.watcher?.close()
     const http = this.http!
-    const closed = new Promise<void>(resolve => http.close(() => resolve()))
-    http.closeIdleConnections()
+    const closed = http.close() // idle connections close now, the others after their response
     if (this.active > 0) {
       const idle = new Promise<void>(resolve => { this.idle = resolve })
       let deadline: NodeJS.Timeout | undefined
@@ -342,9 +334,9 @@ export class Server {
 
   // ── per request ───────────────────────────────────────────────────────────────────────────
 
-  private onRequest (req: IncomingMessage, res: ServerResponse): void {
-    const method = req.method!
-    const url = req.url!
+  private onRequest (req: Http1Request, res: Http1Response): void {
+    const method = req.method
+    const url = req.url
     const builtin = this.builtins.get(url)
     if (builtin !== undefined) {
       builtin(res)
@@ -369,21 +361,20 @@ export class Server {
         return
       }
     }
-    const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined
-    const bodyLen = !hasBody ? 0 : req.headers['content-length'] !== undefined ? Number(req.headers['content-length']) : UNKNOWN_LENGTH
+    const bodyLen = req.bodyLength < 0 ? UNKNOWN_LENGTH : req.bodyLength
     if (bodyLen !== UNKNOWN_LENGTH && bodyLen > this.options.maxBodySize) {
       // Refuse before reading a byte of it; the connection closes so the rest is never read.
       sendError(res, new IsopoolError('ISOPOOL_ERR_BODY_TOO_LARGE', { limit: this.options.maxBodySize }), [], true)
       return
     }
     const ex: Exchange = {
-      req, res, route: found.route, text: headText(method, url, req.rawHeaders), bodyLen, received: 0,
+      req, res, route: found.route, text: req.head, bodyLen, received: 0,
       isolate: null, id: 0, sent: false, streaming: false, done: false, timer: null, cost: 0
     }
     this.active++
     const timeout = this.timeouts[found.route]
     if (timeout > 0) ex.timer = setTimeout(this.onTimeout, timeout, ex, timeout)
-    res.once('close', () => this.closedEarly(ex))
+    res.onClose(() => this.closedEarly(ex))
     if (this.queue.length > 0) this.wait(ex)
     // No overtaking among long requests, nor within a route: one whose cost hovers around
     // LONG_MS must not have its held requests passed by its own that came later as light ones.
@@ -492,14 +483,10 @@ export class Server {
     const { req } = ex
     const h = ex.isolate!
     const limit = this.options.maxBodySize
-    req.on('data', (chunk: Buffer) => {
+    req.onBody((chunk: Buffer) => {
       ex.received += chunk.byteLength
-      if (ex.done) {
-        // Answered already (a timeout, a 413): the rest is dropped, but not past the limit once
-        // the answer is out.
-        if (ex.received > limit && ex.res.writableFinished) req.socket.destroy()
-        return
-      }
+      // Answered already (a timeout, a 413): the HTTP layer drops the rest, up to maxBodySize.
+      if (ex.done) return
       if (ex.received > limit) {
         // No Content-Length, or a client sending more than it announced: stop at the limit.
         sendError(ex.res, new IsopoolError('ISOPOOL_ERR_BODY_TOO_LARGE', { limit }), [], true)
@@ -508,8 +495,7 @@ export class Server {
       }
       const final = ex.bodyLen !== UNKNOWN_LENGTH && ex.received === ex.bodyLen
       h.sendBody(ex, chunk, final)
-    })
-    req.on('end', () => {
+    }, () => {
       if (!ex.done && !ex.sent && ex.bodyLen === UNKNOWN_LENGTH) h.sendBody(ex, null, true)
     })
   }
@@ -536,8 +522,8 @@ export class Server {
     } else if (!ex.sent) {
       ex.isolate.abort(ex) // still receiving its body: the handler never ran
     }
-    // The rest of an unread body is read and dropped (node:http does so after the answer, and a
-    // paused upload is resumed here), so the connection stays usable and the client, still
+    // The rest of an unread body is read and dropped (the HTTP layer does so after the answer,
+    // and a paused upload is resumed here), so the connection stays usable and the client, still
     // sending, is not reset before it can read the answer; maxBodySize still caps it.
     if (!ex.sent) ex.req.resume()
     // Still queued: no isolate could take it at all (all busy, or all restarting) — that is
@@ -548,7 +534,7 @@ export class Server {
     this.completed(ex)
   }
 
-  private health (live: boolean, res: ServerResponse): void {
+  private health (live: boolean, res: Http1Response): void {
     const reason = live ? null
       : this.state === 'starting' || this.state === 'new' ? 'starting'
         : this.state !== 'listening' ? 'shutting down'
@@ -560,8 +546,8 @@ export class Server {
       sendError(res, new IsopoolError('ISOPOOL_ERR_NOT_READY', { reason }), ['cache-control', 'no-store'])
       return
     }
-    const body = JSON.stringify({ status: 'ok', isolates: this.isolates.length })
-    res.writeHead(200, ['content-type', 'application/json; charset=utf-8', 'content-length', String(body.length), 'cache-control', 'no-store'])
+    const body = Buffer.from(JSON.stringify({ status: 'ok', isolates: this.isolates.length }))
+    res.writeHead(200, ['content-type', 'application/json; charset=utf-8', 'content-length', String(body.byteLength), 'cache-control', 'no-store'], true)
     res.end(body)
   }
 
@@ -662,27 +648,4 @@ export class Server {
     this.isolates = []
     await Promise.all(all.map(h => h.stop()))
   }
-}
-
-/** REQ_HEAD text: method \0 url \0 name \0 value \0 … (node:http's raw, latin1 strings). */
-function headText (method: string, url: string, raw: string[]): string {
-  let s = method + '\0' + url
-  for (let i = 0; i < raw.length; i++) s += '\0' + raw[i]
-  return s
-}
-
-/**
- * A request node:http could not parse, or a client too slow to send its head or its request:
- * answer with a coded JSON error when the socket can still take it, then close it.
- */
-function onClientError (err: NodeJS.ErrnoException & { bytesParsed?: number }, socket: import('node:stream').Duplex): void {
-  if (err.code === 'ECONNRESET' || !socket.writable) {
-    socket.destroy()
-    return
-  }
-  const e = err.code === 'HPE_HEADER_OVERFLOW' ? new IsopoolError('ISOPOOL_ERR_HEADERS_TOO_LARGE')
-    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? new IsopoolError('ISOPOOL_ERR_REQUEST_TIMEOUT')
-      : new IsopoolError('ISOPOOL_ERR_BAD_REQUEST', { reason: err.code === undefined ? 'malformed request' : `${err.code.replace(/^HPE_/, '').toLowerCase().replaceAll('_', ' ')}` })
-  const body = errorBody(e.toWire())
-  socket.end(`HTTP/1.1 ${e.status} ${STATUS_CODES[e.status!]}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
 }

@@ -24,7 +24,7 @@
 //   ABORT     main → isolate   the request will not complete; drop what was received
 //
 // flags.END marks the last frame of a message: a HEAD with END carries the whole body inline.
-// Strings are latin1 because that is how node:http hands us the request line and headers: one
+// Strings are latin1 because that is how the HTTP layer reads the request line and headers: one
 // byte per character, so the byte length is the string length and no UTF-8 pass is needed.
 
 import { IsopoolError } from './errors.ts'

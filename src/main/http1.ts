@@ -1,0 +1,803 @@
+// isopool's HTTP/1.1 server: the main thread's accept loop, on node:net.
+//
+// Why not node:http: on the main thread every request pays for parsing and writing, and nothing
+// else. node:http builds an IncomingMessage and a ServerResponse (two streams) per request and
+// formats headers through generic code; with the handler moved to an isolate that was ~80 % of
+// the main thread's time per request, and the main thread was the bottleneck (94 % of a core at
+// 46k req/s for `hello`, the isolate 12 %). This layer parses the head straight into the
+// NUL-joined text the request ring carries, and writes each response head and body in one
+// socket write. Before and after, for `hello` through isopool-1: bench/README.md.
+//
+// What it does, as a production HTTP/1.1 server must (RFC 9112):
+// - request line and headers: strict syntax (tokens, no obs-fold, CRLF only, a Host header on
+//   1.1), at most `maxHeaderSize` bytes → 431, conflicting or malformed framing → 400;
+// - bodies by Content-Length or chunked (extensions and trailers read and dropped), with
+//   backpressure (pause/resume) and `Expect: 100-continue`;
+// - keep-alive (1.1 default, 1.0 on request), pipelining (requests are answered one at a time,
+//   in order: the next head is parsed once the previous response is written), `Connection:
+//   close` either way;
+// - an unread request body is read and dropped after the response, up to `maxDrain` bytes;
+// - headersTimeout / requestTimeout (slow clients → 408) and keepAliveTimeout (idle
+//   connections closed), checked every `checkInterval` ms, not per request.
+// Responses get a Date header and a Content-Length (chunked only when the length is unknown).
+// Errors the layer answers itself carry isopool's coded JSON body and close the connection.
+
+import { STATUS_CODES } from 'node:http'
+import { createServer as createNetServer } from 'node:net'
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net'
+import { errorBody, IsopoolError } from '../shared/errors.ts'
+
+export interface Http1Limits {
+  /** Bytes of request line and headers (→ 431). */
+  maxHeaderSize: number
+  /** Ms from a request's first byte to the end of its head (→ 408); 0 for none. */
+  headersTimeout: number
+  /** Ms from a request's first byte to the end of its body (→ 408); 0 for none. */
+  requestTimeout: number
+  /** Ms an idle keep-alive connection is kept; 0 for ever. */
+  keepAliveTimeout: number
+  /** How often the timeouts above are checked. */
+  checkInterval: number
+  /** Bytes of an unread request body read and dropped after its response; past that the
+   * connection is closed instead. */
+  maxDrain: number
+}
+
+export type RequestListener = (req: Http1Request, res: Http1Response) => void
+
+const CRLF = 0x0a0d // "\r\n" read as a little-endian uint16
+const HEAD_END = '\r\n\r\n'
+/** RFC 9110 token: method and header names. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+/** A field value: no control characters but HTAB (obs-text allowed). */
+const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/
+/** Request line: method SP request-target SP HTTP/1.x */
+const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([^\x00-\x20\x7f]+) HTTP\/1\.([01])$/
+const CHUNK_SIZE = /^([0-9A-Fa-f]{1,8})[\t ]*(?:;[^\r\n]*)?$/
+/** A chunk-size line longer than this is refused (extensions included). */
+const MAX_CHUNK_LINE = 4096
+/** Headers per request; more → 431. */
+const MAX_HEADERS = 500
+/** Ms a connection ended after a response waits for the client to close its side. */
+const LINGER_MS = 5000
+
+// Connection states: what the bytes that come next are.
+const HEAD = 0
+const BODY_LENGTH = 1
+const CHUNK_LINE = 2
+const CHUNK_DATA = 3
+const CHUNK_DATA_END = 4
+const TRAILERS = 5
+/** The request is read; the next head waits until its response is written. */
+const ANSWERING = 6
+const CLOSED = 7
+
+/** One request as the HTTP layer parsed it. Its body, if any, comes through onData/onEnd. */
+export class Http1Request {
+  readonly method: string
+  /** The request target as sent. */
+  readonly url: string
+  /** "method \0 url \0 name \0 value \0 …", names as sent: the REQ_HEAD text of the ring. */
+  readonly head: string
+  /** Content-Length; -1 when chunked; 0 when there is no body. */
+  readonly bodyLength: number
+  /** Read so far. */
+  received = 0
+  /** The whole body has been read. */
+  complete: boolean
+  readonly conn: Connection
+  private dataCb: ((chunk: Buffer) => void) | null = null
+  private endCb: (() => void) | null = null
+  /** Paused by the consumer (backpressure) — or not yet asked for. */
+  paused = true
+  /** Nobody will read the rest: it is dropped. */
+  dumping = false
+  readonly expectContinue: boolean
+  /** 100 Continue was sent. */
+  continued = false
+
+  constructor (conn: Connection, method: string, url: string, head: string, bodyLength: number, expectContinue: boolean) {
+    this.conn = conn
+    this.method = method
+    this.url = url
+    this.head = head
+    this.bodyLength = bodyLength
+    this.complete = bodyLength === 0
+    this.expectContinue = expectContinue
+  }
+
+  /** Start reading the body: chunks go to `data`, then `end` once. */
+  onBody (data: (chunk: Buffer) => void, end: () => void): void {
+    this.dataCb = data
+    this.endCb = end
+    this.resume()
+  }
+
+  /** Stop reading the socket until resume(). */
+  pause (): void {
+    this.paused = true
+  }
+
+  /** Go on reading; with no body reader, what is left of the body is read and dropped. */
+  resume (): void {
+    if (this.dataCb === null) this.dumping = true
+    if (!this.paused) return
+    this.paused = false
+    this.conn.bodyWanted(this)
+  }
+
+  /** @internal a piece of the body */
+  deliver (chunk: Buffer): void {
+    this.received += chunk.byteLength
+    if (this.dataCb !== null && !this.dumping) this.dataCb(chunk)
+  }
+
+  /** @internal the body is complete */
+  finish (): void {
+    this.complete = true
+    const end = this.endCb
+    this.endCb = null
+    if (end !== null && !this.dumping) end()
+  }
+
+  /** Dropped unread from now on (the response was written without reading it). */
+  dump (): void {
+    this.dumping = true
+    this.dataCb = null
+    this.endCb = null
+  }
+}
+
+/** One response: a head, then its body in one or more writes. */
+export class Http1Response {
+  private readonly conn: Connection
+  private readonly req: Http1Request
+  /** Set false to close the connection after this response. */
+  shouldKeepAlive: boolean
+  headersSent = false
+  /** end() was called. */
+  writableEnded = false
+  /** Every byte was handed to the socket. */
+  writableFinished = false
+  destroyed = false
+  private pendingHead: string | null = null
+  private chunked = false
+  private noBody = false
+  private closeCbs: (() => void)[] | null = null
+
+  constructor (conn: Connection, req: Http1Request, keepAlive: boolean) {
+    this.conn = conn
+    this.req = req
+    this.shouldKeepAlive = keepAlive
+  }
+
+  /** Called once if the connection closes before this response was written whole. */
+  onClose (cb: () => void): void {
+    (this.closeCbs ??= []).push(cb)
+  }
+
+  /**
+   * Status and headers (name, value, name, value, …). Throws ISOPOOL_ERR_RESPONSE_INVALID, with
+   * nothing written, for a status or header node:http would refuse. The head is written with
+   * the first body bytes.
+   */
+  writeHead (status: number, headers: string[], trusted = false): void {
+    if (this.headersSent) throw new IsopoolError('ISOPOOL_ERR_RESPONSE_INVALID', { reason: 'the head was already sent' })
+    if (!Number.isInteger(status) || status < 100 || status > 999) {
+      throw new IsopoolError('ISOPOOL_ERR_RESPONSE_INVALID', { reason: `invalid status code ${status}` })
+    }
+    let length = false
+    let s = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n`
+    for (let i = 0; i + 1 < headers.length; i += 2) {
+      const name = headers[i]
+      const value = headers[i + 1]
+      if (!trusted) {
+        if (!TOKEN.test(name)) throw new IsopoolError('ISOPOOL_ERR_RESPONSE_INVALID', { reason: `invalid header name ${JSON.stringify(name)}` })
+        if (BAD_VALUE.test(value)) throw new IsopoolError('ISOPOOL_ERR_RESPONSE_INVALID', { reason: `invalid character in the value of header ${JSON.stringify(name)}` })
+        if (name.length === 10 && name.toLowerCase() === 'connection') {
+          if (/(?:^|,)\s*close\s*(?:,|$)/i.test(value)) this.shouldKeepAlive = false
+          continue // ours to say, below
+        }
+      }
+      if (name.length === 14 && name.toLowerCase() === 'content-length') length = true
+      s += name + ': ' + value + '\r\n'
+    }
+    // 1xx, 204 and 304 carry no body; HEAD answers carry the GET answer's headers and no body.
+    this.noBody = status < 200 || status === 204 || status === 304 || this.req.method === 'HEAD'
+    if (!length && !this.noBody) {
+      this.chunked = true
+      s += 'transfer-encoding: chunked\r\n'
+    }
+    const conn = this.conn
+    if (!this.shouldKeepAlive || conn.server.closing) {
+      this.shouldKeepAlive = false
+      s += 'connection: close\r\n'
+    } else if (conn.http10) {
+      s += 'connection: keep-alive\r\n'
+    } else if (conn.server.keepAliveHint !== '') {
+      s += conn.server.keepAliveHint
+    }
+    s += dateHeader() + '\r\n'
+    this.pendingHead = s
+    this.headersSent = true
+  }
+
+  /** Write a piece of the body. */
+  write (chunk: Uint8Array): void {
+    if (this.writableEnded || this.destroyed) return
+    const socket = this.conn.socket
+    const head = this.pendingHead
+    this.pendingHead = null
+    if (this.noBody || chunk.byteLength === 0) {
+      if (head !== null) socket.write(head, 'latin1')
+      return
+    }
+    if (this.chunked) {
+      socket.cork()
+      socket.write((head ?? '') + chunk.byteLength.toString(16) + '\r\n', 'latin1')
+      socket.write(chunk)
+      socket.write('\r\n', 'latin1')
+      socket.uncork()
+    } else if (head !== null) {
+      this.writeJoined(head, chunk, 0, chunk.byteLength)
+    } else {
+      socket.write(chunk)
+    }
+  }
+
+  /** The last piece of the body (or none); the response is complete. */
+  end (chunk?: Uint8Array): void {
+    if (this.writableEnded || this.destroyed) return
+    if (!this.headersSent) this.writeHead(200, ['content-length', String(chunk?.byteLength ?? 0)], true)
+    if (chunk !== undefined && chunk.byteLength > 0) {
+      if (this.chunked) {
+        this.write(chunk)
+      } else if (this.pendingHead !== null && !this.noBody) {
+        this.writeJoined(this.pendingHead, chunk, 0, chunk.byteLength)
+        this.pendingHead = null
+      } else if (!this.noBody) {
+        this.conn.socket.write(chunk)
+      }
+    }
+    this.endFrom(null, 0, 0)
+  }
+
+  /** end() with `src[start, end)` as the last piece of the body, copied once, head included. */
+  endFrom (src: Buffer | null, start: number, end: number): void {
+    if (this.writableEnded || this.destroyed) return
+    const head = this.pendingHead
+    this.pendingHead = null
+    const n = end - start
+    if (src !== null && n > 0 && !this.noBody) {
+      if (this.chunked) {
+        this.write(Buffer.from(src.subarray(start, end)))
+        this.conn.socket.write('0\r\n\r\n', 'latin1')
+      } else if (head !== null) {
+        this.writeJoined(head, src, start, end)
+      } else {
+        const out = Buffer.allocUnsafe(n)
+        src.copy(out, 0, start, end)
+        this.conn.socket.write(out)
+      }
+    } else {
+      const tail = this.chunked && !this.noBody ? '0\r\n\r\n' : ''
+      if (head !== null || tail !== '') this.conn.socket.write((head ?? '') + tail, 'latin1')
+    }
+    this.writableEnded = true
+    this.writableFinished = true
+    this.closeCbs = null
+    this.conn.responded(this)
+  }
+
+  /** Head and body in one buffer: one write, one syscall. */
+  private writeJoined (head: string, src: Uint8Array, start: number, end: number): void {
+    const out = Buffer.allocUnsafe(head.length + end - start)
+    const at = out.write(head, 0, 'latin1')
+    if (src instanceof Buffer) src.copy(out, at, start, end)
+    else out.set(src.subarray(start, end), at)
+    this.conn.socket.write(out)
+  }
+
+  /** End the connection now: a response that cannot be completed (its status is out already). */
+  destroy (): void {
+    this.conn.destroy()
+  }
+
+  /** @internal the connection closed */
+  closed (): void {
+    if (this.writableEnded) return
+    this.destroyed = true
+    const cbs = this.closeCbs
+    this.closeCbs = null
+    if (cbs !== null) for (const cb of cbs) cb()
+  }
+}
+
+// The Date header, formatted once a second.
+let date = ''
+let dateUntil = 0
+function dateHeader (): string {
+  const now = Date.now()
+  if (now >= dateUntil) {
+    date = 'date: ' + new Date(now).toUTCString() + '\r\n'
+    dateUntil = now - (now % 1000) + 1000
+  }
+  return date
+}
+
+class Connection {
+  readonly socket: Socket
+  readonly server: Http1Server
+  private state = HEAD
+  /** Bytes read and not yet parsed. */
+  private buf: Buffer | null = null
+  /** Body bytes left in this Content-Length body or chunk. */
+  private left = 0
+  private req: Http1Request | null = null
+  private res: Http1Response | null = null
+  /** Inside consume(): re-entrant calls only flag that there is more to do. */
+  private consuming = false
+  private socketPaused = false
+  /** Waiting for the socket's 'drain' before the next request is parsed. */
+  private drainWait = false
+  /** Date.now() of the current request's first byte; 0 between requests. */
+  started = 0
+  /** Date.now() when the connection last became idle. */
+  idleSince: number
+  http10 = false
+  /** Bytes of trailers read. */
+  private trailerBytes = 0
+
+  constructor (server: Http1Server, socket: Socket) {
+    this.server = server
+    this.socket = socket
+    this.idleSince = Date.now()
+    socket.on('data', (chunk: Buffer) => this.onData(chunk))
+    socket.on('error', () => {}) // a reset client: 'close' follows
+    // The client shut down its side: it is gone, as node:http takes it (httpAllowHalfOpen is
+    // off by default there too). A request in flight hears it through its response's onClose, so
+    // a queued one gives up its place and a handler's answer is dropped.
+    socket.on('end', () => this.destroy())
+    socket.on('close', () => this.onClose())
+  }
+
+  /** No request in progress and nothing buffered. */
+  get idle (): boolean {
+    return this.state === HEAD && this.started === 0 && this.res === null
+  }
+
+  private onData (chunk: Buffer): void {
+    if (this.state === CLOSED) return
+    if (this.started === 0 && this.state === HEAD) this.started = Date.now()
+    const buf = this.buf
+    this.buf = buf === null || buf.byteLength === 0 ? chunk : Buffer.concat([buf, chunk])
+    this.consume()
+  }
+
+  /** Parse what is buffered as far as the state allows. */
+  private consume (): void {
+    if (this.consuming) return
+    this.consuming = true
+    try {
+      while (this.buf !== null && this.buf.byteLength > 0 && this.step());
+    } finally {
+      this.consuming = false
+    }
+    this.flowControl()
+  }
+
+  /** One parsing step over this.buf; false when it needs more bytes or must wait. */
+  private step (): boolean {
+    const buf = this.buf!
+    switch (this.state) {
+      case HEAD: return this.parseHead(buf)
+      case BODY_LENGTH:
+      case CHUNK_DATA: {
+        const req = this.req!
+        if (req.paused && !req.dumping) return false
+        const n = Math.min(this.left, buf.byteLength)
+        this.left -= n
+        this.buf = n === buf.byteLength ? null : buf.subarray(n)
+        req.deliver(n === buf.byteLength ? buf : buf.subarray(0, n))
+        if (req.dumping && req.received > this.server.limits.maxDrain) return this.drainedEnough()
+        if (this.left === 0) {
+          if (this.state === BODY_LENGTH) this.bodyDone()
+          else this.state = CHUNK_DATA_END
+        }
+        return true
+      }
+      case CHUNK_LINE: {
+        const eol = buf.indexOf('\r\n')
+        if (eol < 0) {
+          if (buf.byteLength > MAX_CHUNK_LINE) this.fail(new IsopoolError('ISOPOOL_ERR_BAD_REQUEST', { reason: 'chunk size line too long' }))
+          return false
+        }
+        const m = CHUNK_SIZE.exec(buf.toString('latin1', 0, eol))
+        if (m === null) {
+          this.fail(new IsopoolError('ISOPOOL_ERR_BAD_REQUEST', { reason: 'invalid character in chunk size' }))
+          return false
+        }
+        this.buf = buf.subarray(eol + 2)
+        this.left = parseInt(m[1], 16)
+        if (this.left === 0) {
+          this.state = TRAILERS
+          this.trailerBytes = 0
+        } else {
+          this.state = CHUNK_DATA
+        }
+        return true
+      }
+      case CHUNK_DATA_END: {
+        if (buf.byteLength < 2) return false
+        if (buf.readUInt16LE(0) !== CRLF) {
+          this.fail(new IsopoolError('ISOPOOL_ERR_BAD_REQUEST', { reason: 'chunk data not followed by CRLF' }))
+          return false
+        }
+        this.buf = buf.subarray(2)
+        this.state = CHUNK_LINE
+        return true
+      }
+      case TRAILERS: {
+        const eol = buf.indexOf('\r\n')
+        if (eol < 0) {
+          if (this.trailerBytes + buf.byteLength > this.server.limits.maxHeaderSize) this.fail(new IsopoolError('ISOPOOL_ERR_HEADERS_TOO_LARGE'))
+          return false
+        }
+        this.trailerBytes += eol + 2
+        if (this.trailerBytes > this.server.limits.maxHeaderSize) {
+          this.fail(new IsopoolError('ISOPOOL_ERR_HEADERS_TOO_LARGE'))
+          return false
+        }
+        this.buf = buf.subarray(eol + 2)
+        if (eol === 0) this.bodyDone() // the empty line after the trailers (which are dropped)
+        return true
+      }
+      default: // ANSWERING, CLOSED: the next request waits
+        return false
+    }
+  }
+
+  /** Parse a request head when it is all here. */
+  private parseHead (buf: Buffer): boolean {
+    // A client that sends requests and does not read the answers: stop parsing (and reading)
+    // until the socket has written what it holds, or its answers would pile up here unbounded.
+    if (this.socket.writableNeedDrain) {
+      if (!this.drainWait) {
+        this.drainWait = true
+        this.socket.once('drain', () => {
+          this.drainWait = false
+          this.consume()
+        })
+      }
+      return false
+    }
+    const limits = this.server.limits
+    // Empty lines before a request line are ignored (RFC 9112 §2.2).
+    let from = 0
+    while (from + 1 < buf.byteLength && buf.readUInt16LE(from) === CRLF) from += 2
+    const end = buf.indexOf(HEAD_END, from, 'latin1')
+    if (end < 0 || end + 4 - from > limits.maxHeaderSize) {
+      if (end >= 0 || buf.byteLength - from > limits.maxHeaderSize) this.fail(new IsopoolError('ISOPOOL_ERR_HEADERS_TOO_LARGE'))
+      // Lines must end in CRLF: a head ended by bare LFs would otherwise wait for the timeout.
+      else if (buf.indexOf('\n\n', from, 'latin1') >= 0) return this.bad('bare LF line ending')
+      else if (from > 0) this.buf = buf.subarray(from)
+      return false
+    }
+    const text = buf.toString('latin1', from, end)
+    this.buf = end + 4 === buf.byteLength ? null : buf.subarray(end + 4)
+    const lineEnd = text.indexOf('\r\n')
+    const m = REQUEST_LINE.exec(lineEnd < 0 ? text : text.slice(0, lineEnd))
+    if (m === null) return this.bad('invalid request line')
+    const method = m[1]
+    const url = m[2]
+    const http10 = m[3] === '0'
+    let head = method + '\0' + url
+    let length = -2 // none yet
+    let chunked = false
+    let te = false
+    let host = false
+    let keepAlive = !http10
+    let expectContinue = false
+    let count = 0
+    let at = lineEnd
+    while (at >= 0) {
+      const next = text.indexOf('\r\n', at + 2)
+      const line = next < 0 ? text.slice(at + 2) : text.slice(at + 2, next)
+      at = next
+      if (++count > MAX_HEADERS) {
+        this.fail(new IsopoolError('ISOPOOL_ERR_HEADERS_TOO_LARGE'))
+        return false
+      }
+      const colon = line.indexOf(':')
+      if (colon <= 0) return this.bad('invalid header line')
+      const name = line.slice(0, colon)
+      if (!TOKEN.test(name)) return this.bad('invalid header name')
+      const value = trimOws(line.slice(colon + 1))
+      if (BAD_VALUE.test(value)) return this.bad(`invalid character in header ${name}`)
+      head += '\0' + name + '\0' + value
+      switch (name.length) {
+        case 4:
+          if (name.toLowerCase() === 'host') {
+            if (host) return this.bad('duplicate host header')
+            host = true
+          }
+          break
+        case 6:
+          if (name.toLowerCase() === 'expect') {
+            if (value.toLowerCase() !== '100-continue') {
+              this.fail(new IsopoolError('ISOPOOL_ERR_BAD_REQUEST', { reason: `unsupported expectation ${value}` }))
+              return false
+            }
+            expectContinue = true
+          }
+          break
+        case 10:
+          if (name.toLowerCase() === 'connection') {
+            const v = value.toLowerCase()
+            if (/(?:^|,)\s*close\s*(?:,|$)/.test(v)) keepAlive = false
+            else if (http10 && /(?:^|,)\s*keep-alive\s*(?:,|$)/.test(v)) keepAlive = true
+          }
+          break
+        case 14:
+          if (name.toLowerCase() === 'content-length') {
+            // Digits only, and a repeat must say the same (RFC 9112 §6.3); anything else is a
+            // framing an intermediary might read otherwise: refuse it.
+            if (!/^\d{1,15}$/.test(value)) return this.bad('invalid content-length')
+            const n = Number(value)
+            if (length !== -2 && length !== n) return this.bad('conflicting content-length headers')
+            length = n
+          }
+          break
+        case 17:
+          if (name.toLowerCase() === 'transfer-encoding') {
+            if (te || value.toLowerCase() !== 'chunked') return this.bad('unsupported transfer-encoding')
+            te = true
+            chunked = true
+          }
+          break
+      }
+    }
+    if (!http10 && !host) return this.bad('missing host header')
+    if (chunked && length !== -2) return this.bad('both content-length and transfer-encoding')
+    if (http10 && chunked) return this.bad('transfer-encoding on HTTP/1.0')
+    const bodyLength = chunked ? -1 : length === -2 ? 0 : length
+    this.http10 = http10
+    const req = new Http1Request(this, method, url, head, bodyLength, expectContinue && bodyLength !== 0)
+    const res = new Http1Response(this, req, keepAlive)
+    this.req = req
+    this.res = res
+    if (bodyLength === 0) {
+      this.state = ANSWERING
+    } else if (chunked) {
+      this.state = CHUNK_LINE
+    } else {
+      this.state = BODY_LENGTH
+      this.left = bodyLength
+    }
+    this.server.listener(req, res)
+    return true
+  }
+
+  /** The request's body was asked for (or is to be dropped): go on reading. */
+  bodyWanted (req: Http1Request): void {
+    if (req !== this.req || this.state === CLOSED) return
+    if (req.expectContinue && !req.continued && !req.dumping && this.res !== null && !this.res.headersSent) {
+      req.continued = true
+      this.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1')
+    }
+    if (req.dumping && req.bodyLength > this.server.limits.maxDrain) {
+      // Too much to read just to drop it: close after the response instead.
+      if (this.res !== null) this.res.shouldKeepAlive = false
+      return
+    }
+    // Not from inside a parse step (a consumer resuming from its data callback).
+    if (!this.consuming) process.nextTick(() => this.consume())
+  }
+
+  private bodyDone (): void {
+    this.state = ANSWERING
+    const req = this.req!
+    req.finish()
+    if (this.res === null) this.nextRequest() // answered before the body was all read
+  }
+
+  /** The response is written whole. */
+  responded (res: Http1Response): void {
+    if (res !== this.res) return
+    this.res = null
+    const req = this.req!
+    if (!res.shouldKeepAlive) {
+      this.endAfterResponse()
+      return
+    }
+    if (!req.complete) {
+      // Answered before its body was read (a 404 to a POST, a 413, a timeout): drop the rest,
+      // up to maxDrain, so the connection can carry the next request. A client that expected
+      // 100 Continue and did not get it may never send the body: what comes next is unknown.
+      req.dump()
+      if (req.bodyLength - req.received > this.server.limits.maxDrain || (req.expectContinue && !req.continued)) {
+        this.endAfterResponse()
+        return
+      }
+      this.consume()
+      return
+    }
+    this.nextRequest()
+  }
+
+  /** A body being dropped went past maxDrain: close once its response is out. */
+  private drainedEnough (): false {
+    if (this.res === null) this.endAfterResponse()
+    else this.res.shouldKeepAlive = false
+    return false
+  }
+
+  /** Date.now() when the connection was ended after a response. */
+  private endedAt = 0
+
+  /**
+   * Close after the response: a FIN after the last byte. What the client still sends is read
+   * and dropped (unread bytes at close would reset the connection, and the client might lose
+   * the response); a client that keeps the connection open is cut off by check().
+   */
+  private endAfterResponse (): void {
+    this.state = CLOSED
+    this.buf = null
+    this.endedAt = Date.now()
+    this.socket.end()
+    if (this.socketPaused) {
+      this.socketPaused = false
+      this.socket.resume()
+    }
+  }
+
+  private nextRequest (): void {
+    this.req = null
+    this.state = HEAD
+    this.started = this.buf !== null && this.buf.byteLength > 0 ? Date.now() : 0
+    this.idleSince = Date.now()
+    if (this.server.closing && this.started === 0) {
+      this.destroy()
+      return
+    }
+    this.consume()
+  }
+
+  /** Stop reading the socket while nothing can take the bytes; read again when it can. */
+  private flowControl (): void {
+    const req = this.req
+    const buffered = this.buf === null ? 0 : this.buf.byteLength
+    const stall = this.drainWait || this.state === ANSWERING ? buffered > this.server.limits.maxHeaderSize
+      : this.state === BODY_LENGTH || this.state === CHUNK_DATA ? req !== null && req.paused && !req.dumping && buffered > 0
+        : false
+    if (stall && !this.socketPaused) {
+      this.socketPaused = true
+      this.socket.pause()
+    } else if (!stall && this.socketPaused) {
+      this.socketPaused = false
+      this.socket.resume()
+    }
+  }
+
+  private bad (reason: string): false {
+    this.fail(new IsopoolError('ISOPOOL_ERR_BAD_REQUEST', { reason }))
+    return false
+  }
+
+  /** Answer `err` (when no response has begun) and close the connection. */
+  fail (err: IsopoolError): void {
+    if (this.state === CLOSED) return
+    const res = this.res
+    if ((res === null || !res.headersSent) && this.socket.writable) {
+      const body = errorBody(err.toWire())
+      this.socket.write(`HTTP/1.1 ${err.status} ${STATUS_CODES[err.status!]}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${dateHeader()}\r\n${body}`, 'utf8')
+      this.endAfterResponse()
+      // The pending response can no longer be sent: its owner hears that the connection closed.
+      this.res = null
+      res?.closed()
+    } else {
+      this.destroy()
+    }
+  }
+
+  destroy (): void {
+    this.state = CLOSED
+    this.socket.destroy()
+  }
+
+  private onClose (): void {
+    this.state = CLOSED
+    this.buf = null
+    this.server.forget(this)
+    const res = this.res
+    this.res = null
+    res?.closed()
+  }
+
+  /** Called every checkInterval ms. */
+  check (now: number): void {
+    const l = this.server.limits
+    if (this.state === CLOSED) {
+      if (this.endedAt !== 0 && now - this.endedAt > LINGER_MS) this.socket.destroy()
+    } else if (this.state === HEAD) {
+      if (this.started !== 0) {
+        if (l.headersTimeout > 0 && now - this.started > l.headersTimeout) this.fail(new IsopoolError('ISOPOOL_ERR_REQUEST_TIMEOUT'))
+      } else if (this.res === null && l.keepAliveTimeout > 0 && now - this.idleSince > l.keepAliveTimeout) {
+        this.destroy()
+      }
+    } else if (this.state !== ANSWERING && this.state !== CLOSED && this.req !== null && !this.req.complete) {
+      if (l.requestTimeout > 0 && now - this.started > l.requestTimeout) this.fail(new IsopoolError('ISOPOOL_ERR_REQUEST_TIMEOUT'))
+    }
+  }
+}
+
+function trimOws (s: string): string {
+  let a = 0
+  let b = s.length
+  while (a < b && (s.charCodeAt(a) === 32 || s.charCodeAt(a) === 9)) a++
+  while (b > a && (s.charCodeAt(b - 1) === 32 || s.charCodeAt(b - 1) === 9)) b--
+  return a === 0 && b === s.length ? s : s.slice(a, b)
+}
+
+export class Http1Server {
+  readonly limits: Http1Limits
+  readonly listener: RequestListener
+  private readonly net: NetServer
+  private readonly connections = new Set<Connection>()
+  private timer: NodeJS.Timeout | null = null
+  /** close() was called: no new connections, none kept alive. */
+  closing = false
+  /** The Keep-Alive header telling clients how long an idle connection is kept. */
+  readonly keepAliveHint: string
+
+  constructor (limits: Http1Limits, listener: RequestListener) {
+    this.limits = limits
+    this.listener = listener
+    this.keepAliveHint = limits.keepAliveTimeout >= 1000 ? `keep-alive: timeout=${Math.floor(limits.keepAliveTimeout / 1000)}\r\n` : ''
+    // allowHalfOpen: a Connection decides itself what a client's FIN means.
+    this.net = createNetServer({ allowHalfOpen: true, noDelay: true }, (socket: Socket) => {
+      this.connections.add(new Connection(this, socket))
+    })
+  }
+
+  listen (port: number, host: string): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.net.once('error', reject)
+      this.net.listen(port, host, () => {
+        this.net.off('error', reject)
+        this.timer = setInterval(() => this.check(), this.limits.checkInterval)
+        this.timer.unref()
+        resolve(this.net.address() as AddressInfo)
+      })
+    })
+  }
+
+  /** Stop accepting; resolves once every connection is gone. Idle ones close now, busy ones
+   * after their response. */
+  close (): Promise<void> {
+    this.closing = true
+    const closed = new Promise<void>(resolve => this.net.close(() => resolve()))
+    this.closeIdleConnections()
+    return closed.finally(() => {
+      if (this.timer !== null) clearInterval(this.timer)
+    })
+  }
+
+  closeIdleConnections (): void {
+    for (const c of this.connections) if (c.idle) c.destroy()
+  }
+
+  closeAllConnections (): void {
+    for (const c of this.connections) c.destroy()
+  }
+
+  /** @internal */
+  forget (c: Connection): void {
+    this.connections.delete(c)
+  }
+
+  private check (): void {
+    const now = Date.now()
+    for (const c of this.connections) c.check(now)
+  }
+}

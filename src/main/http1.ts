@@ -209,6 +209,7 @@ export class Http1Response {
       s += 'transfer-encoding: chunked\r\n'
     }
     const conn = this.conn
+    if (!this.req.complete && !conn.canDrain(this.req)) this.shouldKeepAlive = false
     if (!this.shouldKeepAlive || conn.server.closing) {
       this.shouldKeepAlive = false
       s += 'connection: close\r\n'
@@ -347,6 +348,8 @@ class Connection {
   http10 = false
   /** Bytes of trailers read. */
   private trailerBytes = 0
+  /** Bytes at the start of buf already searched for the end of a head. */
+  private scanned = 0
 
   constructor (server: Http1Server, socket: Socket) {
     this.server = server
@@ -475,14 +478,19 @@ class Connection {
     // Empty lines before a request line are ignored (RFC 9112 §2.2).
     let from = 0
     while (from + 1 < buf.byteLength && buf.readUInt16LE(from) === CRLF) from += 2
-    const end = buf.indexOf(HEAD_END, from, 'latin1')
+    // A head that comes in many pieces is searched from where the last search stopped.
+    const end = buf.indexOf(HEAD_END, Math.max(from, this.scanned - 3), 'latin1')
     if (end < 0 || end + 4 - from > limits.maxHeaderSize) {
       if (end >= 0 || buf.byteLength - from > limits.maxHeaderSize) this.fail(new IsopoolError('ISOPOOL_ERR_HEADERS_TOO_LARGE'))
       // Lines must end in CRLF: a head ended by bare LFs would otherwise wait for the timeout.
-      else if (buf.indexOf('\n\n', from, 'latin1') >= 0) return this.bad('bare LF line ending')
-      else if (from > 0) this.buf = buf.subarray(from)
+      else if (buf.indexOf('\n\n', Math.max(from, this.scanned - 1), 'latin1') >= 0) return this.bad('bare LF line ending')
+      else {
+        if (from > 0) this.buf = buf.subarray(from)
+        this.scanned = buf.byteLength - from
+      }
       return false
     }
+    this.scanned = 0
     const text = buf.toString('latin1', from, end)
     this.buf = end + 4 === buf.byteLength ? null : buf.subarray(end + 4)
     const lineEnd = text.indexOf('\r\n')
@@ -612,10 +620,9 @@ class Connection {
     }
     if (!req.complete) {
       // Answered before its body was read (a 404 to a POST, a 413, a timeout): drop the rest,
-      // up to maxDrain, so the connection can carry the next request. A client that expected
-      // 100 Continue and did not get it may never send the body: what comes next is unknown.
+      // so the connection can carry the next request.
       req.dump()
-      if (req.bodyLength - req.received > this.server.limits.maxDrain || (req.expectContinue && !req.continued)) {
+      if (!this.canDrain(req)) {
         this.endAfterResponse()
         return
       }
@@ -623,6 +630,15 @@ class Connection {
       return
     }
     this.nextRequest()
+  }
+
+  /**
+   * Whether the rest of an unread body can be read and dropped to keep the connection: not when
+   * it is announced past maxDrain, nor when the client expected 100 Continue and did not get it
+   * (it may never send the body: what comes next is unknown).
+   */
+  canDrain (req: Http1Request): boolean {
+    return req.bodyLength - req.received <= this.server.limits.maxDrain && !(req.expectContinue && !req.continued)
   }
 
   /** A body being dropped went past maxDrain: close once its response is out. */

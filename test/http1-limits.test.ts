@@ -1,0 +1,139 @@
+// The HTTP/1.1 layer's own limits and edges, over raw sockets: idle keep-alive connections are
+// closed, an unread body is drained only up to maxBodySize, a 100-continue that was never
+// answered closes the connection, a handler's `Connection: close` is honoured, and a request
+// stream cut at any byte boundary is parsed the same as in one piece.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Conn, withConn as withConnTo } from './raw-http.ts'
+import { start } from './helpers.ts'
+import type { Running } from './helpers.ts'
+
+let app: Running
+let port: number
+const LIMIT = 4096
+
+beforeAll(async () => {
+  app = await start({ isolates: 1, maxBodySize: LIMIT, http: { keepAliveTimeout: 300 } }, [
+    ['GET', '/', './basic.ts#hello'],
+    ['POST', '/echo', './basic.ts#echo'],
+    ['GET', '/closing', './http1.ts#closing']
+  ])
+  port = Number(new URL(app.url).port)
+})
+afterAll(() => app.close())
+
+const withConn = <T>(fn: (c: Conn) => Promise<T>): Promise<T> => withConnTo(port, fn)
+const get = (path: string): string => `GET ${path} HTTP/1.1\r\nhost: x\r\n\r\n`
+const HELLO = '{"hello":"world"}'
+
+describe('keep-alive', () => {
+  it('an idle connection is closed after keepAliveTimeout, and was open until then', async () => {
+    await withConn(async (c) => {
+      c.write(get('/'))
+      const [r] = await c.responses(['GET'])
+      expect(r.status).toBe(200)
+      expect(c.ended).toBe(false)
+      // Still usable right after the answer…
+      c.write(get('/'))
+      expect((await c.responses(['GET', 'GET']))[1].body.toString()).toBe(HELLO)
+      // …and closed by the server once idle past the 300 ms limit (checked on a 75 ms timer).
+      await c.serverCloses(5000)
+    })
+  })
+
+  it("a handler's Connection: close ends the connection after its answer", async () => {
+    await withConn(async (c) => {
+      c.write(get('/closing') + get('/'))
+      const [r] = await c.responses(['GET'])
+      expect(r.headers.connection).toBe('close')
+      expect(r.headers['x-kept']).toBe('yes')
+      expect(r.body.toString()).toBe('bye')
+      await c.serverCloses()
+      expect(c.rest(['GET'])).toBe('') // the request behind it is not answered
+    })
+  })
+})
+
+describe('an unread body after the answer', () => {
+  it('within maxBodySize: read and dropped, the connection carries the next request', async () => {
+    await withConn(async (c) => {
+      const body = 'x'.repeat(LIMIT - 100)
+      c.write(`POST /nope HTTP/1.1\r\nhost: x\r\ncontent-length: ${body.length}\r\n\r\n${body}` + get('/'))
+      const [a, b] = await c.responses(['POST', 'GET'])
+      expect(a.status).toBe(404)
+      expect(b.body.toString()).toBe(HELLO)
+    })
+  })
+
+  it('announced past maxBodySize: not read, the connection is closed after the answer', async () => {
+    await withConn(async (c) => {
+      c.write(`POST /nope HTTP/1.1\r\nhost: x\r\ncontent-length: ${LIMIT * 10}\r\n\r\n${'x'.repeat(1000)}`)
+      const [a] = await c.responses(['POST'])
+      expect(a.status).toBe(404)
+      expect(a.headers.connection).toBe('close')
+      await c.serverCloses()
+    })
+  })
+
+  it('chunked past maxBodySize: dropped up to the limit, then the connection is closed', async () => {
+    await withConn(async (c) => {
+      c.write('POST /nope HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n')
+      const [a] = await c.responses(['POST'])
+      expect(a.status).toBe(404)
+      const chunk = `400\r\n${'y'.repeat(0x400)}\r\n`
+      for (let i = 0; i < (LIMIT / 0x400) + 2 && !c.ended; i++) c.write(chunk)
+      await c.serverCloses()
+    })
+  })
+
+  it('chunked within maxBodySize: dropped, and the connection carries the next request', async () => {
+    await withConn(async (c) => {
+      c.write('POST /nope HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n')
+      const [a] = await c.responses(['POST'])
+      expect(a.status).toBe(404)
+      c.write(`400\r\n${'y'.repeat(0x400)}\r\n0\r\n\r\n` + get('/'))
+      const [, b] = await c.responses(['POST', 'GET'])
+      expect(b.body.toString()).toBe(HELLO)
+    })
+  })
+
+  it('Expect: 100-continue answered without a 100: the connection is closed (the body may never come)', async () => {
+    await withConn(async (c) => {
+      c.write('POST /nope HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\nexpect: 100-continue\r\n\r\n')
+      const responses = await c.responses(['POST'])
+      expect(responses.map(r => r.status)).toEqual([404])
+      await c.serverCloses()
+    })
+  })
+})
+
+describe('a request stream cut anywhere', () => {
+  const body = Buffer.from(Array.from({ length: 300 }, (_, i) => i & 0xff))
+  const stream = Buffer.concat([
+    Buffer.from(get('/')),
+    Buffer.from(`POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`), body,
+    Buffer.from('POST /echo HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\n000A\r\n0123456789\r\n0\r\nx-t: 1\r\n\r\n'),
+    Buffer.from('HEAD / HTTP/1.1\r\nhost: x\r\n\r\n'),
+    Buffer.from(get('/'))
+  ])
+  const methods = ['GET', 'POST', 'POST', 'HEAD', 'GET']
+
+  it.each([1, 2, 3, 7, 64, 1000])('in pieces of %i bytes: the same five answers', async (size) => {
+    await withConn(async (c) => {
+      c.sock.setNoDelay(true)
+      for (let at = 0; at < stream.length; at += size) {
+        c.write(stream.subarray(at, at + size))
+        // A turn of the event loop between pieces, so that they leave as separate segments.
+        await new Promise(resolve => setImmediate(resolve))
+      }
+      const r = await c.responses(methods)
+      expect(r.map(x => x.status)).toEqual([200, 200, 200, 200, 200])
+      expect(r[0].body.toString()).toBe(HELLO)
+      expect(r[1].body.equals(body)).toBe(true)
+      expect(r[2].body.toString()).toBe('abc0123456789')
+      expect(r[3].headers['content-length']).toBe(String(HELLO.length))
+      expect(r[3].body.byteLength).toBe(0)
+      expect(r[4].body.toString()).toBe(HELLO)
+      expect(c.rest(methods)).toBe('')
+    })
+  })
+})

@@ -39,6 +39,37 @@ describe('ring', () => {
     expect(writeBody(p, KIND_BODY, 99, new Uint8Array(1000), 0, true)).toBe(1000)
   })
 
+  it('writes a HEAD whole when asked to, wrapping or waiting rather than splitting it', () => {
+    /** A ring whose next frame starts 1,048 bytes before its end, and is empty. */
+    const nearEnd = (): { p: RingProducer, c: RingConsumer } => {
+      const r = pair(4096)
+      for (let i = 0; i < 3; i++) {
+        expect(writeBody(r.p, KIND_BODY, i, new Uint8Array(1000), 0, true)).toBe(1000)
+        expect(r.c.peek()).toBeGreaterThanOrEqual(0)
+        r.c.release()
+      }
+      return r
+    }
+    const body = new Uint8Array(1500).fill(7)
+    // Split: the head and what fits before the end, the rest for BODY frames.
+    const split = nearEnd()
+    const n = writeHead(split.p, KIND_REQ_HEAD, 2, 0, 0, 'x', 1500, body, 0, true)
+    expect(n).toBeGreaterThan(0)
+    expect(n).toBeLessThan(1500)
+    const { p, c } = nearEnd()
+    // Whole: a PAD to the end, then the frame at 0 with END and every byte.
+    expect(writeHead(p, KIND_REQ_HEAD, 2, 0, 0, 'x', 1500, body, 0, true, true)).toBe(1500)
+    const pos = c.peek()
+    expect(pos).toBe(0)
+    expect(frameFlags(c, pos) & FLAG_END).toBe(FLAG_END)
+    const h = readHead(c, pos)
+    expect(h.bodyEnd - h.bodyStart).toBe(1500)
+    // With no room for the whole frame now, nothing is written.
+    expect(writeHead(p, KIND_REQ_HEAD, 3, 0, 0, 'x', 2000, new Uint8Array(2000), 0, true, true)).toBe(-1)
+    c.release()
+    expect(writeHead(p, KIND_REQ_HEAD, 3, 0, 0, 'x', 2000, new Uint8Array(2000), 0, true, true)).toBe(2000)
+  })
+
   it('carries random frames through many wrap-arounds with every byte intact', () => {
     for (const seed of [1, 2, 3, 42, 1234]) {
       const rand = rng(seed)

@@ -164,7 +164,11 @@ export class ResponseWriter {
     const ring = this.ring
     const bodyLen = out.body === null ? 0 : out.body.byteLength
     if (!out.headSent) {
-      const n = writeHead(ring, KIND_RES_HEAD, out.id, resArg(out.status, out.busy), out.ct, out.text, bodyLen, out.body, 0, true)
+      // Whole when it fits one frame, waiting for the room rather than splitting it: the main
+      // thread then never has a head out on the socket while the rest waits here, where this
+      // isolate dying (or being killed by a stuck handler) would cut the answer off. It answers
+      // a clean 502 instead. Only larger answers stream.
+      const n = writeHead(ring, KIND_RES_HEAD, out.id, resArg(out.status, out.busy), out.ct, out.text, bodyLen, out.body, 0, true, true)
       if (n < 0) return false
       out.headSent = true
       out.offset = n

@@ -71,15 +71,17 @@ export interface HeadFrame {
 /**
  * Write a HEAD frame with as much of `body` (from `bodyOffset`) as fits now. Returns the number
  * of body bytes written, or -1 when not even the header and text fit (nothing is written).
- * The frame carries END when `final` and the whole rest of the body fit.
+ * The frame carries END when `final` and the whole rest of the body fit. `whole`: when the
+ * whole frame can fit in the ring at all, write it whole or not at all (-1) — the consumer then
+ * gets the message in one piece, never a head whose body is still to come.
  */
 export function writeHead (
   ring: RingProducer, kind: number, id: number, arg: number, aux: number, text: string,
-  bodyLen: number, body: Uint8Array | null, bodyOffset: number, final: boolean
+  bodyLen: number, body: Uint8Array | null, bodyOffset: number, final: boolean, whole = false
 ): number {
   const fixed = HEAD_PREFIX + text.length
   const rest = body === null ? 0 : body.byteLength - bodyOffset
-  const pos = ring.reserve(fixed, fixed + rest)
+  const pos = ring.reserve(whole && fixed + rest <= ring.maxFrame ? fixed + rest : fixed, fixed + rest)
   if (pos < 0) return -1
   const n = Math.min(rest, ring.reserved - fixed)
   const data = ring.data

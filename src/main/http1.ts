@@ -350,6 +350,8 @@ class Connection {
   private trailerBytes = 0
   /** Bytes at the start of buf already searched for the end of a head. */
   private scanned = 0
+  /** The method of the request being parsed or answered, once its request line is read. */
+  private method = ''
 
   constructor (server: Http1Server, socket: Socket) {
     this.server = server
@@ -495,10 +497,14 @@ class Connection {
     this.buf = end + 4 === buf.byteLength ? null : buf.subarray(end + 4)
     const lineEnd = text.indexOf('\r\n')
     const m = REQUEST_LINE.exec(lineEnd < 0 ? text : text.slice(0, lineEnd))
-    if (m === null) return this.bad('invalid request line')
+    if (m === null) {
+      this.method = '?' // not HEAD, and no longer in the buffer for bufferedMethod() to find
+      return this.bad('invalid request line')
+    }
     const method = m[1]
     const url = m[2]
     const http10 = m[3] === '0'
+    this.method = method
     let head = method + '\0' + url
     let length = -2 // none yet
     let chunked = false
@@ -669,6 +675,7 @@ class Connection {
 
   private nextRequest (): void {
     this.req = null
+    this.method = ''
     this.state = HEAD
     this.started = this.buf !== null && this.buf.byteLength > 0 ? Date.now() : 0
     this.idleSince = Date.now()
@@ -706,7 +713,9 @@ class Connection {
     const res = this.res
     if ((res === null || !res.headersSent) && this.socket.writable) {
       const body = errorBody(err.toWire())
-      this.socket.write(`HTTP/1.1 ${err.status} ${STATUS_CODES[err.status!]}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${dateHeader()}\r\n${body}`, 'utf8')
+      // An answer to HEAD has the length of its body and not the body, even this one.
+      const head = (this.method === '' ? this.bufferedMethod() : this.method) === 'HEAD'
+      this.socket.write(`HTTP/1.1 ${err.status} ${STATUS_CODES[err.status!]}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${dateHeader()}\r\n${head ? '' : body}`, 'utf8')
       this.endAfterResponse()
       // The pending response can no longer be sent: its owner hears that the connection closed.
       this.res = null
@@ -714,6 +723,16 @@ class Connection {
     } else {
       this.destroy()
     }
+  }
+
+  /** The method of a head refused before it was parsed, if its request line is whole and valid. */
+  private bufferedMethod (): string {
+    const buf = this.buf
+    if (this.state !== HEAD || buf === null) return ''
+    let from = 0
+    while (from + 1 < buf.byteLength && buf.readUInt16LE(from) === CRLF) from += 2
+    const eol = buf.indexOf('\r\n', from, 'latin1')
+    return eol < 0 ? '' : REQUEST_LINE.exec(buf.toString('latin1', from, eol))?.[1] ?? ''
   }
 
   destroy (): void {

@@ -106,6 +106,23 @@ describe('an unread body after the answer', () => {
   })
 })
 
+describe('what the layer does not support, refused by name', () => {
+  it.each([
+    ['an Expect other than 100-continue', 'expect: 200-ok', 417, 'ISOPOOL_ERR_EXPECTATION_FAILED'],
+    ['a transfer coding other than chunked', 'transfer-encoding: gzip', 501, 'ISOPOOL_ERR_TRANSFER_CODING'],
+    ['a list of transfer codings', 'transfer-encoding: gzip, chunked', 501, 'ISOPOOL_ERR_TRANSFER_CODING'],
+    ['chunked twice', 'transfer-encoding: chunked\r\ntransfer-encoding: chunked', 501, 'ISOPOOL_ERR_TRANSFER_CODING']
+  ])('%s: coded %i, connection closed', async (_name, header, status, code) => {
+    await withConn(async (c) => {
+      c.write(`POST /echo HTTP/1.1\r\nhost: x\r\n${header}\r\n\r\n`)
+      const [r] = await c.responses(['POST'])
+      expect(r.status).toBe(status)
+      expect(JSON.parse(r.body.toString()).error.code).toBe(code)
+      await c.serverCloses()
+    })
+  })
+})
+
 describe('a request stream cut anywhere', () => {
   const body = Buffer.from(Array.from({ length: 300 }, (_, i) => i & 0xff))
   const stream = Buffer.concat([

@@ -539,7 +539,7 @@ class Connection {
         case 6:
           if (name.toLowerCase() === 'expect') {
             if (value.toLowerCase() !== '100-continue') {
-              this.fail(new IsopoolError('ISOPOOL_ERR_BAD_REQUEST', { reason: `unsupported expectation ${value}` }))
+              this.fail(new IsopoolError('ISOPOOL_ERR_EXPECTATION_FAILED', { expect: value }))
               return false
             }
             expectContinue = true
@@ -564,7 +564,12 @@ class Connection {
           break
         case 17:
           if (name.toLowerCase() === 'transfer-encoding') {
-            if (te || value.toLowerCase() !== 'chunked') return this.bad('unsupported transfer-encoding')
+            // Only a single chunked (RFC 9112 §6.1: another coding is 501); a second
+            // Transfer-Encoding line would append a coding.
+            if (te || value.toLowerCase() !== 'chunked') {
+              this.fail(new IsopoolError('ISOPOOL_ERR_TRANSFER_CODING', { coding: te ? `chunked, ${value}` : value }))
+              return false
+            }
             te = true
             chunked = true
           }

@@ -1,8 +1,10 @@
 // The HTTP/1.1 layer's own limits and edges, over raw sockets: idle keep-alive connections are
 // closed, an unread body is drained only up to maxBodySize, a 100-continue that was never
 // answered closes the connection, a handler's `Connection: close` is honoured, and a request
-// stream cut at any byte boundary is parsed the same as in one piece.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+// stream cut at any byte boundary is parsed the same as in one piece; a request listener that
+// throws costs that request a coded 500, not the process.
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { Http1Server } from '../src/main/http1.ts'
 import { Conn, withConn as withConnTo } from './raw-http.ts'
 import { start } from './helpers.ts'
 import type { Running } from './helpers.ts'
@@ -152,5 +154,39 @@ describe('a request stream cut anywhere', () => {
       expect(r[4].body.toString()).toBe(HELLO)
       expect(c.rest(methods)).toBe('')
     })
+  })
+})
+
+describe('a failure of the main thread on one request', () => {
+  it('is a coded 500 and a closed connection, and the next request is served', async () => {
+    const log = vi.spyOn(console, 'error').mockImplementation(() => {})
+    let calls = 0
+    const server = new Http1Server(
+      { maxHeaderSize: 16384, headersTimeout: 60_000, requestTimeout: 300_000, keepAliveTimeout: 5000, checkInterval: 1000, maxDrain: 1024 },
+      (req, res) => {
+        if (++calls === 1) throw new Error('a bug')
+        res.writeHead(200, ['content-length', '2'], true)
+        res.end(Buffer.from('ok'))
+      }
+    )
+    const addr = await server.listen(0, '127.0.0.1')
+    try {
+      await withConnTo(addr.port, async (c) => {
+        c.write(get('/'))
+        const [r] = await c.responses(['GET'])
+        expect(r.status).toBe(500)
+        expect(JSON.parse(r.body.toString()).error.code).toBe('ISOPOOL_ERR_INTERNAL')
+        await c.serverCloses()
+      })
+      expect(log).toHaveBeenCalledWith(expect.stringContaining('failed on a request'), expect.objectContaining({ message: 'a bug' }))
+      await withConnTo(addr.port, async (c) => {
+        c.write(get('/'))
+        expect((await c.responses(['GET']))[0].body.toString()).toBe('ok')
+      })
+    } finally {
+      log.mockRestore()
+      server.closeAllConnections()
+      await server.close()
+    }
   })
 })

@@ -593,7 +593,15 @@ class Connection {
       this.state = BODY_LENGTH
       this.left = bodyLength
     }
-    this.server.listener(req, res)
+    try {
+      this.server.listener(req, res)
+    } catch (err) {
+      // A bug of ours must cost this one request, never the process: log it whole, answer 500
+      // (or cut the answer short if it had begun), close the connection.
+      console.error('isopool: the main thread failed on a request:', err)
+      this.fail(new IsopoolError('ISOPOOL_ERR_INTERNAL'))
+      return false
+    }
     return true
   }
 

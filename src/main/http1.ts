@@ -803,9 +803,13 @@ export class Http1Server {
     this.listener = listener
     this.keepAliveHint = limits.keepAliveTimeout >= 1000 ? `keep-alive: timeout=${Math.floor(limits.keepAliveTimeout / 1000)}\r\n` : ''
     // allowHalfOpen: a Connection decides itself what a client's FIN means.
-    this.net = createNetServer({ allowHalfOpen: true, noDelay: true }, (socket: Socket) => {
-      this.connections.add(new Connection(this, socket))
-    })
+    this.net = createNetServer({ allowHalfOpen: true, noDelay: true }, (socket: Socket) => this.accept(socket))
+  }
+
+  /** Serve a connected socket (the listening server's connections; bench/micro/http1.ts hands it
+   * an in-memory duplex). */
+  accept (socket: Socket): void {
+    this.connections.add(new Connection(this, socket))
   }
 
   listen (port: number, host: string): Promise<AddressInfo> {

@@ -13,7 +13,6 @@ export interface Exchange {
   text: string
   /** Content-Length, or UNKNOWN_LENGTH for a chunked body; 0 when there is none. */
   bodyLen: number
-  received: number
   /** Set once the request is placed on an isolate. */
   isolate: IsolateHandle | null
   id: number

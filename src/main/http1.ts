@@ -54,6 +54,8 @@ const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/
 /** Request line: method SP request-target SP HTTP/1.x */
 const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([^\x00-\x20\x7f]+) HTTP\/1\.([01])$/
 const CHUNK_SIZE = /^([0-9A-Fa-f]{1,8})[\t ]*(?:;[^\r\n]*)?$/
+/** A Connection header value that lists `close`, in a request or a handler's response. */
+const CLOSE = /(?:^|,)\s*close\s*(?:,|$)/i
 /** A chunk-size line longer than this is refused (extensions included). */
 const MAX_CHUNK_LINE = 4096
 /** Headers per request; more → 431. */
@@ -72,7 +74,7 @@ const TRAILERS = 5
 const ANSWERING = 6
 const CLOSED = 7
 
-/** One request as the HTTP layer parsed it. Its body, if any, comes through onData/onEnd. */
+/** One request as the HTTP layer parsed it. Its body, if any, comes through onBody(). */
 export class Http1Request {
   readonly method: string
   /** The request target as sent. */
@@ -157,8 +159,6 @@ export class Http1Response {
   headersSent = false
   /** end() was called. */
   writableEnded = false
-  /** Every byte was handed to the socket. */
-  writableFinished = false
   destroyed = false
   private pendingHead: string | null = null
   private chunked = false
@@ -195,7 +195,7 @@ export class Http1Response {
         if (!TOKEN.test(name)) throw new IsopoolError('ISOPOOL_ERR_RESPONSE_INVALID', { reason: `invalid header name ${JSON.stringify(name)}` })
         if (BAD_VALUE.test(value)) throw new IsopoolError('ISOPOOL_ERR_RESPONSE_INVALID', { reason: `invalid character in the value of header ${JSON.stringify(name)}` })
         if (name.length === 10 && name.toLowerCase() === 'connection') {
-          if (/(?:^|,)\s*close\s*(?:,|$)/i.test(value)) this.shouldKeepAlive = false
+          if (CLOSE.test(value)) this.shouldKeepAlive = false
           continue // ours to say, below
         }
       }
@@ -250,17 +250,8 @@ export class Http1Response {
   end (chunk?: Uint8Array): void {
     if (this.writableEnded || this.destroyed) return
     if (!this.headersSent) this.writeHead(200, ['content-length', String(chunk?.byteLength ?? 0)], true)
-    if (chunk !== undefined && chunk.byteLength > 0) {
-      if (this.chunked) {
-        this.write(chunk)
-      } else if (this.pendingHead !== null && !this.noBody) {
-        this.writeJoined(this.pendingHead, chunk, 0, chunk.byteLength)
-        this.pendingHead = null
-      } else if (!this.noBody) {
-        this.conn.socket.write(chunk)
-      }
-    }
-    this.endFrom(null, 0, 0)
+    if (chunk === undefined) this.endFrom(null, 0, 0)
+    else this.endFrom(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength), 0, chunk.byteLength)
   }
 
   /** end() with `src[start, end)` as the last piece of the body, copied once, head included. */
@@ -285,7 +276,6 @@ export class Http1Response {
       if (head !== null || tail !== '') this.conn.socket.write((head ?? '') + tail, 'latin1')
     }
     this.writableEnded = true
-    this.writableFinished = true
     this.closeCbs = null
     this.conn.responded(this)
   }
@@ -477,9 +467,7 @@ class Connection {
       return false
     }
     const limits = this.server.limits
-    // Empty lines before a request line are ignored (RFC 9112 §2.2).
-    let from = 0
-    while (from + 1 < buf.byteLength && buf.readUInt16LE(from) === CRLF) from += 2
+    const from = skipEmptyLines(buf)
     // A head that comes in many pieces is searched from where the last search stopped.
     const end = buf.indexOf(HEAD_END, Math.max(from, this.scanned - 3), 'latin1')
     if (end < 0 || end + 4 - from > limits.maxHeaderSize) {
@@ -547,9 +535,8 @@ class Connection {
           break
         case 10:
           if (name.toLowerCase() === 'connection') {
-            const v = value.toLowerCase()
-            if (/(?:^|,)\s*close\s*(?:,|$)/.test(v)) keepAlive = false
-            else if (http10 && /(?:^|,)\s*keep-alive\s*(?:,|$)/.test(v)) keepAlive = true
+            if (CLOSE.test(value)) keepAlive = false
+            else if (http10 && /(?:^|,)\s*keep-alive\s*(?:,|$)/i.test(value)) keepAlive = true
           }
           break
         case 14:
@@ -742,8 +729,7 @@ class Connection {
   private bufferedMethod (): string {
     const buf = this.buf
     if (this.state !== HEAD || buf === null) return ''
-    let from = 0
-    while (from + 1 < buf.byteLength && buf.readUInt16LE(from) === CRLF) from += 2
+    const from = skipEmptyLines(buf)
     const eol = buf.indexOf('\r\n', from, 'latin1')
     return eol < 0 ? '' : REQUEST_LINE.exec(buf.toString('latin1', from, eol))?.[1] ?? ''
   }
@@ -773,10 +759,17 @@ class Connection {
       } else if (this.res === null && l.keepAliveTimeout > 0 && now - this.idleSince > l.keepAliveTimeout) {
         this.destroy()
       }
-    } else if (this.state !== ANSWERING && this.state !== CLOSED && this.req !== null && !this.req.complete) {
+    } else if (this.state !== ANSWERING && this.req !== null && !this.req.complete) {
       if (l.requestTimeout > 0 && now - this.started > l.requestTimeout) this.fail(new IsopoolError('ISOPOOL_ERR_REQUEST_TIMEOUT'))
     }
   }
+}
+
+/** Where the request line starts: empty lines before it are ignored (RFC 9112 §2.2). */
+function skipEmptyLines (buf: Buffer): number {
+  let from = 0
+  while (from + 1 < buf.byteLength && buf.readUInt16LE(from) === CRLF) from += 2
+  return from
 }
 
 function trimOws (s: string): string {

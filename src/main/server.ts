@@ -368,7 +368,7 @@ export class Server {
       return
     }
     const ex: Exchange = {
-      req, res, route: found.route, text: req.head, bodyLen, received: 0,
+      req, res, route: found.route, text: req.head, bodyLen,
       isolate: null, id: 0, sent: false, streaming: false, done: false, timer: null, cost: 0
     }
     this.active++
@@ -484,16 +484,15 @@ export class Server {
     const h = ex.isolate!
     const limit = this.options.maxBodySize
     req.onBody((chunk: Buffer) => {
-      ex.received += chunk.byteLength
       // Answered already (a timeout, a 413): the HTTP layer drops the rest, up to maxBodySize.
       if (ex.done) return
-      if (ex.received > limit) {
+      if (req.received > limit) {
         // No Content-Length, or a client sending more than it announced: stop at the limit.
         sendError(ex.res, new IsopoolError('ISOPOOL_ERR_BODY_TOO_LARGE', { limit }), [], true)
         h.abort(ex)
         return
       }
-      const final = ex.bodyLen !== UNKNOWN_LENGTH && ex.received === ex.bodyLen
+      const final = ex.bodyLen !== UNKNOWN_LENGTH && req.received === ex.bodyLen
       h.sendBody(ex, chunk, final)
     }, () => {
       if (!ex.done && !ex.sent && ex.bodyLen === UNKNOWN_LENGTH) h.sendBody(ex, null, true)

@@ -241,3 +241,62 @@ describe('malformed requests', () => {
     expect((await app.get('/')).status).toBe(200)
   })
 })
+
+describe('a body read in place', () => {
+  // One isolate and the smallest ring that holds these bodies whole: 40 requests of ~10 KiB
+  // reuse the same ring space several times over while earlier handlers still run.
+  let lent: Running
+  beforeAll(async () => {
+    lent = await start({ isolates: 1, dev: false, ringSize: 64 * 1024 }, [
+      ['POST', '/stash', './lent-body.ts#stash'],
+      ['GET', '/stashed', './lent-body.ts#readStashed'],
+      ['POST', '/late', './lent-body.ts#late'],
+      ['POST', '/late-bytes', './lent-body.ts#lateBytes'],
+      ['POST', '/sum', './lent-body.ts#sum']
+    ])
+  })
+  afterAll(() => lent.close())
+
+  /** ~10 KiB of text that is different for every i, with multi-byte characters in it. */
+  const bodyFor = (i: number): string => `#${i}ü;`.repeat(10_000 / `#${i}ü;`.length | 0) + `end of ${i}`
+
+  it('a synchronous handler decodes its body where it lies, for every request in a burst', async () => {
+    const replies = await Promise.all(Array.from({ length: 40 }, (_, i) => lent.post('/sum', bodyFor(i))))
+    replies.forEach((r, i) => {
+      const text = bodyFor(i)
+      let h = 0
+      for (let k = 0; k < text.length; k++) h = (h * 31 + text.charCodeAt(k)) | 0
+      expect(r.status).toBe(200)
+      expect(r.json).toEqual({ length: text.length, h, head: text.slice(0, 16), tail: text.slice(-16) })
+    })
+  })
+
+  it('an async handler that reads its body after an await gets its own bytes, not what reused the ring', async () => {
+    const texts = await Promise.all(Array.from({ length: 40 }, (_, i) => lent.post(`/late?ms=${40 - i}`, bodyFor(i))))
+    texts.forEach((r, i) => {
+      expect(r.status).toBe(200)
+      expect(r.text).toBe(bodyFor(i))
+    })
+    const bytes = await Promise.all(Array.from({ length: 40 }, (_, i) => lent.post('/late-bytes', Buffer.from(bodyFor(i)))))
+    bytes.forEach((r, i) => expect(r.body.equals(Buffer.from(bodyFor(i)))).toBe(true))
+  })
+
+  it('a body first read after its synchronous handler returned is a coded 500, not reused memory', async () => {
+    expect((await lent.post('/stash', 'kept for later')).text).toBe('stashed')
+    // Later requests take the ring space the stashed body was lent from.
+    await Promise.all(Array.from({ length: 10 }, (_, i) => lent.post('/sum', bodyFor(i))))
+    for (const as of ['text', 'json', 'bytes']) {
+      const r = await lent.get(`/stashed?as=${as}`)
+      expect(r.status).toBe(500)
+      expect(r.json.error.code).toBe('ISOPOOL_ERR_BODY_RELEASED')
+    }
+    expect((await lent.post('/sum', 'still serving')).json.length).toBe(13)
+  })
+
+  it('what a synchronous handler read before returning stays readable', async () => {
+    await lent.post('/stash?read=1', '{"kept":true}')
+    await Promise.all(Array.from({ length: 10 }, (_, i) => lent.post('/sum', bodyFor(i))))
+    expect((await lent.get('/stashed?as=text')).text).toBe('{"kept":true}')
+    expect((await lent.get('/stashed?as=json')).json).toEqual({ json: { kept: true } })
+  })
+})

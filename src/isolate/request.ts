@@ -1,9 +1,18 @@
 // The request object a handler receives. It is built from the REQ_HEAD text and the body bytes
 // and materializes each field on first access: a handler that never reads `req.headers` never
 // pays for parsing them.
+//
+// The body of a request that came in one frame is *lent*: a view of the request ring, valid while
+// the handler's synchronous part runs (src/isolate/worker.ts releases the frame right after).
+// text() and json() decode it where it lies. Only what must outlive the frame gets its own copy:
+// `req.body` as bytes, msgpack() and form() (whose results may be views of the bytes they read),
+// and, for a handler still pending when its synchronous part ends, the whole body. Copying a
+// 64 KiB body into fresh memory costs several times what decoding it in place does
+// (bench/micro/copy.ts), so the copy is made only when someone needs it.
 
 import { unpack } from 'msgpackr'
 import { IsopoolError } from '../shared/errors.ts'
+import { copyOut } from '../shared/frame.ts'
 import { FORM_TYPE, parseForm } from './form.ts'
 import type { Form, FormLimits } from './form.ts'
 import type { PathPattern } from '../shared/path-pattern.ts'
@@ -16,6 +25,10 @@ const MSGPACK_TYPE = /^application\/(x-|vnd\.)?msgpack\s*(;|$)/i
 
 /** Key of the method through which a typed route's adapter sets the validated parts. */
 export const TYPED: unique symbol = Symbol('isopool.typed')
+/** Key of the method the isolate calls when the frame a lent body lies in is about to be released. */
+export const DETACH: unique symbol = Symbol('isopool.detach')
+/** Key of the body's length in bytes, read without materializing the body. */
+export const BODY_LENGTH: unique symbol = Symbol('isopool.bodyLength')
 
 export class IsolateRequest {
   readonly method: string
@@ -25,6 +38,10 @@ export class IsolateRequest {
   #headersAt: number
   #pattern: PathPattern
   #body: Uint8Array
+  /** #body is a view of the request ring, valid until the worker releases the frame. */
+  #lent: boolean
+  /** The handler returned and the lent body's frame was released without a copy. */
+  #released = false
   #path: string | undefined
   #params: Record<string, string> | undefined
   #query: Record<string, QueryValue> | undefined
@@ -35,8 +52,11 @@ export class IsolateRequest {
   #typedBody: unknown
   #hasTypedBody = false
 
-  /** `text` is `method \0 url \0 name \0 value \0 …` as the main thread framed it. */
-  constructor (text: string, pattern: PathPattern, body: Uint8Array | null) {
+  /**
+   * `text` is `method \0 url \0 name \0 value \0 …` as the main thread framed it. `lent`: `body`
+   * is a view of the ring, and the worker calls [DETACH] before it lets the frame go.
+   */
+  constructor (text: string, pattern: PathPattern, body: Uint8Array | null, lent = false) {
     const a = text.indexOf('\0')
     let b = text.indexOf('\0', a + 1)
     if (b < 0) b = text.length
@@ -46,6 +66,37 @@ export class IsolateRequest {
     this.#headersAt = b + 1
     this.#pattern = pattern
     this.#body = body ?? EMPTY
+    this.#lent = lent && body !== null
+  }
+
+  /**
+   * The frame of a lent body is about to be released. A handler still running (its promise
+   * pending) keeps the body: it gets its own copy now. A handler that has returned has read
+   * what it was going to read; its body is dropped, and reading it for the first time from now
+   * on is an error (ISOPOOL_ERR_BODY_RELEASED) rather than bytes the ring has since reused.
+   */
+  [DETACH] (handlerDone: boolean): void {
+    if (!this.#lent) return
+    this.#lent = false
+    if (handlerDone) {
+      this.#released = true
+      this.#body = EMPTY
+    } else {
+      // Its own ArrayBuffer, as a body handed to user code always has (not a slice of a pool).
+      this.#body = copyOut(this.#body as Buffer, 0, this.#body.byteLength, true)
+    }
+  }
+
+  /** The body's length in bytes, without copying a lent body. */
+  get [BODY_LENGTH] (): number {
+    return this.#body.byteLength
+  }
+
+  /** The body bytes, for a use that may outlive the frame: a lent body is copied first. */
+  #ownBody (): Uint8Array {
+    if (this.#released) throw new IsopoolError('ISOPOOL_ERR_BODY_RELEASED', { method: this.method, url: this.url })
+    if (this.#lent) this[DETACH](false)
+    return this.#body
   }
 
   /** The path without the query string, still percent-encoded as received. */
@@ -123,7 +174,7 @@ export class IsolateRequest {
   /** The raw body bytes (empty when the request has none); for a typed route with a body
    * schema, the validated body. */
   get body (): Uint8Array {
-    return this.#hasTypedBody ? this.#typedBody as Uint8Array : this.#body
+    return this.#hasTypedBody ? this.#typedBody as Uint8Array : this.#ownBody()
   }
 
   /** Used by typed-route adapters only: replace the declared parts with their validated values. */
@@ -141,6 +192,8 @@ export class IsolateRequest {
   /** The body decoded as UTF-8. */
   text (): string {
     if (this.#string === undefined) {
+      if (this.#released) throw new IsopoolError('ISOPOOL_ERR_BODY_RELEASED', { method: this.method, url: this.url })
+      // In place when lent: utf8Slice reads shared memory as it reads any other.
       const b = this.#body
       this.#string = b.byteLength === 0 ? '' : Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8')
     }
@@ -151,7 +204,7 @@ export class IsolateRequest {
   form (limits?: FormLimits): Promise<Form> {
     if (this.#form === undefined) {
       const type = this.headers['content-type']
-      this.#form = parseForm(typeof type === 'string' ? type : undefined, this.#body, limits)
+      this.#form = parseForm(typeof type === 'string' ? type : undefined, this.#ownBody(), limits)
     }
     return this.#form
   }
@@ -165,8 +218,10 @@ export class IsolateRequest {
   /** The body decoded from MessagePack; invalid input is a 400 with code ISOPOOL_ERR_INVALID_MSGPACK. */
   msgpack<T = unknown> (): T {
     try {
-      return unpack(this.#body) as T
+      // Its own copy: msgpackr returns bin values as views of the bytes it decodes.
+      return unpack(this.#ownBody()) as T
     } catch (err) {
+      if (err instanceof IsopoolError) throw err
       throw new IsopoolError('ISOPOOL_ERR_INVALID_MSGPACK', { reason: (err as Error).message })
     }
   }
@@ -195,6 +250,7 @@ export class IsolateRequest {
     try {
       return JSON.parse(this.text()) as T
     } catch (err) {
+      if (err instanceof IsopoolError) throw err
       throw new IsopoolError('ISOPOOL_ERR_INVALID_JSON', { reason: (err as Error).message })
     }
   }

@@ -17,7 +17,7 @@ import { compilePartValidator } from './part-validator.ts'
 import type { PartValidator } from './part-validator.ts'
 import { compileEncoder } from './json-encoder.ts'
 import { Encodable } from './respond.ts'
-import { TYPED } from './request.ts'
+import { BODY_LENGTH, TYPED } from './request.ts'
 import type { IsolateRequest } from './request.ts'
 
 const DECLARATION = Symbol.for('isopool.route')
@@ -196,7 +196,7 @@ function sourcePart (req: IsolateRequest, part: Exclude<Part, 'body' | 'response
 }
 
 function readBody (req: IsolateRequest): unknown {
-  if (req.body.byteLength === 0) return undefined
+  if (req[BODY_LENGTH] === 0) return undefined
   return req.data()
 }
 

@@ -3,14 +3,14 @@
 
 import { parentPort, workerData } from 'node:worker_threads'
 import { IsopoolError } from '../shared/errors.ts'
-import { bodyView, copyOut, copyOutInto, FLAG_END, FRAME_HEADER, frameFlags, frameId, frameKind, KIND_ABORT, KIND_BODY, KIND_REQ_HEAD, readHead, UNKNOWN_LENGTH } from '../shared/frame.ts'
+import { bodyView, copyOutInto, FLAG_END, FRAME_HEADER, frameFlags, frameId, frameKind, KIND_ABORT, KIND_BODY, KIND_REQ_HEAD, readHead, UNKNOWN_LENGTH } from '../shared/frame.ts'
 import { compilePath } from '../shared/path-pattern.ts'
 import type { PathPattern } from '../shared/path-pattern.ts'
 import type { IsolateInit, IsolateMessage, MainMessage, ManifestRoute } from '../shared/protocol.ts'
 import { pollForData, RingConsumer, RingProducer } from '../shared/ring.ts'
 import { loadHandlers } from './loader.ts'
 import type { Handler } from './loader.ts'
-import { IsolateRequest } from './request.ts'
+import { DETACH, IsolateRequest } from './request.ts'
 import { ResponseWriter } from './respond.ts'
 
 /** A request whose body is still arriving in BODY frames. */
@@ -40,8 +40,9 @@ let teardown = async (): Promise<void> => {}
 let patterns: PathPattern[] = []
 let running = true
 
-function run (route: number, id: number, text: string, body: Uint8Array | null): void {
-  const req = new IsolateRequest(text, patterns[route], body)
+/** Run the handler of `route` on `req`. True when it finished synchronously (returned a value
+ * or threw); false when it returned a promise still to settle. */
+function run (route: number, id: number, req: IsolateRequest): boolean {
   let value: unknown
   // What the handler keeps this thread from doing anything else, for the main thread's
   // placement (src/main/route-costs.ts): its synchronous part. An async handler's waits cost
@@ -52,7 +53,7 @@ function run (route: number, id: number, text: string, body: Uint8Array | null):
   } catch (err) {
     writer.busy = micros(start)
     writer.error(id, err)
-    return
+    return true
   }
   const busy = micros(start)
   if (value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function') {
@@ -60,9 +61,10 @@ function run (route: number, id: number, text: string, body: Uint8Array | null):
       writer.busy = busy
       writer.error(id, err)
     })
-  } else {
-    complete(id, value, route, req, busy)
+    return false
   }
+  complete(id, value, route, req, busy)
+  return true
 }
 
 const micros = (since: number): number => Math.round((performance.now() - since) * 1000)
@@ -87,10 +89,19 @@ function drain (): void {
       if (h.arg >= handlers.length) throw new IsopoolError('ISOPOOL_ERR_FRAME_INVALID', { reason: `route index ${h.arg} out of range` })
       const inline = h.bodyEnd - h.bodyStart
       if ((h.flags & FLAG_END) !== 0) {
-        // The whole request is here. Copy the body out: the ring space is reused once we release.
-        const body = inline === 0 ? null : copyOut(requests.data, h.bodyStart, h.bodyEnd, true)
-        requests.release()
-        run(h.arg, h.id, h.text, body)
+        // The whole request is here. Its body is lent to the handler where it lies (see
+        // src/isolate/request.ts); the frame is released once the handler's synchronous part is
+        // over, after the request has copied what it still needs. The next frame waits for
+        // that anyway: this thread runs one handler at a time.
+        const body = inline === 0 ? null : requests.data.subarray(h.bodyStart, h.bodyEnd)
+        const req = new IsolateRequest(h.text, patterns[h.arg], body, true)
+        let done = false
+        try {
+          done = run(h.arg, h.id, req)
+        } finally {
+          req[DETACH](done)
+          requests.release()
+        }
         continue
       }
       const body = new Uint8Array(h.bodyLen === UNKNOWN_LENGTH ? Math.max(inline, 16384) : h.bodyLen)
@@ -112,7 +123,7 @@ function drain (): void {
       if ((frameFlags(requests, pos) & FLAG_END) !== 0) {
         partials.delete(id)
         requests.release()
-        run(p.route, id, p.text, p.body.subarray(0, p.received))
+        run(p.route, id, new IsolateRequest(p.text, patterns[p.route], p.body.subarray(0, p.received)))
         continue
       }
     } else if (kind === KIND_ABORT) {

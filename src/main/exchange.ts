@@ -26,6 +26,11 @@ export interface Exchange {
   timer: NodeJS.Timeout | null
   /** Expected ms of isolate work, charged to the isolate it was placed on (route-costs.ts). */
   cost: number
+  /**
+   * The body so far, while it is collected to go to the isolate in one frame with its head
+   * (IsolateHandle.adopt); null when no head is waiting for its body.
+   */
+  parts: Uint8Array[] | null
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8'

@@ -7,7 +7,7 @@ import type { Http1Response } from './http1.ts'
 import { IsopoolError } from '../shared/errors.ts'
 import {
   bodyView, CONTENT_TYPES, copyOut, FLAG_END, FRAME_HEADER, frameFlags, frameId, frameKind, KIND_ABORT, KIND_BODY, KIND_REQ_HEAD,
-  KIND_RES_HEAD, readHead, resBusyMicros, resStatus, writeBody, writeHead
+  KIND_RES_HEAD, HEAD_PREFIX, readHead, resBusyMicros, resStatus, UNKNOWN_LENGTH, writeBody, writeHead, writeWholeHead
 } from '../shared/frame.ts'
 import type { IsolateInit, IsolateMessage, MainMessage, ManifestRoute, RouteSpec } from '../shared/protocol.ts'
 import { createRingBuffer, RingConsumer, RingProducer } from '../shared/ring.ts'
@@ -58,6 +58,10 @@ export class IsolateHandle {
   readonly pending = new Map<number, Exchange>()
   private backlog: Outgoing[] = []
   private flushing = false
+  /** Body bytes of the requests adopted here whose head is not in the ring yet (adopt()). */
+  private collecting = 0
+  /** At most this many such bytes at once: what the ring holds. Past it, bodies stream. */
+  private readonly collectLimit: number
   private nextId = 1
   private stopping = false
   private exited = false
@@ -79,6 +83,7 @@ export class IsolateHandle {
     // setImmediate callbacks run) reach the isolate with one wake-up.
     this.requests.wakeWith(setImmediate)
     this.responses = new RingConsumer(responseRing)
+    this.collectLimit = config.ringSize
     const init: IsolateInit = { index, requestRing, responseRing, modules: config.modules, routes: config.routes, discover: config.discover, dev: config.dev, poll: config.poll }
     this.worker = new Worker(WORKER_URL, {
       workerData: init,
@@ -135,6 +140,7 @@ export class IsolateHandle {
       // A client still uploading gets its answer and keeps its connection: the HTTP layer reads
       // and drops the rest of the body (closing instead can reset the answer away).
       if (!ex.sent) ex.req.resume()
+      this.collected(ex)
       this.events.complete(ex)
     }
   }
@@ -192,6 +198,40 @@ export class IsolateHandle {
     const id = this.nextId
     const n = writeHead(this.requests, KIND_REQ_HEAD, id, ex.route, 0, ex.text, ex.bodyLen, body, 0, final)
     if (n < 0) return false
+    this.take(ex, id)
+    if (body !== null && n < body.byteLength) this.enqueue({ ex, kind: KIND_BODY, chunk: body, offset: n, final })
+    else if (final) ex.sent = true
+    return true
+  }
+
+  /**
+   * Take a request whose body, of a known length that fits one frame with its head, is still to
+   * come: its HEAD frame is written once the whole body is here (complete()), in one piece. The
+   * isolate can then lend the body to the handler where it lies in the ring instead of
+   * assembling a copy (src/isolate/request.ts). The socket chunks are held meanwhile, no more
+   * than the ring's size for all of this isolate's requests at once. False when the request
+   * does not qualify; place() it instead.
+   */
+  adopt (ex: Exchange): boolean {
+    const len = ex.bodyLen
+    if (len === 0 || len === UNKNOWN_LENGTH || HEAD_PREFIX + ex.text.length + len > this.requests.maxFrame) return false
+    if (this.collecting + len > this.collectLimit) return false
+    this.collecting += len
+    ex.parts = []
+    this.take(ex, this.nextId)
+    return true
+  }
+
+  /** The whole body of an adopted request is in ex.parts: send its one frame. */
+  complete (ex: Exchange): void {
+    this.enqueue({ ex, kind: KIND_REQ_HEAD, chunk: null, offset: 0, final: true })
+  }
+
+  /** `ex` is in flight here under `id`. */
+  private take (ex: Exchange, id: number): void {
+    // Idle until now, so not stuck until now (stuckFor): its ring's tail moves only once it is
+    // done with a frame, which for a stuck handler's own frame is never.
+    if (this.pending.size === 0) this.lastProgress = Date.now()
     this.nextId = (id + 1) >>> 0 || 1
     ex.isolate = this
     ex.id = id
@@ -199,9 +239,13 @@ export class IsolateHandle {
     this.work += ex.cost
     if (ex.cost >= LONG_MS) this.long++
     this.pending.set(id, ex)
-    if (body !== null && n < body.byteLength) this.enqueue({ ex, kind: KIND_BODY, chunk: body, offset: n, final })
-    else if (final) ex.sent = true
-    return true
+  }
+
+  /** An adopted request's body is no longer held here: in the ring, or given up. */
+  private collected (ex: Exchange): void {
+    if (ex.parts === null) return
+    ex.parts = null
+    this.collecting -= ex.bodyLen
   }
 
   /** Send a chunk of a placed request's body. False when it had to wait for ring space; the
@@ -212,7 +256,9 @@ export class IsolateHandle {
 
   /** Tell the isolate to drop a request whose body will never complete, and forget it. */
   abort (ex: Exchange): void {
-    this.enqueue({ ex, kind: KIND_ABORT, chunk: null, offset: 0, final: false })
+    // An adopted request the isolate has not seen needs no ABORT: its head never goes out.
+    if (ex.parts !== null) this.collected(ex)
+    else this.enqueue({ ex, kind: KIND_ABORT, chunk: null, offset: 0, final: false })
     this.finish(ex)
   }
 
@@ -262,7 +308,15 @@ export class IsolateHandle {
 
   private write (out: Outgoing): boolean {
     const ring = this.requests
-    if (out.kind === KIND_ABORT) return writeBody(ring, KIND_ABORT, out.ex.id, null, 0, false) >= 0
+    const ex = out.ex
+    if (out.kind === KIND_ABORT) return writeBody(ring, KIND_ABORT, ex.id, null, 0, false) >= 0
+    if (out.kind === KIND_REQ_HEAD) {
+      if (ex.parts === null) return true // given up while it waited for room: nothing to send
+      if (!writeWholeHead(ring, KIND_REQ_HEAD, ex.id, ex.route, 0, ex.text, ex.parts!, ex.bodyLen)) return false
+      this.collected(ex)
+      ex.sent = true
+      return true
+    }
     const len = out.chunk === null ? 0 : out.chunk.byteLength
     do {
       const n = writeBody(ring, KIND_BODY, out.ex.id, out.chunk, out.offset, out.final)

@@ -369,7 +369,7 @@ export class Server {
     }
     const ex: Exchange = {
       req, res, route: found.route, text: req.head, bodyLen,
-      isolate: null, id: 0, sent: false, streaming: false, done: false, timer: null, cost: 0
+      isolate: null, id: 0, sent: false, streaming: false, done: false, timer: null, cost: 0, parts: null
     }
     this.active++
     const timeout = this.timeouts[found.route]
@@ -415,7 +415,9 @@ export class Server {
         if (best === null || h.work < best.work || (h.work === best.work && h.inFlight < best.inFlight)) best = h
       }
       if (best === null) return held ? HELD : FULL
-      if (best.place(ex, null, ex.bodyLen === 0)) break
+      // A body that fits one frame with its head goes with it, once it is all here (adopt);
+      // anything else streams behind its head.
+      if (best.adopt(ex) || best.place(ex, null, ex.bodyLen === 0)) break
       // Its ring is full: try the next one, and come back here when it drains.
       void best.requests.waitForSpace().then(() => this.pump())
       ;(full ??= []).push(best)
@@ -493,6 +495,11 @@ export class Server {
         return
       }
       const final = ex.bodyLen !== UNKNOWN_LENGTH && req.received === ex.bodyLen
+      if (ex.parts !== null) {
+        ex.parts.push(chunk)
+        if (final) h.complete(ex)
+        return
+      }
       h.sendBody(ex, chunk, final)
     }, () => {
       if (!ex.done && !ex.sent && ex.bodyLen === UNKNOWN_LENGTH) h.sendBody(ex, null, true)

@@ -34,6 +34,7 @@ export const ERRORS = {
   ISOPOOL_ERR_NO_ISOLATE: { status: 503, message: 'No isolate could take the request within {timeout} ms' },
   ISOPOOL_ERR_NOT_READY: { status: 503, message: 'Not ready: {reason}' },
   ISOPOOL_ERR_INTERNAL: { status: 500, message: 'Internal server error' },
+  ISOPOOL_ERR_BODY_RELEASED: { status: 500, message: 'The body of {method} {url} was first read after its handler had returned; read it while the handler runs' },
   // ── start-up and configuration: thrown to the caller, never sent to a client ───────────────
   ISOPOOL_ERR_MODULE_IMPORT: { status: undefined, message: 'Cannot import module {module}: {reason}' },
   ISOPOOL_ERR_EXPORT_MISSING: { status: undefined, message: 'Module {module} has no export "{export}"' },

@@ -97,6 +97,33 @@ export function writeHead (
 }
 
 /**
+ * Write a whole message as one HEAD frame with END: `text`, then the body gathered from `parts`
+ * (`bodyLen` bytes in all), each copied once into the ring. Returns false when the frame does not
+ * fit now (nothing is written); the caller checked that it fits `maxFrame`.
+ */
+export function writeWholeHead (
+  ring: RingProducer, kind: number, id: number, arg: number, aux: number, text: string,
+  parts: readonly Uint8Array[], bodyLen: number
+): boolean {
+  const len = HEAD_PREFIX + text.length + bodyLen
+  const pos = ring.reserve(len, len)
+  if (pos < 0) return false
+  const data = ring.data
+  writeFrameHeader(ring, pos, len, kind, FLAG_END, aux, id, arg)
+  const w = (pos + FRAME_HEADER) >>> 2
+  ring.u32[w] = text.length
+  ring.u32[w + 1] = bodyLen
+  if (text.length > 0) data.write(text, pos + HEAD_PREFIX, text.length, 'latin1')
+  let at = pos + HEAD_PREFIX + text.length
+  for (const part of parts) {
+    copyIn(data, at, part, 0, part.byteLength)
+    at += part.byteLength
+  }
+  ring.commit(len)
+  return true
+}
+
+/**
  * Write a BODY (or ABORT) frame with as much of `body` from `offset` as fits now; at least one
  * byte unless the body is empty. Returns the bytes written, or -1 when nothing could be written.
  */

@@ -6,6 +6,7 @@ import { connect } from 'node:net'
 import { Readable } from 'node:stream'
 import { request } from 'undici'
 import { start } from './helpers.ts'
+import { parseAll } from './raw-http.ts'
 import type { Running } from './helpers.ts'
 
 describe('four isolates under 1,000 concurrent requests', () => {
@@ -241,5 +242,44 @@ describe('the bounded queue', () => {
       expect(r.json.id).toBe(`after${i}`)
     }
     for (const r of await Promise.all(hold)) expect(r.status).toBe(200)
+  })
+})
+
+describe('responses a slow reader has not taken yet', () => {
+  let app: Running
+  beforeAll(async () => {
+    app = await start({ isolates: 2 }, [['GET', '/numbered', './big.ts#numbered']])
+  })
+  afterAll(() => app.close())
+
+  // The main thread builds each response in one reused buffer while the kernel takes every write
+  // whole; a write it cannot finish keeps that memory, and the responses built meanwhile for
+  // other clients must not land in it.
+  it('reach it intact while other clients are answered', async () => {
+    const port = Number(new URL(app.url).port)
+    const sock = connect(port, '127.0.0.1')
+    await new Promise(resolve => sock.once('connect', resolve))
+    const chunks: Buffer[] = []
+    sock.on('data', (chunk: Buffer) => chunks.push(chunk))
+    sock.pause()
+    const count = 60
+    // 60 × 100 KiB pipelined on one connection nobody reads: more than the socket buffers hold.
+    sock.write(Array.from({ length: count }, (_, i) => `GET /numbered?n=${i}&kib=100 HTTP/1.1\r\nhost: x\r\n\r\n`).join(''))
+    await new Promise(resolve => setTimeout(resolve, 100))
+    const others = await Promise.all(Array.from({ length: 40 }, (_, i) => app.get(`/numbered?n=${1000 + i}&kib=100`)))
+    others.forEach((r, i) => expect(r.text).toBe(`${1000 + i};`.repeat(Math.ceil(102400 / 5)).slice(0, 102400)))
+    sock.resume()
+    let parsed = parseAll(Buffer.alloc(0), [], false)
+    for (let waited = 0; parsed.finals < count; waited += 20) {
+      expect(waited).toBeLessThan(10_000)
+      await new Promise(resolve => setTimeout(resolve, 20))
+      parsed = parseAll(Buffer.concat(chunks), Array.from({ length: count }, () => 'GET'), false)
+    }
+    sock.destroy()
+    parsed.responses.forEach((r, i) => {
+      expect(r.status).toBe(200)
+      const n = String(i)
+      expect(r.body.toString('latin1') === `${n};`.repeat(Math.ceil(102400 / (n.length + 1))).slice(0, 102400), `response ${i}`).toBe(true)
+    })
   })
 })

@@ -63,6 +63,18 @@ const MAX_HEADERS = 500
 /** Ms a connection ended after a response waits for the client to close its side. */
 const LINGER_MS = 5000
 
+/** Responses up to this size (head and body) are built in the scratch buffer below. */
+const SCRATCH_MAX = 256 * 1024
+const EMPTY_SCRATCH = Buffer.alloc(0)
+/** The buffer writeJoined() builds responses in; replaced when a write keeps hold of it. */
+let scratch = EMPTY_SCRATCH
+
+/** The first `len` bytes of the scratch buffer, grown to at least 16 KiB or twice as needed. */
+function scratchFor (len: number): Buffer {
+  if (scratch.byteLength < len) scratch = Buffer.allocUnsafeSlow(Math.min(SCRATCH_MAX, Math.max(16384, len * 2)))
+  return scratch.subarray(0, len)
+}
+
 // Connection states: what the bytes that come next are.
 const HEAD = 0
 const BODY_LENGTH = 1
@@ -280,13 +292,24 @@ export class Http1Response {
     this.conn.responded(this)
   }
 
-  /** Head and body in one buffer: one write, one syscall. */
+  /**
+   * Head and body in one buffer: one write, one syscall. The buffer is the layer's scratch,
+   * reused from response to response while the kernel takes each write whole at once, as it
+   * does unless the client reads slower than we answer. A copy into memory that was just used
+   * is several times cheaper than one into a fresh allocation (1.3 µs against 5–7 µs for 64 KiB,
+   * bench/micro/copy.ts), and these copies are the main thread's.
+   */
   private writeJoined (head: string, src: Uint8Array, start: number, end: number): void {
-    const out = Buffer.allocUnsafe(head.length + end - start)
+    const len = head.length + end - start
+    const out = len <= SCRATCH_MAX ? scratchFor(len) : Buffer.allocUnsafe(len)
     const at = out.write(head, 0, 'latin1')
     if (src instanceof Buffer) src.copy(out, at, start, end)
     else out.set(src.subarray(start, end), at)
-    this.conn.socket.write(out)
+    const socket = this.conn.socket
+    socket.write(out)
+    // Anything the stream still counts as unwritten (libuv holds the rest of a partial write,
+    // or the stream buffered it) may be this very memory: the next response gets a new scratch.
+    if (out.buffer === scratch.buffer && socket.writableLength !== 0) scratch = EMPTY_SCRATCH
   }
 
   /** End the connection now: a response that cannot be completed (its status is out already). */

@@ -1,14 +1,14 @@
 // The worker side of bench/micro/ring.ts: echoes every message straight back, over the transport
 // it came on.
 //
-//  (a) rings: drains every frame that is ready per wake-up (as src/isolate/worker.ts does),
-//      reassembles each message into memory it owns (the head text as a JS string, the body as a
-//      fresh Uint8Array), and writes it back into the response ring as a RES_HEAD (+ BODY frames).
+//  (a) rings: drains every frame that is ready per wake-up (as src/isolate/worker.ts does) and
+//      writes each message back into the response ring as a RES_HEAD (+ BODY frames). With
+//      `inPlace`, a one-frame body is read where it lies and written back from there before its
+//      frame is released, as an isolate lends a one-frame body to a synchronous handler that
+//      decodes it (req.text(), req.json()) and answers. Without, it is first copied into a fresh
+//      Uint8Array, as `req.body` is. The head text is a JS string either way.
 //  (b) MessagePort: posts back whatever arrived. For a Uint8Array that is a structured clone (not
 //      a transfer), exactly what a server sending bytes out of a pooled buffer has to do.
-//
-// Either way the worker holds its own copy of the payload before answering: the bench compares
-// transports, not who skips a copy.
 
 import { workerData } from 'node:worker_threads'
 import type { MessagePort } from 'node:worker_threads'
@@ -25,6 +25,8 @@ export interface EchoInit {
   lostWakeups: SharedArrayBuffer
   /** µs to keep looking for requests after running dry before sleeping, as an isolate's `poll`. */
   poll: number
+  /** Read one-frame bodies in place (see above) rather than copying them out first. */
+  inPlace: boolean
 }
 
 const init = workerData as EchoInit
@@ -39,7 +41,7 @@ const requests = new RingConsumer(init.requestRing)
 const responses = new RingProducer(init.responseRing)
 // As an isolate does: the replies of one drain wake the main thread once.
 responses.wakeWith(queueMicrotask)
-const reader = new MessageReader()
+const reader = new MessageReader(init.inPlace ? 'lend' : 'copy')
 const guard = new WakeupGuard(requests, new Int32Array(init.lostWakeups, 4, 1))
 
 /** Answer every message that is complete now. */
@@ -47,8 +49,9 @@ function drain (): void {
   let pos: number
   while ((pos = requests.peek()) >= 0) {
     const msg = reader.read(requests, pos)
-    requests.release()
+    // A lent body is answered before its frame goes back.
     if (msg !== null) sendMessage(responses, KIND_RES_HEAD, msg.id, 200, CT_OCTET, msg.text, msg.body)
+    requests.release()
   }
 }
 

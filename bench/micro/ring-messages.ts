@@ -3,13 +3,23 @@
 //
 //   HEAD frame (text + as much of the body as fits contiguously) [+ BODY frames for the rest]
 //
-// writeHead/writeBody write only what fits before the end of the ring, so a 64 KiB body is split
-// in two frames whenever it meets the wrap; the reader reassembles it into a buffer it allocates
-// from the HEAD's bodyLen, as the isolate does. Every message thus costs one copy in (into the
-// ring) and one copy out (into memory the reader owns) — the same as a structured clone.
+// A message that fits one frame (at most half the ring) is written whole, as the server writes a
+// request whose body fits (IsolateHandle.adopt) and every response that fits; a larger one is a
+// HEAD and BODY frames. The reader takes a body in one of three ways (ReadMode):
+//
+//   lend     a view of the ring, valid until the frame is released: what an isolate gives a
+//            synchronous handler for a one-frame body (src/isolate/request.ts, req.text/json)
+//   scratch  copied into one buffer the reader reuses: what the main thread does with a response
+//            on its way to the socket (writeJoined in src/main/http1.ts)
+//   copy     copied into a fresh buffer the reader owns: what `req.body` costs, and what every
+//            body cost before the server read in place — the same work as a structured clone
+//
+// A body split over frames is always assembled into a fresh buffer, as the isolate does.
 
 import { bodyView, copyOut, copyOutInto, FLAG_END, FRAME_HEADER, frameFlags, frameKind, KIND_BODY, readHead, writeBody, writeHead } from '../../src/shared/frame.ts'
 import type { RingConsumer, RingProducer } from '../../src/shared/ring.ts'
+
+export type ReadMode = 'lend' | 'scratch' | 'copy'
 
 export interface Message {
   id: number
@@ -39,6 +49,12 @@ function ringFull (): never {
 /** Reassembles HEAD + BODY frames. Frames of one message are contiguous: one partial at a time. */
 export class MessageReader {
   private partial: { id: number, text: string, body: Uint8Array, received: number } | null = null
+  private readonly mode: ReadMode
+  private scratch = Buffer.allocUnsafeSlow(0)
+
+  constructor (mode: ReadMode) {
+    this.mode = mode
+  }
 
   /**
    * Consume the frame at `pos` (the caller releases it afterwards). Returns the message it
@@ -59,15 +75,20 @@ export class MessageReader {
     }
     // A HEAD (REQ_HEAD or RES_HEAD: the layout is the same).
     const h = readHead(ring, pos) // decodes the text into a JS string
-    if (end) {
-      // Copy out: the ring space is reused once the caller releases the frame.
-      const body = h.bodyLen === 0 ? null : copyOut(ring.data, h.bodyStart, h.bodyEnd, true)
-      return { id: h.id, text: h.text, body }
-    }
+    if (end) return { id: h.id, text: h.text, body: h.bodyLen === 0 ? null : this.take(ring.data, h.bodyStart, h.bodyEnd) }
     const body = new Uint8Array(h.bodyLen)
     copyOutInto(ring.data, h.bodyStart, h.bodyEnd, body, 0)
     this.partial = { id: h.id, text: h.text, body, received: h.bodyEnd - h.bodyStart }
     return null
+  }
+
+  /** The body of a one-frame message, `data[start, end)`, as this reader's mode takes it. */
+  private take (data: Buffer, start: number, end: number): Uint8Array {
+    if (this.mode === 'lend') return data.subarray(start, end)
+    if (this.mode === 'copy') return copyOut(data, start, end, true)
+    if (this.scratch.byteLength < end - start) this.scratch = Buffer.allocUnsafeSlow(end - start)
+    copyOutInto(data, start, end, this.scratch, 0)
+    return this.scratch.subarray(0, end - start)
   }
 }
 

@@ -10,19 +10,23 @@
 // Payloads:
 //   head    ~200 bytes of latin1 text, like an HTTP request head: the text of a REQ_HEAD frame
 //           vs. a string posted
-//   64 B, 4 KiB, 64 KiB, 1 MiB  a Uint8Array body: the inline body of a REQ_HEAD (+ BODY frames
-//           when it meets the ring's end, see ring-messages.ts) vs. a structured clone, NOT a
-//           transfer (a server that sends bytes out of a pooled buffer cannot give it away)
+//   64 B, 4 KiB, 64 KiB, 1 MiB  a Uint8Array body: the inline body of a one-frame REQ_HEAD (a
+//           HEAD + BODY frames past half the ring, see ring-messages.ts) vs. a structured clone,
+//           NOT a transfer (a server that sends bytes out of a pooled buffer cannot give it away)
 // and two ways of driving them:
 //   sequential  one round trip in flight: send, await the reply, repeat. Measures latency: every
 //               round trip pays two wake-ups of a sleeping thread.
 //   burst×N     N round trips in flight: send N, await all N replies. This is how the server uses
 //               the rings under load: one wake-up drains every ready frame, so wake-ups amortize.
 //
-// Both transports do the same work per hop: the receiver ends up owning the payload (a JS string
-// decoded from the ring / a copied Uint8Array, vs. what structured clone delivers). postMessage
-// sends the bare payload with no envelope (a real dispatcher would add an id to match replies),
-// which is the cheapest possible use of it. See echo-worker.ts for the other side.
+// Each side reads a body the way the server does (ring-messages.ts): the worker reads a one-frame
+// body in place and answers from it, as an isolate lends it to a synchronous handler; the main
+// thread copies each response body into one reused buffer, as it does on the way to the socket.
+// The "ring, copying" column instead has both sides copy every body into a fresh buffer of their
+// own, as a handler reading `req.body` pays and as the server did before it read in place; it is
+// the same work as a structured clone. postMessage sends the bare payload with no envelope (a
+// real dispatcher would add an id to match replies), the cheapest possible use of it. See
+// echo-worker.ts for the other side.
 //
 // Both ring loops run under a WakeupGuard (ring-messages.ts): a wake-up that the ring loses is
 // rescued after 10–20 ms and counted in the "lost wake-ups" column instead of hanging the run.
@@ -59,7 +63,8 @@ if (args.help) {
   console.log(`Usage: npm run bench:micro -- [--time ms] [--warmup ms] [--burst n]
 
 Round trips/s between the main thread and one worker: isopool's SharedArrayBuffer ring pair
-vs MessagePort.postMessage vs piscina.run (one thread), for a ~200-byte head and 64 B, 4 KiB,
+(bodies read in place as the server reads them, and copied out as \`req.body\` is) vs
+MessagePort.postMessage vs piscina.run (one thread), for a ~200-byte head and 64 B, 4 KiB,
 64 KiB and 1 MiB bodies, one in flight and a burst of n in flight (at most 16 MiB in flight).
 Writes bench/results/micro-ring.json.
 
@@ -68,7 +73,8 @@ Writes bench/results/micro-ring.json.
   --burst n     round trips in flight in the burst mode (default 64)
   --poll µs     the worker's poll budget for the "ring" column (default 100, what
                 createServer's poll: 'auto' gives where it polls: with a core to spare). The
-                "ring, sleeping" column runs with 0, as 'auto' does with fewer cores.`)
+                "ring, sleeping" column runs with 0, as 'auto' does with fewer cores; "ring,
+                copying" with this budget.`)
   process.exit(0)
 }
 const TIME_MS = positive('time', args.time)
@@ -158,7 +164,7 @@ class Echo {
   private readonly port: MessagePort
   private readonly requests: RingProducer
   private readonly responses: RingConsumer
-  private readonly reader = new MessageReader()
+  private readonly reader: MessageReader
   private readonly guard: WakeupGuard
   /** Lost wake-ups rescued on the main side [0] and on the worker side [1]. */
   private readonly lost = new Int32Array(new SharedArrayBuffer(8))
@@ -172,7 +178,9 @@ class Echo {
   /** Round trips completed so far; the watchdog checks it moves. */
   completed = 0
 
-  constructor (ringSize: number, poll: number) {
+  /** `inPlace`: read bodies as the server does; else copy every body into a fresh buffer. */
+  constructor (ringSize: number, poll: number, inPlace: boolean) {
+    this.reader = new MessageReader(inPlace ? 'scratch' : 'copy')
     const requestRing = createRingBuffer(ringSize)
     const responseRing = createRingBuffer(ringSize)
     this.requests = new RingProducer(requestRing)
@@ -182,7 +190,7 @@ class Echo {
     const { port1, port2 } = new MessageChannel()
     this.port = port1
     this.guard = new WakeupGuard(this.responses, this.lost.subarray(0, 1))
-    const init: EchoInit = { requestRing, responseRing, port: port2, lostWakeups: this.lost.buffer as SharedArrayBuffer, poll }
+    const init: EchoInit = { requestRing, responseRing, port: port2, lostWakeups: this.lost.buffer as SharedArrayBuffer, poll, inPlace }
     this.worker = new Worker(new URL('./echo-worker.ts', import.meta.url), { workerData: init, transferList: [port2] })
     this.worker.on('error', (err) => { console.error('echo worker failed:', err); process.exit(1) })
     this.port.on('message', (msg: Payload) => {
@@ -234,7 +242,7 @@ class Echo {
     const ring = this.responses
     let pos: number
     while ((pos = ring.peek()) >= 0) {
-      // Decodes into memory we own before the space goes back, as postMessage delivers.
+      // Copies the body out (into the reused buffer, or a fresh one) before the space goes back.
       const msg = this.reader.read(ring, pos)
       ring.release()
       if (msg === null) continue
@@ -286,10 +294,14 @@ interface CaseResult {
   ring: Measured
   /** The ring with the worker sleeping as soon as it runs dry (poll 0). */
   ringSleeping: Measured
+  /** The ring as `ring`, with both sides copying every body into a fresh buffer. */
+  ringCopying: Measured
   postMessage: Measured
   piscina: Measured
   /** ring.opsPerSec / postMessage.opsPerSec */
   ratio: number
+  /** ringCopying.opsPerSec / postMessage.opsPerSec */
+  ratioCopying: number
   /** ring.opsPerSec / piscina.opsPerSec */
   ratioPiscina: number
   /**
@@ -320,11 +332,12 @@ async function piscinaRun (pool: Piscina, payload: Payload, n: number): Promise<
 }
 
 /** Before measuring, make sure every transport really echoes the payload, byte for byte. */
-async function check (echo: Echo, sleeper: Echo, pool: Piscina, payload: Payload): Promise<void> {
-  for (const via of ['ring', 'ringSleeping', 'postMessage', 'piscina'] as const) {
+async function check (echo: Echo, sleeper: Echo, copier: Echo, pool: Piscina, payload: Payload): Promise<void> {
+  for (const via of ['ring', 'ringSleeping', 'ringCopying', 'postMessage', 'piscina'] as const) {
     received = ''
     if (via === 'piscina') await piscinaRun(pool, payload, 1)
     else if (via === 'ringSleeping') await sleeper.ring(payload, 1)
+    else if (via === 'ringCopying') await copier.ring(payload, 1)
     else await echo[via](payload, 1)
     // (TypeScript would keep `received` narrowed to '' across the await; it was reassigned.)
     const got = received as Payload
@@ -352,24 +365,28 @@ function watchdog (echo: Echo, label: string): NodeJS.Timeout {
 
 async function runCase (c: Case): Promise<CaseResult> {
   const ringSize = ringSizeFor(c)
-  const echo = new Echo(ringSize, POLL)
-  const sleeper = new Echo(ringSize, 0)
+  const echo = new Echo(ringSize, POLL, true)
+  const sleeper = new Echo(ringSize, 0, true)
+  const copier = new Echo(ringSize, POLL, false)
   const label = `${c.name}, ${c.inFlight === 1 ? 'sequential' : `burst×${c.inFlight}`}`
   const dog = watchdog(echo, label)
   const dog2 = watchdog(sleeper, `${label}, sleeping`)
+  const dog3 = watchdog(copier, `${label}, copying`)
   const pool = new Piscina({ filename: new URL('./echo-piscina.ts', import.meta.url).href, minThreads: 1, maxThreads: 1 })
   try {
-    await check(echo, sleeper, pool, c.payload)
+    await check(echo, sleeper, copier, pool, c.payload)
     const bench = new Bench({ time: TIME_MS, warmupTime: WARMUP_MS, throws: true })
     // `async: true` is not decoration: without it tinybench calls each function once, unawaited,
     // to find out whether it returns a promise, which would put a stray burst in flight.
     bench.add('ring', () => echo.ring(c.payload, c.inFlight), { async: true })
     bench.add('ringSleeping', () => sleeper.ring(c.payload, c.inFlight), { async: true })
+    bench.add('ringCopying', () => copier.ring(c.payload, c.inFlight), { async: true })
     bench.add('postMessage', () => echo.postMessage(c.payload, c.inFlight), { async: true })
     bench.add('piscina', () => piscinaRun(pool, c.payload, c.inFlight), { async: true })
     await bench.run()
     const ring = measured(bench.getTask('ring')!, c.inFlight)
     const ringSleeping = measured(bench.getTask('ringSleeping')!, c.inFlight)
+    const ringCopying = measured(bench.getTask('ringCopying')!, c.inFlight)
     const pm = measured(bench.getTask('postMessage')!, c.inFlight)
     const pis = measured(bench.getTask('piscina')!, c.inFlight)
     return {
@@ -379,17 +396,24 @@ async function runCase (c: Case): Promise<CaseResult> {
       ringSize,
       ring,
       ringSleeping,
+      ringCopying,
       postMessage: pm,
       piscina: pis,
       ratio: ring.opsPerSec / pm.opsPerSec,
+      ratioCopying: ringCopying.opsPerSec / pm.opsPerSec,
       ratioPiscina: ring.opsPerSec / pis.opsPerSec,
-      lostWakeups: { main: echo.lostWakeups.main + sleeper.lostWakeups.main, worker: echo.lostWakeups.worker + sleeper.lostWakeups.worker }
+      lostWakeups: {
+        main: echo.lostWakeups.main + sleeper.lostWakeups.main + copier.lostWakeups.main,
+        worker: echo.lostWakeups.worker + sleeper.lostWakeups.worker + copier.lostWakeups.worker
+      }
     }
   } finally {
     clearInterval(dog)
     clearInterval(dog2)
+    clearInterval(dog3)
     await echo.close()
     await sleeper.close()
+    await copier.close()
     await pool.destroy()
   }
 }
@@ -397,7 +421,7 @@ async function runCase (c: Case): Promise<CaseResult> {
 const results: CaseResult[] = []
 console.log(`isopool micro: round trips main ⇄ 1 worker, ring pair vs MessagePort.postMessage vs piscina.run`)
 console.log(`node ${process.version}, ${availableParallelism()} cpus (${cpus()[0]?.model ?? '?'}), load ${loadavg().map(l => l.toFixed(2)).join(' ')}`)
-console.log(`per task: ${WARMUP_MS} ms warm-up + ${TIME_MS} ms measured; "ring": the worker polls ${POLL} µs before it sleeps, "ring, sleeping": 0\n`)
+console.log(`per task: ${WARMUP_MS} ms warm-up + ${TIME_MS} ms measured; "ring": the worker polls ${POLL} µs before it sleeps, "ring, sleeping": 0; "ring, copying": bodies copied into fresh buffers on both sides\n`)
 for (const c of CASES) {
   process.stdout.write(`  running ${c.name}, ${c.inFlight === 1 ? 'sequential' : `burst×${c.inFlight}`} …`)
   const r = await runCase(c)
@@ -441,15 +465,17 @@ console.log(`\nwrote ${out.pathname}`)
 // ── helpers ────────────────────────────────────────────────────────────────────────────────────
 
 function printTable (rows: CaseResult[]): void {
-  const header = ['payload', 'in flight', 'ring rt/s', '±%', 'ring, sleeping', '±%', 'postMessage rt/s', '±%', 'piscina.run rt/s', '±%', 'ring/postMessage', 'ring/piscina', 'lost wake-ups']
+  const header = ['payload', 'in flight', 'ring rt/s', '±%', 'ring, sleeping', '±%', 'ring, copying', '±%', 'postMessage rt/s', '±%', 'piscina.run rt/s', '±%', 'ring/postMessage', 'copying/postMessage', 'ring/piscina', 'lost wake-ups']
   const body = rows.map(r => [
     r.payload,
     r.inFlight === 1 ? '1 (sequential)' : `${r.inFlight} (burst)`,
     formatOps(r.ring.opsPerSec), r.ring.rme.toFixed(1),
     formatOps(r.ringSleeping.opsPerSec), r.ringSleeping.rme.toFixed(1),
+    formatOps(r.ringCopying.opsPerSec), r.ringCopying.rme.toFixed(1),
     formatOps(r.postMessage.opsPerSec), r.postMessage.rme.toFixed(1),
     formatOps(r.piscina.opsPerSec), r.piscina.rme.toFixed(1),
     `${r.ratio.toFixed(2)}×`,
+    `${r.ratioCopying.toFixed(2)}×`,
     `${r.ratioPiscina.toFixed(2)}×`,
     `${r.lostWakeups.main + r.lostWakeups.worker}`
   ])

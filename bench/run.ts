@@ -72,7 +72,8 @@ Options:
   --pipelining n      requests in flight per connection (default 1: none)
   --rounds n          rounds; targets alternate within each (default 2)
   --loader name       undici (default: bench/load.ts) or wrk (must be installed; no body
-                      checks nor per-class latency)
+                      checks). Scenarios whose latency is reported per class (mixed: light
+                      and heavy requests) still run on undici, which can tell them apart
   -h, --help          this text
 
 Writes bench/results/e2e.json and bench/results/e2e.svg. Longer, steadier runs:
@@ -207,8 +208,14 @@ async function stopTarget (running: Running): Promise<void> {
   clearTimeout(timer)
 }
 
+/** The loader a scenario runs on: wrk cannot tell one request's latency from another's, so a
+ * scenario reported per latency class stays on undici. */
+function loaderFor (scenario: string): 'undici' | 'wrk' {
+  return loader === 'wrk' && new Set(SCENARIOS[scenario]().requests.map(r => r.cls)).size === 1 ? 'wrk' : 'undici'
+}
+
 async function runLoad (scenario: string, port: number, pid: number): Promise<LoadResult> {
-  if (loader === 'wrk') {
+  if (loaderFor(scenario) === 'wrk') {
     return await runWrk({ scenario: SCENARIOS[scenario](), port, pid, connections, duration, warmup })
   }
   const child = node('load.ts', [
@@ -310,6 +317,8 @@ console.log(`cpu scenario: ${CPU_ITERATIONS.toLocaleString('en-US')} iterations 
 console.log(`${rounds} round(s) × ${scenarioNames.length} scenario(s) × ${targets.length} targets = ${total} measurements; ` +
   `${connections} connections${pipelining > 1 ? ` × ${pipelining} pipelined` : ''}, ${warmup} s warm-up + ${duration} s each, loader ${loader} ` +
   `(~${clock(total * (warmup + duration + 2))})\n`)
+const onUndici = scenarioNames.filter(s => loader === 'wrk' && loaderFor(s) === 'undici')
+if (onUndici.length > 0) console.log(`on the undici loader all the same (latency per class): ${onUndici.join(', ')}\n`)
 
 /** One measurement: the load generator's result plus the host's 1-minute load average after it. */
 type Outcome = (LoadResult & { hostLoad1: number }) | { failed: string }
@@ -573,7 +582,7 @@ for (const g of goals) console.log(`  ${g.status === 'met' ? 'met    ' : g.statu
 
 mkdirSync(new URL('results/', import.meta.url), { recursive: true })
 const date = new Date().toISOString()
-const config = { scenarios: scenarioNames, targets: targets.map(t => t.name), isolates: isolateSizes, peerSize, baseline, duration, warmup, connections, pipelining, rounds, loader }
+const config = { scenarios: scenarioNames, targets: targets.map(t => t.name), isolates: isolateSizes, peerSize, baseline, duration, warmup, connections, pipelining, rounds, loader, loaders: Object.fromEntries(scenarioNames.map(s => [s, loaderFor(s)])) }
 const jsonFile = new URL('results/e2e.json', import.meta.url)
 writeFileSync(jsonFile, JSON.stringify({
   bench: 'e2e',

@@ -1,6 +1,7 @@
 // The handler contract over real sockets: what a handler receives and how what it returns or
 // throws becomes a response.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { connect } from 'node:net'
 import { Readable } from 'node:stream'
 import { request } from 'undici'
 import { start } from './helpers.ts'
@@ -291,6 +292,24 @@ describe('a body read in place', () => {
       expect(r.json.error.code).toBe('ISOPOOL_ERR_BODY_RELEASED')
     }
     expect((await lent.post('/sum', 'still serving')).json.length).toBe(13)
+  })
+
+  it('uploads given up halfway do not use up what the main thread may hold for whole frames', async () => {
+    // Ten clients announce 32,000 bytes each (five times the 64 KiB the main thread collects at
+    // once for this isolate), send a little of it and hang up.
+    const port = Number(new URL(lent.url).port)
+    await Promise.all(Array.from({ length: 10 }, () => new Promise<void>((resolve) => {
+      const sock = connect(port, '127.0.0.1', () => {
+        sock.write('POST /sum HTTP/1.1\r\nhost: x\r\ncontent-length: 32000\r\n\r\n' + 'x'.repeat(100))
+        setTimeout(() => { sock.destroy(); resolve() }, 50)
+      })
+    })))
+    await new Promise(resolve => setTimeout(resolve, 100))
+    // Had their bytes stayed counted, this body would now stream in frames and be copied,
+    // and reading it after its handler returned would still work.
+    await lent.post('/stash', 'k'.repeat(4096))
+    const r = await lent.get('/stashed?as=text')
+    expect(r.json?.error?.code).toBe('ISOPOOL_ERR_BODY_RELEASED')
   })
 
   it('what a synchronous handler read before returning stays readable', async () => {

@@ -312,7 +312,7 @@ export class IsolateHandle {
     if (out.kind === KIND_ABORT) return writeBody(ring, KIND_ABORT, ex.id, null, 0, false) >= 0
     if (out.kind === KIND_REQ_HEAD) {
       if (ex.parts === null) return true // given up while it waited for room: nothing to send
-      if (!writeWholeHead(ring, KIND_REQ_HEAD, ex.id, ex.route, 0, ex.text, ex.parts!, ex.bodyLen)) return false
+      if (!writeWholeHead(ring, KIND_REQ_HEAD, ex.id, ex.route, 0, ex.text, ex.parts, ex.bodyLen)) return false
       this.collected(ex)
       ex.sent = true
       return true

@@ -5,7 +5,7 @@
 import { errorBody, HttpError, IsopoolError } from '../shared/errors.ts'
 import type { WireError } from '../shared/errors.ts'
 import { pack } from 'msgpackr'
-import { CT_JSON, CT_MSGPACK, CT_NONE, CT_OCTET, CT_TEXT, FLAG_END, FRAME_HEADER, HEAD_PREFIX, KIND_BODY, KIND_RES_HEAD, resArg, writeBody, writeFrameHeader, writeHead } from '../shared/frame.ts'
+import { CT_JSON, CT_MSGPACK, CT_NONE, CT_OCTET, CT_TEXT, FLAG_END, HEAD_PREFIX, KIND_BODY, KIND_RES_HEAD, resArg, writeBody, writeHead, writeHeadPrefix } from '../shared/frame.ts'
 import type { RingProducer } from '../shared/ring.ts'
 
 /** A response waiting for ring space; `offset` is how much of the body is in the ring. */
@@ -137,12 +137,8 @@ export class ResponseWriter {
       if (fixed + bytes <= ring.maxFrame) {
         const pos = ring.reserve(fixed + bytes, fixed + bytes)
         if (pos >= 0) {
-          const data = ring.data
-          writeFrameHeader(ring, pos, fixed + bytes, KIND_RES_HEAD, FLAG_END, ct, id, resArg(status, this.busy))
-          ring.u32[(pos + FRAME_HEADER) >>> 2] = text.length
-          ring.u32[(pos + FRAME_HEADER + 4) >>> 2] = bytes
-          if (text.length > 0) data.write(text, pos + HEAD_PREFIX, text.length, 'latin1')
-          data.write(body, pos + fixed, bytes, 'utf8')
+          writeHeadPrefix(ring, pos, fixed + bytes, KIND_RES_HEAD, FLAG_END, ct, id, resArg(status, this.busy), text, bytes)
+          ring.data.write(body, pos + fixed, bytes, 'utf8')
           ring.commit(fixed + bytes)
           return
         }

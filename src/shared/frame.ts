@@ -84,16 +84,27 @@ export function writeHead (
   const pos = ring.reserve(whole && fixed + rest <= ring.maxFrame ? fixed + rest : fixed, fixed + rest)
   if (pos < 0) return -1
   const n = Math.min(rest, ring.reserved - fixed)
-  const data = ring.data
   const len = fixed + n
-  writeFrameHeader(ring, pos, len, kind, final && n === rest ? FLAG_END : 0, aux, id, arg)
+  writeHeadPrefix(ring, pos, len, kind, final && n === rest ? FLAG_END : 0, aux, id, arg, text, bodyLen)
+  if (n > 0) copyIn(ring.data, pos + fixed, body!, bodyOffset, bodyOffset + n)
+  ring.commit(len)
+  return n
+}
+
+/**
+ * Write the start of a HEAD frame at `pos`, a reservation of at least `len` bytes: the frame
+ * header, textLen, bodyLen and the text. The body bytes go at `pos + HEAD_PREFIX + text.length`;
+ * the caller writes them and commits.
+ */
+export function writeHeadPrefix (
+  ring: RingProducer, pos: number, len: number, kind: number, flags: number, aux: number, id: number, arg: number,
+  text: string, bodyLen: number
+): void {
+  writeFrameHeader(ring, pos, len, kind, flags, aux, id, arg)
   const w = (pos + FRAME_HEADER) >>> 2
   ring.u32[w] = text.length
   ring.u32[w + 1] = bodyLen
-  if (text.length > 0) data.write(text, pos + HEAD_PREFIX, text.length, 'latin1')
-  if (n > 0) copyIn(data, pos + fixed, body!, bodyOffset, bodyOffset + n)
-  ring.commit(len)
-  return n
+  if (text.length > 0) ring.data.write(text, pos + HEAD_PREFIX, text.length, 'latin1')
 }
 
 /**
@@ -108,15 +119,10 @@ export function writeWholeHead (
   const len = HEAD_PREFIX + text.length + bodyLen
   const pos = ring.reserve(len, len)
   if (pos < 0) return false
-  const data = ring.data
-  writeFrameHeader(ring, pos, len, kind, FLAG_END, aux, id, arg)
-  const w = (pos + FRAME_HEADER) >>> 2
-  ring.u32[w] = text.length
-  ring.u32[w + 1] = bodyLen
-  if (text.length > 0) data.write(text, pos + HEAD_PREFIX, text.length, 'latin1')
+  writeHeadPrefix(ring, pos, len, kind, FLAG_END, aux, id, arg, text, bodyLen)
   let at = pos + HEAD_PREFIX + text.length
   for (const part of parts) {
-    copyIn(data, at, part, 0, part.byteLength)
+    copyIn(ring.data, at, part, 0, part.byteLength)
     at += part.byteLength
   }
   ring.commit(len)

@@ -92,11 +92,16 @@ export class IsolateRequest {
     return this.#body.byteLength
   }
 
+  /** The body bytes as they are now (lent or owned), for a use that ends before the frame does. */
+  #bodyNow (): Uint8Array {
+    if (this.#released) throw new IsopoolError('ISOPOOL_ERR_BODY_RELEASED', { method: this.method, url: this.url })
+    return this.#body
+  }
+
   /** The body bytes, for a use that may outlive the frame: a lent body is copied first. */
   #ownBody (): Uint8Array {
-    if (this.#released) throw new IsopoolError('ISOPOOL_ERR_BODY_RELEASED', { method: this.method, url: this.url })
     if (this.#lent) this[DETACH](false)
-    return this.#body
+    return this.#bodyNow()
   }
 
   /** The path without the query string, still percent-encoded as received. */
@@ -192,9 +197,8 @@ export class IsolateRequest {
   /** The body decoded as UTF-8. */
   text (): string {
     if (this.#string === undefined) {
-      if (this.#released) throw new IsopoolError('ISOPOOL_ERR_BODY_RELEASED', { method: this.method, url: this.url })
       // In place when lent: utf8Slice reads shared memory as it reads any other.
-      const b = this.#body
+      const b = this.#bodyNow()
       this.#string = b.byteLength === 0 ? '' : Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8')
     }
     return this.#string

@@ -276,12 +276,8 @@ export class Http1Response {
       if (this.chunked) {
         this.write(Buffer.from(src.subarray(start, end)))
         this.conn.socket.write('0\r\n\r\n', 'latin1')
-      } else if (head !== null) {
-        this.writeJoined(head, src, start, end)
       } else {
-        const out = Buffer.allocUnsafe(n)
-        src.copy(out, 0, start, end)
-        this.conn.socket.write(out)
+        this.writeJoined(head ?? '', src, start, end)
       }
     } else {
       const tail = this.chunked && !this.noBody ? '0\r\n\r\n' : ''

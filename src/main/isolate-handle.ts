@@ -58,10 +58,9 @@ export class IsolateHandle {
   readonly pending = new Map<number, Exchange>()
   private backlog: Outgoing[] = []
   private flushing = false
-  /** Body bytes of the requests adopted here whose head is not in the ring yet (adopt()). */
+  /** Body bytes of the requests adopted here whose head is not in the ring yet (adopt()); at
+   * most what the request ring holds. Past that, bodies stream. */
   private collecting = 0
-  /** At most this many such bytes at once: what the ring holds. Past it, bodies stream. */
-  private readonly collectLimit: number
   private nextId = 1
   private stopping = false
   private exited = false
@@ -83,7 +82,6 @@ export class IsolateHandle {
     // setImmediate callbacks run) reach the isolate with one wake-up.
     this.requests.wakeWith(setImmediate)
     this.responses = new RingConsumer(responseRing)
-    this.collectLimit = config.ringSize
     const init: IsolateInit = { index, requestRing, responseRing, modules: config.modules, routes: config.routes, discover: config.discover, dev: config.dev, poll: config.poll }
     this.worker = new Worker(WORKER_URL, {
       workerData: init,
@@ -215,7 +213,7 @@ export class IsolateHandle {
   adopt (ex: Exchange): boolean {
     const len = ex.bodyLen
     if (len === 0 || len === UNKNOWN_LENGTH || HEAD_PREFIX + ex.text.length + len > this.requests.maxFrame) return false
-    if (this.collecting + len > this.collectLimit) return false
+    if (this.collecting + len > this.requests.capacity) return false
     this.collecting += len
     ex.parts = []
     this.take(ex, this.nextId)

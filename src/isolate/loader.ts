@@ -10,6 +10,7 @@ import { modulePath } from '../shared/protocol.ts'
 import type { ManifestRoute, RouteSpec } from '../shared/protocol.ts'
 import { isResource } from './dependencies.ts'
 import { compileAdapter, isRouteDeclaration, manifestEntry } from './typed-route.ts'
+import type { AdapterOptions } from './typed-route.ts'
 
 export type Handler = (req: unknown) => unknown
 
@@ -32,7 +33,7 @@ async function importModule (url: string): Promise<Record<string, unknown>> {
   }
 }
 
-export async function loadHandlers (modules: string[], routes: RouteSpec[], discover: string[], dev: boolean): Promise<LoadedHandlers> {
+export async function loadHandlers (modules: string[], routes: RouteSpec[], discover: string[], options: AdapterOptions): Promise<LoadedHandlers> {
   const namespaces = await Promise.all(modules.map(importModule))
   const handlers: Handler[] = []
   const names: string[] = []
@@ -42,7 +43,7 @@ export async function loadHandlers (modules: string[], routes: RouteSpec[], disc
     if (!(route.export in ns)) throw new IsopoolError('ISOPOOL_ERR_EXPORT_MISSING', { module, export: route.export })
     let fn = ns[route.export]
     // A route() declaration named explicitly serves through its adapter.
-    if (isRouteDeclaration(fn)) fn = compileAdapter(fn, dev)
+    if (isRouteDeclaration(fn)) fn = compileAdapter(fn, options)
     if (typeof fn !== 'function') {
       throw new IsopoolError('ISOPOOL_ERR_EXPORT_NOT_FUNCTION', { module, export: route.export, type: fn === null ? 'null' : typeof fn })
     }
@@ -59,7 +60,7 @@ export async function loadHandlers (modules: string[], routes: RouteSpec[], disc
       const entry = manifestEntry(decl, discover[i], name)
       compilePath(entry.method, entry.path)
       manifest.push(entry)
-      handlers.push(compileAdapter(decl, dev) as Handler)
+      handlers.push(compileAdapter(decl, options) as Handler)
       names.push(`${modulePath(discover[i])}#${name}`)
     }
   })

@@ -10,7 +10,7 @@
 // 64 KiB body into fresh memory costs several times what decoding it in place does
 // (bench/micro/copy.ts), so the copy is made only when someone needs it.
 
-import { unpack } from 'msgpackr'
+import { Unpackr } from 'msgpackr'
 import { IsopoolError } from '../shared/errors.ts'
 import { copyOut } from '../shared/frame.ts'
 import { FORM_TYPE, parseForm } from './form.ts'
@@ -22,6 +22,11 @@ export type HeaderValue = string | string[]
 
 const EMPTY = new Uint8Array(0)
 const MSGPACK_TYPE = /^application\/(x-|vnd\.)?msgpack\s*(;|$)/i
+// Request bodies are decoded without msgpackr's structured-clone references: with them a client
+// can send a cycle (a 24-byte body whose value contains itself), which no handler expects and
+// which JSON, TypeBox and a walk of the value would follow for ever. Otherwise as msgpackr's own
+// unpack(): maps as plain objects, no shared record structures.
+const bodyUnpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, structuredClone: false })
 
 /** Key of the method through which a typed route's adapter sets the validated parts. */
 export const TYPED: unique symbol = Symbol('isopool.typed')
@@ -223,7 +228,7 @@ export class IsolateRequest {
   msgpack<T = unknown> (): T {
     try {
       // Its own copy: msgpackr returns bin values as views of the bytes it decodes.
-      return unpack(this.#ownBody()) as T
+      return bodyUnpackr.unpack(this.#ownBody()) as T
     } catch (err) {
       if (err instanceof IsopoolError) throw err
       throw new IsopoolError('ISOPOOL_ERR_INVALID_MSGPACK', { reason: (err as Error).message })
@@ -275,12 +280,17 @@ function acceptQ (accept: string, types: string[]): [number, number] {
 
 function readParams (pattern: PathPattern, path: string): Record<string, string> {
   const out: Record<string, string> = Object.create(null)
-  if (pattern.regex === null) return out
-  // The main router decodes the path before matching, so a path with encoded separators in a
-  // static segment matched there; try the decoded form if the raw one does not match here.
-  const m = pattern.regex.exec(path) ?? pattern.regex.exec(safeDecode(path, decodeURI))
-  if (m === null) return out
-  for (let i = 0; i < pattern.names.length; i++) out[pattern.names[i]] = safeDecode(m[i + 1], decodeURIComponent)
+  const n = pattern.names.length
+  if (n === 0) return out
+  // The router matched this path already: each parameter is its raw segment, decoded once
+  // (src/shared/path-pattern.ts).
+  const segments = path.split('/')
+  for (let i = 0; i < n; i++) {
+    const name = pattern.names[i]
+    const at = pattern.segments[i]
+    const raw = name === '*' ? segments.slice(at).join('/') : segments[at] ?? ''
+    out[name] = safeDecode(raw, decodeURIComponent)
+  }
   return out
 }
 

@@ -2,7 +2,8 @@
 // frames in the response ring. The isolate encodes the final bytes straight into shared memory:
 // a JSON string is UTF-8-encoded in place, with no intermediate Buffer.
 
-import { errorBody, HttpError, IsopoolError } from '../shared/errors.ts'
+import { errorBody, FALLBACK_ERROR_BODY, HttpError, IsopoolError } from '../shared/errors.ts'
+import { BAD_VALUE, isServerOwnedHeader, isStatus, NOSNIFF, TOKEN } from '../shared/http-syntax.ts'
 import type { WireError } from '../shared/errors.ts'
 import { pack } from 'msgpackr'
 import { CT_JSON, CT_MSGPACK, CT_NONE, CT_OCTET, CT_TEXT, FLAG_END, HEAD_PREFIX, KIND_BODY, KIND_RES_HEAD, resArg, writeBody, writeHead, writeHeadPrefix } from '../shared/frame.ts'
@@ -46,8 +47,21 @@ export class ResponseWriter {
     this.dev = dev
   }
 
-  /** Send whatever a handler returned. `handler` names it in errors. */
+  /**
+   * Send whatever a handler returned. `handler` names it in errors. Total, like error(): a value
+   * that cannot be sent is answered with a coded 500, and the promise (a Response's body is
+   * read asynchronously) never rejects.
+   */
   result (id: number, value: unknown, handler: string, req: { prefersMsgpack (): boolean }): void | Promise<void> {
+    try {
+      const pending = this.encodeResult(id, value, handler, req)
+      if (pending !== undefined) return pending.catch(err => this.error(id, err))
+    } catch (err) {
+      this.error(id, err)
+    }
+  }
+
+  private encodeResult (id: number, value: unknown, handler: string, req: { prefersMsgpack (): boolean }): void | Promise<void> {
     if (value instanceof Encodable) {
       if (req.prefersMsgpack()) value = value.value
       else {
@@ -86,46 +100,64 @@ export class ResponseWriter {
     return this.sendString(id, 200, CT_JSON, '', json ?? 'null')
   }
 
-  /** Send the error a handler threw, as a JSON error body. */
+  /**
+   * Send the error a handler threw (or any error of the request's path) as a JSON error body.
+   * Total: it never throws, whatever was thrown — a value JSON cannot hold in an error's details,
+   * headers HTTP cannot carry, a thrown proxy whose every trap throws. What cannot be described
+   * is logged and answered with the fixed coded 500, so the error path can never take the
+   * isolate down (it once did: a 5-byte body's 422 details held a BigInt).
+   */
   error (id: number, err: unknown): void {
+    let answer: { status: number, text: string, body: string }
+    try {
+      answer = this.describeError(err)
+    } catch (failed) {
+      log('isopool: an error response could not be built; answering 500:', failed)
+      answer = { status: 500, text: NOSNIFF_TEXT, body: FALLBACK_ERROR_BODY }
+    }
+    this.sendString(id, answer.status, CT_JSON, answer.text, answer.body)
+  }
+
+  /** The status, header text and body of the answer to `err`; may throw (error() catches). */
+  private describeError (err: unknown): { status: number, text: string, body: string } {
     let wire: WireError
-    let text = ''
-    if (err instanceof HttpError) {
-      wire = { code: err.code, message: err.message, status: err.status }
-      if (err.headers !== undefined) {
+    let text = NOSNIFF_TEXT
+    if (err instanceof HttpError && isErrorStatus(err.status)) {
+      wire = { code: typeof err.code === 'string' ? err.code : 'ISOPOOL_ERR_HTTP', message: String(err.message), status: err.status }
+      if (err.headers !== undefined && err.headers !== null) {
         try {
-          text = headerText(Object.entries(err.headers))
+          text = headerText(Object.entries(err.headers), this.ring.maxFrame, true)
         } catch (bad) {
-          console.error(bad) // the error still goes out, without the headers it could not carry
+          log(bad) // the error still goes out, without the headers it could not carry
         }
       }
     } else if (err instanceof IsopoolError && err.status !== undefined && err.status < 500) {
       wire = err.toWire()
     } else if (err instanceof IsopoolError && err.status !== undefined) {
       // A server-side failure of ours (say an unsendable result): log it whole, send the code.
-      console.error(err)
+      log(err)
       wire = this.dev ? err.toWire() : { code: err.code, message: 'Internal server error', status: err.status }
     } else {
-      // Anything else a handler throws is a bug in it: log it, leak nothing outside development.
-      console.error(err)
-      const e = err as { message?: unknown, stack?: unknown }
-      wire = this.dev
-        ? { code: 'ISOPOOL_ERR_HANDLER', message: String(e?.message ?? err), status: 500, ...(typeof e?.stack === 'string' ? { stack: e.stack } : {}) } as WireError
-        : { code: 'ISOPOOL_ERR_HANDLER', message: 'Internal server error', status: 500 }
+      // Anything else a handler throws is a bug in it (an HttpError look-alike whose status is
+      // not an error status among them): log it, leak nothing outside development.
+      log(err)
+      wire = this.dev ? devWire(err) : { code: 'ISOPOOL_ERR_HANDLER', message: 'Internal server error', status: 500 }
     }
-    this.sendString(id, wire.status ?? 500, CT_JSON, text, errorBody(wire))
+    return { status: wire.status ?? 500, text, body: errorBody(wire) }
   }
 
   private async response (id: number, res: Response, busy: number): Promise<void> {
+    // Response.error() has status 0; the constructor itself allows 200–599 only.
+    if (!isStatus(res.status)) throw new IsopoolError('ISOPOOL_ERR_RESPONSE_INVALID', { reason: `invalid status code ${res.status}` })
     const headers: [string, string][] = []
     for (const [name, value] of res.headers) {
-      // The main thread frames the body itself and sets content-length from what we send.
-      if (name === 'content-length' || name === 'transfer-encoding' || name === 'set-cookie') continue
+      if (name === 'set-cookie') continue // Headers joins them; taken one by one below
       headers.push([name, value])
     }
     for (const cookie of res.headers.getSetCookie()) headers.push(['set-cookie', cookie])
+    const text = headerText(headers, this.ring.maxFrame, false)
     const body = res.body === null ? null : new Uint8Array(await res.arrayBuffer())
-    this.send(id, res.status, CT_NONE, headerText(headers), body, busy)
+    this.send(id, res.status, CT_NONE, text, body, busy)
   }
 
   /** Send a string body, UTF-8-encoded in place when it fits one frame. */
@@ -191,17 +223,51 @@ export class ResponseWriter {
   }
 }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
-const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/
+/** The header text of every error response: it names its content type, never to be sniffed. */
+const NOSNIFF_TEXT = NOSNIFF.join('\0')
 
-/** `name \0 value \0 …` for a RES_HEAD frame. Names must be tokens and values visible latin1,
- * as HTTP requires; checking here also keeps a \0 from ever splitting the frame text wrongly. */
-function headerText (headers: [string, string][]): string {
+/**
+ * `name \0 value \0 …` for a RES_HEAD frame. Names must be tokens and values visible latin1, as
+ * HTTP requires; checking here also keeps a \0 from ever splitting the frame text wrongly. The
+ * headers the server owns (Content-Length, Transfer-Encoding, Keep-Alive) are dropped: it frames
+ * the body itself. The text must fit one frame with the head (`maxFrame`), or the response could
+ * never be written. `nosniff`: the answer is one of isopool's error bodies.
+ */
+function headerText (headers: [string, unknown][], maxFrame: number, nosniff: boolean): string {
   let s = ''
+  let sniffSet = false
   for (const [name, value] of headers) {
-    if (!TOKEN.test(name)) throw new IsopoolError('ISOPOOL_ERR_RESPONSE_INVALID', { reason: `invalid header name ${JSON.stringify(name)}` })
-    if (!FIELD_VALUE.test(value)) throw new IsopoolError('ISOPOOL_ERR_RESPONSE_INVALID', { reason: `invalid value for header ${name}` })
+    if (typeof name !== 'string' || !TOKEN.test(name)) throw new IsopoolError('ISOPOOL_ERR_RESPONSE_INVALID', { reason: `invalid header name ${JSON.stringify(String(name)).slice(0, 80)}` })
+    if (typeof value !== 'string' || BAD_VALUE.test(value)) throw new IsopoolError('ISOPOOL_ERR_RESPONSE_INVALID', { reason: `invalid value for header ${name}` })
+    if (isServerOwnedHeader(name)) continue
+    if (name.length === NOSNIFF[0].length && name.toLowerCase() === NOSNIFF[0]) sniffSet = true
     s += (s === '' ? '' : '\0') + name + '\0' + value
   }
+  if (nosniff && !sniffSet) s = s === '' ? NOSNIFF_TEXT : NOSNIFF_TEXT + '\0' + s
+  if (HEAD_PREFIX + s.length > maxFrame) {
+    throw new IsopoolError('ISOPOOL_ERR_RESPONSE_INVALID', { reason: `its headers take ${s.length} bytes, more than a response head may (${maxFrame - HEAD_PREFIX})` })
+  }
   return s
+}
+
+/** An HttpError's status: what HttpError's constructor allows. A look-alike object may carry any. */
+function isErrorStatus (status: unknown): boolean {
+  return isStatus(status) && status >= 400
+}
+
+/** A thrown non-HttpError as development mode shows it: its message and stack, as strings. */
+function devWire (err: unknown): WireError {
+  const e = err as { message?: unknown, stack?: unknown } | null | undefined
+  const message = e !== null && typeof e === 'object' && typeof e.message === 'string' ? e.message : safeString(err)
+  const stack = e !== null && typeof e === 'object' && typeof e.stack === 'string' ? e.stack : undefined
+  return { code: 'ISOPOOL_ERR_HANDLER', message, status: 500, ...(stack === undefined ? {} : { stack }) } as WireError
+}
+
+function safeString (v: unknown): string {
+  try { return String(v) } catch { return Object.prototype.toString.call(v) }
+}
+
+/** console.error that cannot throw (inspecting a hostile object can). */
+function log (...args: unknown[]): void {
+  try { console.error(...args) } catch {}
 }

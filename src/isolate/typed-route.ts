@@ -16,6 +16,7 @@ import type { Coerce } from './coerce.ts'
 import { compilePartValidator } from './part-validator.ts'
 import type { PartValidator } from './part-validator.ts'
 import { compileEncoder } from './json-encoder.ts'
+import { describeReceived } from './describe.ts'
 import { Encodable } from './respond.ts'
 import { BODY_LENGTH, TYPED } from './request.ts'
 import type { IsolateRequest } from './request.ts'
@@ -114,11 +115,25 @@ interface CompiledPart {
   defaults: boolean
 }
 
+export interface AdapterOptions {
+  /** Development mode: results are checked against the 200 schema. */
+  dev: boolean
+  /** Deepest nesting of arrays and objects a body may have (a 400 past it). */
+  maxBodyDepth: number
+}
+
+/** The options an adapter is built with when none are given: production, the default depth. */
+export const DEFAULT_ADAPTER_OPTIONS: AdapterOptions = { dev: false, maxBodyDepth: 128 }
+
+/** Problems listed in a 422's details at most; the message counts all that were found. */
+export const MAX_ISSUES = 100
+
 /**
  * Build, once per isolate, the function that serves a typed route: validate and coerce each
- * declared part, answer 422 listing every problem, else call the handler with the typed values.
+ * declared part, answer 422 listing the problems, else call the handler with the typed values.
  */
-export function compileAdapter (decl: RouteDeclaration, dev = false): (req: IsolateRequest) => unknown {
+export function compileAdapter (decl: RouteDeclaration, options: AdapterOptions = DEFAULT_ADAPTER_OPTIONS): (req: IsolateRequest) => unknown {
+  const { dev, maxBodyDepth } = options
   const c = decl.config
   const parts: CompiledPart[] = []
   for (const part of ['params', 'query', 'headers', 'cookies', 'body'] as const) {
@@ -148,7 +163,7 @@ export function compileAdapter (decl: RouteDeclaration, dev = false): (req: Isol
   const hasBody = parts.some(p => p.part === 'body')
 
   const serve = (req: IsolateRequest, formFields: unknown): unknown => {
-    let issues: ValidationIssue[] | null = null
+    let issues: Issues | null = null
     const values: Partial<Record<Part, unknown>> = {}
     for (const { part, validator, schema, coerce, fast, defaults } of parts) {
       let value: unknown
@@ -164,22 +179,26 @@ export function compileAdapter (decl: RouteDeclaration, dev = false): (req: Isol
         // for this request and nothing has read it yet; the typed value then replaces it.
         value = coerce(sourcePart(req, part as Exclude<Part, 'body' | 'response'>))
       } else {
-        value = part === 'body' ? (formFields ?? readBody(req)) : { ...sourcePart(req, part as Exclude<Part, 'body' | 'response'>) }
+        value = part === 'body' ? (formFields ?? readBody(req, maxBodyDepth)) : { ...sourcePart(req, part as Exclude<Part, 'body' | 'response'>) }
         // A JSON body usually has its types already: convert only what does not check as it is.
         if (!defaults && validator.Check(value)) valid = true
         else value = validator.Default(validator.Convert(value))
       }
       if (part === 'body' && extra !== 'keep') {
         if (extra === 'strip') value = validator.Clean(value)
-        else for (const path of extraKeys(schema, value, '')) (issues ??= []).push({ in: 'body', path: 'body' + path, message: 'is not allowed by the schema', expected: 'no such field', received: '(present)' })
+        else extraKeys(schema, value, issues ??= new Issues())
       }
       // Stripping only removes what the schema does not name: a value that checked still does.
+      // TypeBox stops collecting errors at its maxErrors setting (8): bounded too.
       if (!valid && !validator.Check(value)) {
-        for (const e of validator.Errors(value)) (issues ??= []).push(issue(part, e, value))
+        for (const e of validator.Errors(value)) (issues ??= new Issues()).add(issue(part, e, value))
       }
       values[part] = value
     }
-    if (issues !== null) throw new IsopoolError('ISOPOOL_ERR_VALIDATION', { count: issues.length }, { details: issues })
+    if (issues !== null && issues.count > 0) {
+      const listed = issues.count > issues.list.length ? `the first ${issues.list.length}` : 'all'
+      throw new IsopoolError('ISOPOOL_ERR_VALIDATION', { count: issues.count, listed }, { details: issues.list })
+    }
     req[TYPED](values)
     return handler(req)
   }
@@ -195,16 +214,62 @@ function sourcePart (req: IsolateRequest, part: Exclude<Part, 'body' | 'response
   return part === 'params' ? req.params : part === 'query' ? req.query : part === 'headers' ? req.headers : req.cookies
 }
 
-function readBody (req: IsolateRequest): unknown {
-  if (req[BODY_LENGTH] === 0) return undefined
-  return req.data()
+function readBody (req: IsolateRequest, maxDepth: number): unknown {
+  const bytes = req[BODY_LENGTH]
+  if (bytes === 0) return undefined
+  const value = req.data()
+  // Checked before anything walks the value: TypeBox's Check and Errors recurse, and a body
+  // nested 100,000 deep (200 KB of JSON) overflows their stack.
+  if (nestsDeeper(value, maxDepth, bytes)) throw new IsopoolError('ISOPOOL_ERR_BODY_TOO_DEEP', { limit: maxDepth })
+  return value
+}
+
+/**
+ * True when `value` nests arrays and objects deeper than `limit` (the value itself is level 1).
+ * Iterative, so no depth of input can overflow the stack. A decoded body has at most as many
+ * containers as it has bytes (JSON, and MessagePack decoded without msgpackr's references); a
+ * value with more shares references, and is refused the same way rather than walked for ever.
+ */
+export function nestsDeeper (value: unknown, limit: number, bytes: number): boolean {
+  if (value === null || typeof value !== 'object') return false
+  const stack: object[] = [value]
+  const depths: number[] = [1]
+  let budget = bytes + 1
+  while (stack.length > 0) {
+    const v = stack.pop()!
+    const depth = depths.pop()!
+    if (depth > limit || --budget < 0) return true
+    if (ArrayBuffer.isView(v)) continue
+    const children = Array.isArray(v) ? v : v instanceof Map || v instanceof Set ? [...v.values()] : Object.values(v)
+    for (let i = 0; i < children.length; i++) {
+      const child: unknown = children[i]
+      if (child !== null && typeof child === 'object') {
+        stack.push(child)
+        depths.push(depth + 1)
+      }
+    }
+  }
+  return false
+}
+
+/** The problems of one request: the first MAX_ISSUES kept, all of them counted. */
+class Issues {
+  readonly list: ValidationIssue[] = []
+  count = 0
+  add (issue: ValidationIssue): void {
+    if (++this.count <= MAX_ISSUES) this.list.push(issue)
+  }
+
+  /** Counts a problem without building it, once the list is full. */
+  get full (): boolean { return this.count >= MAX_ISSUES }
 }
 
 /** One TypeBox error as a ValidationIssue: where (`body.items[2].price`), what was expected, what came. */
 function issue (part: Part, e: { keyword: string, instancePath: string, params: Record<string, unknown>, message: string }, root: unknown): ValidationIssue {
   const segments = e.instancePath === '' ? [] : e.instancePath.slice(1).split('/').map(s => s.replaceAll('~1', '/').replaceAll('~0', '~'))
   let received: unknown = root
-  for (const s of segments) received = received === null || typeof received !== 'object' ? undefined : (received as Record<string, unknown>)[s]
+  // Own properties only: a path segment named __proto__ or constructor is not the prototype's.
+  for (const s of segments) received = received === null || typeof received !== 'object' || !Object.hasOwn(received, s) ? undefined : (received as Record<string, unknown>)[s]
   let path = part + segments.map(s => /^\d+$/.test(s) ? `[${s}]` : /^[A-Za-z_$][\w$]*$/.test(s) ? `.${s}` : `[${JSON.stringify(s)}]`).join('')
   let expected = e.message
   if (e.keyword === 'required' && Array.isArray(e.params.requiredProperties)) {
@@ -217,22 +282,46 @@ function issue (part: Part, e: { keyword: string, instancePath: string, params: 
   } else if (typeof e.params.comparison === 'string') {
     expected = `${e.params.comparison} ${String(e.params.limit)}`
   }
-  return { in: part, path, message: e.message, expected, received: received === undefined ? '(missing)' : received }
+  return { in: part, path, message: e.message, expected, received: received === undefined ? '(missing)' : describeReceived(received) }
 }
 
-/** Paths of object keys in `value` that `schema` does not declare (for extraBody: 'reject'). */
-function extraKeys (schema: TSchema, value: unknown, at: string): string[] {
-  const s = schema as { type?: string, properties?: Record<string, TSchema>, items?: TSchema, additionalProperties?: unknown }
-  if (value === null || typeof value !== 'object') return []
-  if (Array.isArray(value)) return s.items === undefined ? [] : value.flatMap((v, i) => extraKeys(s.items!, v, `${at}[${i}]`))
-  if (s.properties === undefined || s.additionalProperties !== undefined) return []
-  const out: string[] = []
-  for (const [k, v] of Object.entries(value)) {
-    const child = s.properties[k]
-    if (child === undefined) out.push(`${at}.${k}`)
-    else out.push(...extraKeys(child, v, `${at}.${k}`))
+/**
+ * Every object key in `value` that `schema` does not declare, as an issue (for extraBody:
+ * 'reject'). Keys are looked up among the schema's own properties only: `__proto__`,
+ * `constructor` or `toString` in a body are keys like any other, not the schema object's
+ * inherited members. Iterative, and linear in the value: the first MAX_ISSUES are built, the
+ * rest only counted.
+ */
+function extraKeys (schema: TSchema, value: unknown, issues: Issues): void {
+  type Node = { schema: TSchema, value: unknown, at: string }
+  const stack: Node[] = [{ schema, value, at: '' }]
+  while (stack.length > 0) {
+    const { schema: sc, value: v, at } = stack.pop()!
+    const s = sc as { properties?: Record<string, TSchema>, items?: TSchema, additionalProperties?: unknown }
+    if (v === null || typeof v !== 'object') continue
+    if (Array.isArray(v)) {
+      if (s.items !== undefined && typeof s.items === 'object') {
+        for (let i = v.length - 1; i >= 0; i--) stack.push({ schema: s.items, value: v[i], at: `${at}[${i}]` })
+      }
+      continue
+    }
+    if (s.properties === undefined || s.additionalProperties !== undefined) continue
+    const keys = Object.keys(v)
+    for (let i = keys.length - 1; i >= 0; i--) {
+      const k = keys[i]
+      if (!Object.hasOwn(s.properties, k)) {
+        if (issues.full) issues.count++
+        else issues.add({ in: 'body', path: 'body' + member(k, at), message: 'is not allowed by the schema', expected: 'no such field', received: '(present)' })
+      } else {
+        stack.push({ schema: s.properties[k], value: (v as Record<string, unknown>)[k], at: member(k, at) })
+      }
+    }
   }
-  return out
+}
+
+/** `at.key`, or `at["key"]` for a key that is not an identifier. */
+function member (key: string, at: string): string {
+  return /^[A-Za-z_$][\w$]*$/.test(key) ? `${at}.${key}` : `${at}[${JSON.stringify(key)}]`
 }
 
 function checkResult (handler: (req: unknown, deps?: unknown) => unknown, validator: Validator, route: string): (req: unknown, deps?: unknown) => unknown {

@@ -3,6 +3,7 @@
 
 import type { Http1Request, Http1Response } from './http1.ts'
 import { errorBody, IsopoolError } from '../shared/errors.ts'
+import { NOSNIFF } from '../shared/http-syntax.ts'
 import type { IsolateHandle } from './isolate-handle.ts'
 
 export interface Exchange {
@@ -43,6 +44,6 @@ export function sendError (res: Http1Response, err: IsopoolError, extra: string[
   }
   const body = Buffer.from(errorBody(err.toWire()))
   if (close) res.shouldKeepAlive = false
-  res.writeHead(err.status ?? 500, ['content-type', JSON_TYPE, 'content-length', String(body.byteLength), ...extra], true)
+  res.writeHead(err.status ?? 500, ['content-type', JSON_TYPE, ...NOSNIFF, 'content-length', String(body.byteLength), ...extra], true)
   res.end(body)
 }

@@ -26,6 +26,7 @@ import { STATUS_CODES } from 'node:http'
 import { createServer as createNetServer } from 'node:net'
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net'
 import { errorBody, IsopoolError } from '../shared/errors.ts'
+import { BAD_VALUE, isStatus, NOSNIFF, TOKEN } from '../shared/http-syntax.ts'
 
 export interface Http1Limits {
   /** Bytes of request line and headers (→ 431). */
@@ -47,10 +48,6 @@ export type RequestListener = (req: Http1Request, res: Http1Response) => void
 
 const CRLF = 0x0a0d // "\r\n" read as a little-endian uint16
 const HEAD_END = '\r\n\r\n'
-/** RFC 9110 token: method and header names. */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
-/** A field value: no control characters but HTAB (obs-text allowed). */
-const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/
 /** Request line: method SP request-target SP HTTP/1.x */
 const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([^\x00-\x20\x7f]+) HTTP\/1\.([01])$/
 const CHUNK_SIZE = /^([0-9A-Fa-f]{1,8})[\t ]*(?:;[^\r\n]*)?$/
@@ -60,6 +57,7 @@ const CLOSE = /(?:^|,)\s*close\s*(?:,|$)/i
 const MAX_CHUNK_LINE = 4096
 /** Headers per request; more → 431. */
 const MAX_HEADERS = 500
+const NOSNIFF_LINE = `${NOSNIFF[0]}: ${NOSNIFF[1]}\r\n`
 /** Ms a connection ended after a response waits for the client to close its side. */
 const LINGER_MS = 5000
 
@@ -195,7 +193,7 @@ export class Http1Response {
    */
   writeHead (status: number, headers: string[], trusted = false): void {
     if (this.headersSent) throw new IsopoolError('ISOPOOL_ERR_RESPONSE_INVALID', { reason: 'the head was already sent' })
-    if (!Number.isInteger(status) || status < 100 || status > 999) {
+    if (!isStatus(status)) {
       throw new IsopoolError('ISOPOOL_ERR_RESPONSE_INVALID', { reason: `invalid status code ${status}` })
     }
     let length = false
@@ -734,7 +732,7 @@ class Connection {
       const body = errorBody(err.toWire())
       // An answer to HEAD has the length of its body and not the body, even this one.
       const head = (this.method === '' ? this.bufferedMethod() : this.method) === 'HEAD'
-      this.socket.write(`HTTP/1.1 ${err.status} ${STATUS_CODES[err.status!]}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${dateHeader()}\r\n${head ? '' : body}`, 'utf8')
+      this.socket.write(`HTTP/1.1 ${err.status} ${STATUS_CODES[err.status!]}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\n${NOSNIFF_LINE}content-length: ${Buffer.byteLength(body)}\r\n${dateHeader()}\r\n${head ? '' : body}`, 'utf8')
       this.endAfterResponse()
       // The pending response can no longer be sent: its owner hears that the connection closed.
       this.res = null

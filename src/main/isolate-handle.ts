@@ -44,6 +44,7 @@ export interface IsolateConfig {
   ringSize: number
   dev: boolean
   poll: number
+  maxBodyDepth: number
   resourceLimits: ResourceLimits | undefined
   /** The server's, shared by every isolate: what each route's requests cost (route-costs.ts). */
   costs: RouteCosts
@@ -82,7 +83,7 @@ export class IsolateHandle {
     // setImmediate callbacks run) reach the isolate with one wake-up.
     this.requests.wakeWith(setImmediate)
     this.responses = new RingConsumer(responseRing)
-    const init: IsolateInit = { index, requestRing, responseRing, modules: config.modules, routes: config.routes, discover: config.discover, dev: config.dev, poll: config.poll }
+    const init: IsolateInit = { index, requestRing, responseRing, modules: config.modules, routes: config.routes, discover: config.discover, dev: config.dev, poll: config.poll, maxBodyDepth: config.maxBodyDepth }
     this.worker = new Worker(WORKER_URL, {
       workerData: init,
       name: `isopool isolate ${index}`,

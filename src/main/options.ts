@@ -43,6 +43,9 @@ export interface ServerOptions {
   maxBodySize?: number
   /** Data bytes of each ring (two per isolate), a power of two. Default 256 KiB. */
   ringSize?: number
+  /** Deepest nesting of arrays and objects in a typed route's JSON or MessagePack body; deeper
+   * gets 400 (ISOPOOL_ERR_BODY_TOO_DEEP) before it is validated. Default 128. */
+  maxBodyDepth?: number
   /** Requests that may wait in the main thread when every isolate is busy; past it, 503. Default 1024. */
   maxQueue?: number
   /** Requests in flight on one isolate before it counts as busy. Default 512. */
@@ -111,6 +114,7 @@ export interface ResolvedOptions {
   root: string
   maxBodySize: number
   ringSize: number
+  maxBodyDepth: number
   maxQueue: number
   maxInFlight: number
   retryAfter: number
@@ -143,6 +147,7 @@ export function resolveOptions (input: number | ServerOptions = {}): ResolvedOpt
     root,
     maxBodySize: integer('maxBodySize', o.maxBodySize ?? 1024 * 1024, 0, 0xfffffffe),
     ringSize: powerOfTwo('ringSize', o.ringSize ?? 256 * 1024, RING_MIN_CAPACITY, RING_MAX_CAPACITY),
+    maxBodyDepth: integer('maxBodyDepth', o.maxBodyDepth ?? 128, 1, 10_000),
     maxQueue: integer('maxQueue', o.maxQueue ?? 1024, 0, 1 << 24),
     maxInFlight: integer('maxInFlight', o.maxInFlight ?? 512, 1, 1 << 24),
     retryAfter: integer('retryAfter', o.retryAfter ?? 1, 0, 86400),

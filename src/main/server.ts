@@ -5,7 +5,9 @@
 import { watch } from 'node:fs'
 import type { FSWatcher } from 'node:fs'
 import { IsopoolError } from '../shared/errors.ts'
-import { UNKNOWN_LENGTH } from '../shared/frame.ts'
+import { HEAD_PREFIX, UNKNOWN_LENGTH } from '../shared/frame.ts'
+import { NOSNIFF } from '../shared/http-syntax.ts'
+import { maxFrameOf } from '../shared/ring.ts'
 import { compilePath } from '../shared/path-pattern.ts'
 import { modulePath } from '../shared/protocol.ts'
 import type { ManifestRoute, RouteSpec } from '../shared/protocol.ts'
@@ -88,6 +90,8 @@ export class Server {
   private readonly events: IsolateEvents
   /** Per route index: milliseconds before 504, 0 for none. */
   private timeouts: number[] = []
+  /** The largest frame a request ring takes: a REQ_HEAD must fit in it. */
+  private readonly maxHeadFrame: number
   /** The Retry-After header every 503 carries, built once. */
   private readonly retryAfter: string[]
   /** Isolate index → deaths in a row, each soon after its start. */
@@ -105,6 +109,7 @@ export class Server {
   constructor (options?: number | ServerOptions) {
     this.options = resolveOptions(options)
     this.retryAfter = ['retry-after', String(this.options.retryAfter)]
+    this.maxHeadFrame = maxFrameOf(this.options.ringSize)
     const routes = typeof options === 'object' && options !== null ? options.routes ?? [] : []
     for (const r of routes) this.route(r.method, r.path, r.handler, r)
     this.events = {
@@ -143,7 +148,7 @@ export class Server {
     const modules = [...new Set(this.routeList.map(r => r.module))]
     const routes: RouteSpec[] = this.routeList.map(r => ({ method: r.method, path: r.path, module: modules.indexOf(r.module), export: r.export }))
     this.config = {
-      modules, routes, discover: this.options.modules, ringSize: this.options.ringSize, dev: this.options.dev, poll: this.options.poll, resourceLimits: this.options.resourceLimits, costs: this.costs
+      modules, routes, discover: this.options.modules, ringSize: this.options.ringSize, dev: this.options.dev, poll: this.options.poll, maxBodyDepth: this.options.maxBodyDepth, resourceLimits: this.options.resourceLimits, costs: this.costs
     }
     try {
       this.isolates = await this.startIsolates()
@@ -229,7 +234,7 @@ export class Server {
     const o = this.options
     const map = new Map<string, (res: Http1Response) => void>()
     const send = (type: string, body: Buffer) => (res: Http1Response): void => {
-      res.writeHead(200, ['content-type', type, 'content-length', String(body.byteLength)], true)
+      res.writeHead(200, ['content-type', type, ...NOSNIFF, 'content-length', String(body.byteLength)], true)
       res.end(body)
     }
     if (o.livePath !== null) map.set(o.livePath, res => this.health(true, res))
@@ -360,6 +365,12 @@ export class Server {
         sendError(res, new IsopoolError('ISOPOOL_ERR_SHUTTING_DOWN'), this.retryAfter, true)
         return
       }
+    }
+    // The head crosses to the isolate in one frame: one larger than a frame can be is a head too
+    // large for this server (as much a 431 as one past http.maxHeaderSize), not a 500.
+    if (HEAD_PREFIX + req.head.length > this.maxHeadFrame) {
+      sendError(res, new IsopoolError('ISOPOOL_ERR_HEADERS_TOO_LARGE'), [], true)
+      return
     }
     const bodyLen = req.bodyLength < 0 ? UNKNOWN_LENGTH : req.bodyLength
     if (bodyLen !== UNKNOWN_LENGTH && bodyLen > this.options.maxBodySize) {
@@ -553,7 +564,7 @@ export class Server {
       return
     }
     const body = Buffer.from(JSON.stringify({ status: 'ok', isolates: this.isolates.length }))
-    res.writeHead(200, ['content-type', 'application/json; charset=utf-8', 'content-length', String(body.byteLength), 'cache-control', 'no-store'], true)
+    res.writeHead(200, ['content-type', 'application/json; charset=utf-8', ...NOSNIFF, 'content-length', String(body.byteLength), 'cache-control', 'no-store'], true)
     res.end(body)
   }
 

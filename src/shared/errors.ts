@@ -14,7 +14,8 @@ export const ERRORS = {
   ISOPOOL_ERR_INVALID_MSGPACK: { status: 400, message: 'Request body is not valid MessagePack: {reason}' },
   ISOPOOL_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Content-Type {type} is not accepted here; expected {expected}' },
   ISOPOOL_ERR_FORM_LIMIT: { status: 413, message: 'The form exceeds a limit: {what} (limit {limit})' },
-  ISOPOOL_ERR_VALIDATION: { status: 422, message: 'The request does not match the route\'s schema: {count} problem(s), listed in details' },
+  ISOPOOL_ERR_VALIDATION: { status: 422, message: 'The request does not match the route\'s schema: {count} problem(s), {listed} listed in details' },
+  ISOPOOL_ERR_BODY_TOO_DEEP: { status: 400, message: 'The request body nests deeper than the limit of {limit} levels' },
   ISOPOOL_ERR_BAD_REQUEST: { status: 400, message: 'Bad request: {reason}' },
   ISOPOOL_ERR_HEADERS_TOO_LARGE: { status: 431, message: 'Request headers are larger than the limit' },
   ISOPOOL_ERR_REQUEST_TIMEOUT: { status: 408, message: 'The request was not received in time' },
@@ -131,7 +132,20 @@ export class HttpError extends Error {
   get [HTTP_ERROR] (): true { return true }
 }
 
-/** The JSON body every error response carries. */
+/** What an error response carries when nothing better can be built: fixed, so it cannot fail. */
+export const FALLBACK_ERROR_BODY = '{"error":{"code":"ISOPOOL_ERR_INTERNAL","message":"Internal server error","status":500}}'
+
+/**
+ * The JSON body every error response carries. Total: it never throws. `details` that JSON cannot
+ * hold (a BigInt, a cycle, a getter that throws: what a handler may put there) are left out; if
+ * even code and message cannot be written, the fixed FALLBACK_ERROR_BODY is the answer.
+ */
 export function errorBody (err: WireError): string {
-  return JSON.stringify({ error: err })
+  try {
+    return JSON.stringify({ error: err })
+  } catch {}
+  try {
+    return JSON.stringify({ error: { code: String(err.code), message: String(err.message), ...(err.status === undefined ? {} : { status: err.status }) } })
+  } catch {}
+  return FALLBACK_ERROR_BODY
 }

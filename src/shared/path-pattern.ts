@@ -5,13 +5,20 @@
 // Supported: static segments, `:name` segments, and a final `*` that captures the rest of the
 // path as params['*']. Anything else is rejected up front rather than matched differently on
 // the two sides.
+//
+// The main thread's router has matched the path before an isolate sees it, so the isolate does
+// not match again: a parameter is the raw text of its segment (the path split at each '/' as
+// received; an encoded %2F splits nothing), percent-decoded exactly once. Matching again, on a
+// decoded copy of the path, decoded twice: `/%66iles/%252e%252e` gave `..` where the router
+// (and a proxy in front) saw `%2e%2e`.
 
 import { IsopoolError } from './errors.ts'
 
 export interface PathPattern {
   names: string[]
-  /** null for a static path: it has no params. */
-  regex: RegExp | null
+  /** Per name, the index of its segment in `path.split('/')` (the first segment is 1); for `*`,
+   * the index where the rest of the path starts. */
+  segments: number[]
 }
 
 const PARAM = /^:([A-Za-z_$][\w$]*)$/
@@ -22,12 +29,12 @@ export function compilePath (method: string, path: string): PathPattern {
   if (/[?#\s]/.test(path)) fail('a path may not contain "?", "#" or whitespace')
   const segments = path.split('/').slice(1)
   const names: string[] = []
-  let source = '^'
+  const at: number[] = []
   segments.forEach((seg, i) => {
     if (seg === '*') {
       if (i !== segments.length - 1) fail('"*" may only be the last segment')
       names.push('*')
-      source += '/(.*)'
+      at.push(i + 1)
       return
     }
     if (seg.startsWith(':')) {
@@ -35,11 +42,10 @@ export function compilePath (method: string, path: string): PathPattern {
       if (m === null) fail(`"${seg}" is not a parameter name (use :name with letters, digits, _ or $)`)
       if (names.includes(m![1])) fail(`parameter "${m![1]}" appears twice`)
       names.push(m![1])
-      source += '/([^/]+)'
+      at.push(i + 1)
       return
     }
     if (/[:*()]/.test(seg)) fail(`segment "${seg}" mixes text with ":", "*" or "(": only whole-segment parameters are supported`)
-    source += '/' + seg.replace(/[.+^${}|[\]\\]/g, '\\$&')
   })
-  return { names, regex: names.length === 0 ? null : new RegExp(source + '$') }
+  return { names, segments: at }
 }

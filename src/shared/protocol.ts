@@ -33,6 +33,8 @@ export interface IsolateInit {
    * module in this order and export by export in name order: every isolate numbers them alike. */
   discover: string[]
   dev: boolean
+  /** Deepest nesting of a typed route's JSON or MessagePack body (the maxBodyDepth option). */
+  maxBodyDepth: number
   /** Microseconds the isolate keeps looking for requests after it ran dry, before it sleeps; 0 for never. */
   poll: number
 }

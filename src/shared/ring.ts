@@ -75,6 +75,11 @@ export const RING_MAX_CAPACITY = 1 << 30
 
 export const align8 = (n: number): number => (n + 7) & ~7
 
+/** The largest frame (header included) a ring of `capacity` data bytes is guaranteed to take once
+ * it drains: with an empty ring the cursor may sit anywhere, and a frame of at most half the
+ * capacity fits either before the end or, after a PAD, from position 0. */
+export const maxFrameOf = (capacity: number): number => capacity >>> 1
+
 // The frame layout is little-endian and written through typed arrays, which use the platform's
 // byte order: refuse to run where the two differ rather than exchange garbage.
 if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
@@ -117,9 +122,7 @@ class RingSide {
     this.data = Buffer.from(sab, RING_CONTROL_BYTES, this.capacity)
     this.u32 = new Uint32Array(sab, RING_CONTROL_BYTES, this.capacity >>> 2)
     this.u16 = new Uint16Array(sab, RING_CONTROL_BYTES, this.capacity >>> 1)
-    // With an empty ring the cursor may sit anywhere; a frame of at most half the capacity fits
-    // either before the end or, after a PAD, from position 0.
-    this.maxFrame = this.capacity >>> 1
+    this.maxFrame = maxFrameOf(this.capacity)
   }
 }
 

@@ -1,4 +1,4 @@
-import type { Request } from 'isopool'
+import type { Request } from 'isopool/handler'
 
 /** Returns the request body as it came, with its content type. */
 export function echo (req: Request) {

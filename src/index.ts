@@ -1,20 +1,21 @@
-// isopool's public API. Explicit named exports only: what is not listed here is internal.
+// isopool's public API. Explicit named exports only: what is not listed here is internal. The
+// handler entry (isopool/handler, src/handler.ts) is re-exported whole, so one import serves a
+// script that starts a server and declares routes alike.
 
 import { Server } from './main/server.ts'
 import type { ServerOptions } from './main/options.ts'
 
 export { Server } from './main/server.ts'
 export type { ListenOptions, ListenResult } from './main/server.ts'
-export type { HttpLimits, HttpMethod, ResourceLimits, RouteDefinition, RouteOptions, ServerOptions } from './main/options.ts'
-export { HttpError, IsopoolError, ERRORS } from './shared/errors.ts'
-export type { ErrorCode, WireError } from './shared/errors.ts'
-export type { IsolateRequest as Request, QueryValue, HeaderValue } from './isolate/request.ts'
-export { route } from './isolate/typed-route.ts'
-export { depends, setup } from './isolate/dependencies.ts'
-export type { Dependency, DepValues, Resource } from './isolate/dependencies.ts'
-export type { ExtraBodyPolicy, RouteConfig, RouteDeclaration, RouteHandler, TypedRequest } from './isolate/typed-route.ts'
-export type { ValidationIssue } from './shared/protocol.ts'
-export type { Form, FormFile, FormLimits } from './isolate/form.ts'
+export type { HttpLimits, ResourceLimits, RouteDefinition, RouteOptions, ServerOptions } from './main/options.ts'
+export { ERRORS } from './shared/errors.ts'
+export {
+  depends, HttpError, IsopoolError, route, setup
+} from './handler.ts'
+export type {
+  Dependency, DepValues, ErrorCode, ExtraBodyPolicy, Form, FormFile, FormLimits, HeaderValue, HttpMethod, QueryValue, Request,
+  Resource, RouteConfig, RouteDeclaration, RouteHandler, TypedRequest, ValidationIssue, WireError
+} from './handler.ts'
 
 /** Create a server; `createServer(4)` is `createServer({ isolates: 4 })`. */
 export function createServer (options?: number | ServerOptions): Server {

@@ -2,8 +2,8 @@
 // `./handlers.ts#export`): the shared handler logic of bench/scenarios.ts, as isopool handlers.
 // The module's top level runs once per isolate: each isolate opens its own sqlite connection.
 
-import type { Request } from 'isopool'
-import { HttpError } from 'isopool'
+import type { Request } from 'isopool/handler'
+import { HttpError } from 'isopool/handler'
 import * as logic from '../scenarios.ts'
 
 logic.openSqlite()

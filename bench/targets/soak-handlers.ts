@@ -6,7 +6,7 @@
 // synchronous code that never returns.
 
 import { threadId } from 'node:worker_threads'
-import type { Request } from 'isopool'
+import type { Request } from 'isopool/handler'
 
 let served = 0
 const never = new Promise(() => {})

@@ -1,5 +1,5 @@
 // Typed routes of the isopool target (discovered through `modules`): the typed scenarios.
-import { route } from 'isopool'
+import { route } from 'isopool/handler'
 import { EchoBody, UserParams, UserQuery } from './schemas.ts'
 
 export const typedParams = route({ method: 'GET', path: '/typed/users/:id', params: UserParams, query: UserQuery },

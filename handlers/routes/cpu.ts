@@ -1,7 +1,7 @@
 // CPU-heavy work that would block a single event loop: here it blocks only its own isolate.
 import { pbkdf2Sync } from 'node:crypto'
 import { Type } from 'typebox'
-import { route } from 'isopool'
+import { route } from 'isopool/handler'
 
 export const hash = route({
   method: 'GET',

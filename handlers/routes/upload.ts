@@ -1,7 +1,7 @@
 // A multipart upload: a title field and up to 5 files of at most 1 MiB each.
 import { createHash } from 'node:crypto'
 import { Type } from 'typebox'
-import { route } from 'isopool'
+import { route } from 'isopool/handler'
 
 export const upload = route({
   method: 'POST',

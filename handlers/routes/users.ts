@@ -2,7 +2,7 @@
 // own map (a real app keeps users in a database, opened once per isolate with setup()).
 import { threadId } from 'node:worker_threads'
 import { Type } from 'typebox'
-import { HttpError, route } from 'isopool'
+import { HttpError, route } from 'isopool/handler'
 
 const User = Type.Object({
   id: Type.Integer({ minimum: 1 }),

@@ -7,6 +7,7 @@
 import { Compile } from 'typebox/compile'
 import type { Static, TSchema } from 'typebox'
 import { IsopoolError } from '../shared/errors.ts'
+import type { HttpMethod } from '../shared/http-syntax.ts'
 import type { ManifestRoute, ValidationIssue } from '../shared/protocol.ts'
 import { planDependencies, runPlan } from './dependencies.ts'
 import type { DepValues, Dependency } from './dependencies.ts'
@@ -26,7 +27,7 @@ const DECLARATION = Symbol.for('isopool.route')
 export type ExtraBodyPolicy = 'keep' | 'strip' | 'reject'
 
 export interface RouteConfig {
-  method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS'
+  method: HttpMethod
   path: string
   params?: TSchema
   query?: TSchema

@@ -2,6 +2,7 @@
 // ready, then serve the request ring for the rest of our life.
 
 import { parentPort, workerData } from 'node:worker_threads'
+import { ClaimTable } from '../shared/claims.ts'
 import { IsopoolError } from '../shared/errors.ts'
 import { bodyView, copyOutInto, FLAG_END, FRAME_HEADER, frameFlags, frameId, frameKind, KIND_ABORT, KIND_BODY, KIND_REQ_HEAD, readHead, UNKNOWN_LENGTH } from '../shared/frame.ts'
 import { compilePath } from '../shared/path-pattern.ts'
@@ -32,7 +33,14 @@ const responses = new RingProducer(init.responseRing)
 // the main thread with one wake-up.
 responses.wakeWith(queueMicrotask)
 const writer = new ResponseWriter(responses, init.dev)
+// Each request is claimed here before it runs (src/shared/claims.ts): one the main thread took
+// back meanwhile (it moved to another isolate) is dropped unrun.
+const claims = new ClaimTable(init.claims, init.epoch)
+/** performance.now() + this = the claim table's clock (claims.ts, busyClock). */
+const clockOffset = performance.timeOrigin - init.epoch
 const partials = new Map<number, PartialRequest>()
+/** Streamed requests whose claim failed: their BODY frames are dropped until the last one. */
+const dropped = new Set<number>()
 let handlers: Handler[] = []
 let names: string[] = []
 let manifest: ManifestRoute[] = []
@@ -48,13 +56,18 @@ function run (route: number, id: number, req: IsolateRequest): boolean {
   // placement (src/main/route-costs.ts): its synchronous part. An async handler's waits cost
   // the isolate nothing; what it computes after them is not counted.
   const start = performance.now()
+  // The main thread reads how long this synchronous part has run, to move what waits behind a
+  // handler that does not return (src/main/isolate-pool.ts).
+  claims.busy(start + clockOffset, route)
   try {
     value = handlers[route](req)
   } catch (err) {
+    claims.idle()
     writer.busy = micros(start)
     writer.error(id, err)
     return true
   }
+  claims.idle()
   const busy = micros(start)
   if (value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function') {
     (value as PromiseLike<unknown>).then(v => complete(id, v, route, req, busy), err => {
@@ -83,6 +96,14 @@ function drain (): void {
     if (kind === KIND_REQ_HEAD) {
       const h = readHead(requests, pos)
       if (h.arg >= handlers.length) throw new IsopoolError('ISOPOOL_ERR_FRAME_INVALID', { reason: `route index ${h.arg} out of range` })
+      if (h.aux >= claims.size) throw new IsopoolError('ISOPOOL_ERR_FRAME_INVALID', { reason: `claim slot ${h.aux} out of range` })
+      // Claimed before anything is done with it: a streamed request when its assembly starts
+      // (only this isolate will hold its body), a whole one right before its handler runs.
+      if (!claims.claim(h.aux, h.id)) {
+        if ((h.flags & FLAG_END) === 0) dropped.add(h.id)
+        requests.release()
+        continue
+      }
       const inline = h.bodyEnd - h.bodyStart
       if ((h.flags & FLAG_END) !== 0) {
         // The whole request is here. Its body is lent to the handler where it lies (see
@@ -106,7 +127,12 @@ function drain (): void {
     } else if (kind === KIND_BODY) {
       const id = frameId(requests, pos)
       const p = partials.get(id)
-      if (p === undefined) throw new IsopoolError('ISOPOOL_ERR_FRAME_INVALID', { reason: `BODY frame for unknown request ${id}` })
+      if (p === undefined) {
+        if (!dropped.has(id)) throw new IsopoolError('ISOPOOL_ERR_FRAME_INVALID', { reason: `BODY frame for unknown request ${id}` })
+        if ((frameFlags(requests, pos) & FLAG_END) !== 0) dropped.delete(id)
+        requests.release()
+        continue
+      }
       const chunk = bodyView(requests, pos)
       const need = p.received + chunk.byteLength
       if (need > p.body.byteLength) {
@@ -124,6 +150,7 @@ function drain (): void {
       }
     } else if (kind === KIND_ABORT) {
       partials.delete(frameId(requests, pos))
+      dropped.delete(frameId(requests, pos))
     } else {
       throw new IsopoolError('ISOPOOL_ERR_FRAME_INVALID', { reason: `unknown frame kind ${kind} in the request ring` })
     }

@@ -1,49 +1,308 @@
-// One request/response pair as the main thread tracks it, from routing to the last byte written,
-// and the error responses the main thread sends itself.
+// One request's life on the main thread, from the router to the last byte of its answer, owned
+// by one object. Everything that can happen to a request — its body arriving, its isolate
+// answering, dying or stalling, its time running out, its client leaving — is a method here, and
+// what it does depends on one state:
+//
+//   queued ──placed──▶ sending ──last frame──▶ running ──RES_HEAD──▶ responding ──END──▶ done
+//     ▲                   │                       │
+//     └── moved: its isolate died, stalled or was retired before it claimed the request
+//
+//   timeout     queued, or not claimed yet  → 503 ISOPOOL_ERR_NO_ISOLATE (it never ran, and never will)
+//               claimed                     → 504 ISOPOOL_ERR_TIMEOUT (its late answer is dropped)
+//               responding                  → the connection is cut (the status is out already)
+//   client gone queued → withdrawn · placed → taken back if not claimed, else its answer dropped
+//   isolate lost  not claimed → moved, body and all · claimed → 502 ISOPOOL_ERR_ISOLATE_EXITED
+//
+// A request is run at most once: whether the isolate started it is decided by one
+// compareExchange in shared memory (src/shared/claims.ts), never guessed.
 
+import { copyOut, UNKNOWN_LENGTH } from '../shared/frame.ts'
+import { IsopoolError } from '../shared/errors.ts'
+import type { Dispatcher, Job } from './dispatch.ts'
+import { writeError, writeHandlerHead } from './http1.ts'
 import type { Http1Request, Http1Response } from './http1.ts'
-import { errorBody, IsopoolError } from '../shared/errors.ts'
-import { NOSNIFF } from '../shared/http-syntax.ts'
-import type { IsolateHandle } from './isolate-handle.ts'
+import type { PlaceableRequest, Placement, PlacementSink } from './isolate-handle.ts'
+import { writeNoRoute } from './route-table.ts'
+import type { RouteInfo, Routes } from './route-table.ts'
 
-export interface Exchange {
-  req: Http1Request
-  res: Http1Response
-  route: number
-  /** REQ_HEAD text: method \0 url \0 raw headers. */
-  text: string
-  /** Content-Length, or UNKNOWN_LENGTH for a chunked body; 0 when there is none. */
-  bodyLen: number
-  /** Set once the request is placed on an isolate. */
-  isolate: IsolateHandle | null
-  id: number
-  /** The request is complete on the isolate's side (its last frame is written or queued). */
-  sent: boolean
-  /** The response is being streamed in BODY frames. */
-  streaming: boolean
-  /** No more work for it: answered, or given up. */
-  done: boolean
-  /** The 504 timer, when the route has a timeout. */
-  timer: NodeJS.Timeout | null
-  /** Expected ms of isolate work, charged to the isolate it was placed on (route-costs.ts). */
-  cost: number
-  /**
-   * The body so far, while it is collected to go to the isolate in one frame with its head
-   * (IsolateHandle.adopt); null when no head is waiting for its body.
-   */
-  parts: Uint8Array[] | null
+export type ExchangeState = 'queued' | 'sending' | 'running' | 'responding' | 'done'
+
+/** What every exchange is given by the server. */
+export interface ExchangeContext {
+  readonly dispatcher: Dispatcher<Placement, Exchange>
+  /** The routes new and moved requests are routed by: the current generation's. */
+  routes (): Routes
+  /** The exchange is over for its client: answered, refused or given up. */
+  finished (ex: Exchange): void
+  /** The Retry-After header every 503 carries. */
+  readonly retryAfter: readonly string[]
+  readonly maxBodySize: number
 }
 
-const JSON_TYPE = 'application/json; charset=utf-8'
+let nextSeq = 0
 
-/** Answer with a coded JSON error. `close` also ends the connection after it. */
-export function sendError (res: Http1Response, err: IsopoolError, extra: string[] = [], close = false): void {
-  if (res.headersSent || res.destroyed) {
-    res.destroy()
-    return
+export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink {
+  readonly req: Http1Request
+  readonly res: Http1Response
+  /** REQ_HEAD text: method \0 target \0 fields. */
+  readonly text: string
+  /** Content-Length, UNKNOWN_LENGTH for a chunked body, 0 when there is none. */
+  readonly bodyLen: number
+  /** Accepted in this order: moved requests go back in line by it. */
+  readonly seq = nextSeq++
+  route: RouteInfo
+  state: ExchangeState = 'queued'
+  /** Expected ms of isolate work, charged to the isolate it is placed on (route-costs.ts). */
+  cost = 0
+  private placement: Placement | null = null
+  private readonly ctx: ExchangeContext
+  private timer: NodeJS.Timeout | null = null
+  /** Body bytes read from the client while no isolate has the request (it moved), to be given
+   * to the next one first. */
+  private pendingBody: Uint8Array[] = []
+  private reading = false
+  /** The whole body has been read from the client. */
+  private bodyEnded = false
+
+  constructor (req: Http1Request, res: Http1Response, route: RouteInfo, ctx: ExchangeContext) {
+    this.req = req
+    this.res = res
+    this.text = req.head
+    this.bodyLen = req.bodyLength < 0 ? UNKNOWN_LENGTH : req.bodyLength
+    this.bodyEnded = this.bodyLen === 0
+    this.route = route
+    this.ctx = ctx
+    const timeout = route.timeout
+    if (timeout > 0) this.timer = setTimeout(onTimeout, timeout, this, timeout)
+    res.onClose(() => this.clientGone())
   }
-  const body = Buffer.from(errorBody(err.toWire()))
-  if (close) res.shouldKeepAlive = false
-  res.writeHead(err.status ?? 500, ['content-type', JSON_TYPE, ...NOSNIFF, 'content-length', String(body.byteLength), ...extra], true)
-  res.end(body)
+
+  // ── as the dispatcher sees it (Job) ────────────────────────────────────────────────────────
+
+  get settled (): boolean { return this.state === 'done' }
+
+  expectedCost (): number { return this.route.cost.expected }
+
+  /** The main thread has no room for it. */
+  refuse (err: IsopoolError): void {
+    this.fail(err, this.ctx.retryAfter)
+  }
+
+  /** An isolate took it: its frames go there now. */
+  placed (p: Placement): void {
+    this.placement = p
+    if (this.bodyLen === 0) {
+      this.state = 'running'
+      return
+    }
+    this.state = 'sending'
+    // Bytes read while it had no isolate (it moved) go first, then what the client still sends.
+    const given = this.pendingBody
+    this.pendingBody = []
+    for (let i = 0; i < given.length; i++) this.forward(given[i], this.bodyEnded && i === given.length - 1)
+    if (given.length === 0 && this.bodyEnded) this.forward(null, true)
+    if (!this.reading && !this.bodyEnded) {
+      this.reading = true
+      this.req.onBody(chunk => this.bodyChunk(chunk), () => this.bodyEnd())
+    }
+  }
+
+  // ── as the isolate handle sees it (PlaceableRequest, PlacementSink) ────────────────────────
+
+  get sink (): PlacementSink { return this }
+
+  head (status: number, ct: number, text: string, bodyLen: number, data: Buffer, start: number, end: number, final: boolean): void {
+    if (this.state === 'done') return // given up: the late answer is dropped
+    this.state = 'responding'
+    const ok = writeHandlerHead(this.res, status, ct, text, bodyLen)
+    if (final) {
+      // Head and body leave in one socket write, copied once out of the ring.
+      if (ok) this.res.endFrom(data, start, end)
+      this.finish()
+    } else if (ok && end > start) {
+      this.res.write(copyOut(data, start, end))
+    }
+  }
+
+  body (data: Buffer, start: number, end: number, final: boolean): void {
+    if (this.state === 'done') return
+    const open = !this.res.writableEnded && !this.res.destroyed
+    if (open && end > start) this.res.write(copyOut(data, start, end))
+    if (final) {
+      if (open) this.res.end()
+      this.finish()
+    }
+  }
+
+  lost (reason: IsopoolError): void {
+    if (this.state === 'done') {
+      this.placement = null
+      return
+    }
+    if (this.moveIfUnstarted()) return
+    this.placement = null
+    // A response already under way cannot change its status: end the connection instead.
+    if (this.state === 'responding') this.cut()
+    else this.fail(reason)
+  }
+
+  evacuate (): void {
+    if (this.state === 'sending' || this.state === 'running') this.moveIfUnstarted()
+  }
+
+  resume (): void {
+    if (this.state !== 'done') this.req.resume()
+  }
+
+  // ── the request body ───────────────────────────────────────────────────────────────────────
+
+  private bodyChunk (chunk: Buffer): void {
+    // Answered already (a timeout, a 413): the HTTP layer drops the rest, up to maxBodySize.
+    if (this.state === 'done') return
+    const limit = this.ctx.maxBodySize
+    if (this.req.received > limit) {
+      // No Content-Length, or a client sending more than it announced: stop at the limit.
+      this.placement?.abandon()
+      this.fail(new IsopoolError('ISOPOOL_ERR_BODY_TOO_LARGE', { limit }), [], true)
+      return
+    }
+    const final = this.bodyLen !== UNKNOWN_LENGTH && this.req.received === this.bodyLen
+    if (final) this.bodyEnded = true
+    this.forward(chunk, final)
+  }
+
+  private bodyEnd (): void {
+    if (this.state === 'done' || this.bodyLen !== UNKNOWN_LENGTH) return
+    this.bodyEnded = true
+    this.forward(null, true)
+  }
+
+  /** Give a piece of the body to the isolate that has the request, or keep it until one does. */
+  private forward (chunk: Uint8Array | null, final: boolean): void {
+    if (this.placement === null) {
+      if (chunk !== null) this.pendingBody.push(chunk)
+      return
+    }
+    if (!this.placement.body(chunk, final)) this.req.pause() // resume() once it is in the ring
+    if (final && this.state === 'sending') this.state = 'running'
+  }
+
+  // ── moving, and giving up ──────────────────────────────────────────────────────────────────
+
+  /**
+   * Take the request back from its isolate if the isolate has not claimed it, and put it first in
+   * line for another; true when it moved. Routed anew if the routes changed meanwhile (a reload).
+   */
+  private moveIfUnstarted (): boolean {
+    const p = this.placement
+    if (p === null) return false
+    const body = p.revoke()
+    if (body === null) return false
+    this.placement = null
+    this.pendingBody = [...body, ...this.pendingBody]
+    this.state = 'queued'
+    const routes = this.ctx.routes()
+    if (this.route.routes !== routes && !this.reroute(routes)) return true
+    this.ctx.dispatcher.requeue(this)
+    return true
+  }
+
+  /** Route the request by `routes`; false when they have no route for it (it is answered). */
+  private reroute (routes: Routes): boolean {
+    const found = routes.lookup(this.req.method, this.req.url)
+    if (found.found) {
+      this.route = found.route
+      return true
+    }
+    writeNoRoute(this.res, this.req.method, this.req.url, found)
+    this.finish()
+    return false
+  }
+
+  /** Route the request by a new generation's routes while it waits (see moveIfUnstarted). */
+  rerouteWaiting (routes: Routes): void {
+    if (this.state === 'queued' && this.route.routes !== routes && !this.reroute(routes)) this.ctx.dispatcher.withdraw(this)
+  }
+
+  /** Its time ran out. */
+  timedOut (timeout: number): void {
+    this.timer = null
+    if (this.state === 'done') return
+    if (this.state === 'responding') {
+      this.cut()
+      return
+    }
+    // Still receiving its body: the handler never ran, but no isolate was missing either.
+    const sending = this.state === 'sending'
+    // Not started: taken back (the isolate will skip it), and answered as one no isolate took.
+    const started = this.state !== 'queued' && !this.takeBack()
+    if (this.state === 'queued') this.ctx.dispatcher.withdraw(this)
+    // The rest of an unread body is read and dropped (the HTTP layer does so after the answer,
+    // and a paused upload is resumed here), so the connection stays usable and the client, still
+    // sending, is not reset before it can read the answer; maxBodySize still caps it.
+    if (!this.bodyEnded) this.req.resume()
+    if (started || sending) this.fail(new IsopoolError('ISOPOOL_ERR_TIMEOUT', { timeout }))
+    else this.fail(new IsopoolError('ISOPOOL_ERR_NO_ISOLATE', { timeout }), this.ctx.retryAfter)
+  }
+
+  /** The client closed the connection before the answer was complete: the work is given up. */
+  private clientGone (): void {
+    if (this.state === 'done') return
+    if (this.state === 'queued') this.ctx.dispatcher.withdraw(this)
+    else this.placement?.abandon()
+    this.finish()
+  }
+
+  /** Answer every request still waiting at shutdown. */
+  shutDown (err: IsopoolError): void {
+    if (this.state === 'done') return
+    if (this.state === 'responding') {
+      this.cut()
+      return
+    }
+    const queued = this.state === 'queued'
+    if (queued) this.ctx.dispatcher.withdraw(this)
+    else this.placement?.abandon()
+    if (!this.bodyEnded) this.req.resume()
+    this.fail(err, this.ctx.retryAfter, queued)
+  }
+
+  /** Revoke the placement if the isolate has not claimed it: true when it never ran. */
+  private takeBack (): boolean {
+    const p = this.placement
+    if (p === null) return true
+    if (p.revoke() === null) {
+      // Claimed: it runs, and keeps its place on the isolate until it answers. A streamed body not
+      // all sent can never complete now: the isolate drops what it has.
+      p.abandon()
+      return false
+    }
+    this.placement = null
+    return true
+  }
+
+  private fail (err: IsopoolError, extra: readonly string[] = [], close = false): void {
+    writeError(this.res, err, extra, close)
+    this.finish()
+  }
+
+  /** End the connection: an answer under way cannot be completed. */
+  private cut (): void {
+    this.res.destroy()
+    this.finish()
+  }
+
+  private finish (): void {
+    if (this.state === 'done') return
+    this.state = 'done'
+    if (this.timer !== null) {
+      clearTimeout(this.timer)
+      this.timer = null
+    }
+    this.ctx.finished(this)
+  }
+}
+
+function onTimeout (ex: Exchange, timeout: number): void {
+  ex.timedOut(timeout)
 }

@@ -1,40 +1,56 @@
-// The main thread's side of one isolate: its worker, its two rings, the requests it has in
-// flight, the frames waiting for ring space, and the loop that drains its responses into sockets.
+// The main thread's side of one isolate: its worker, its two rings and its claim table, the
+// requests placed on it (Placement: one request on this isolate), the frames waiting for ring
+// space, and the loop that drains its response frames to the requests they answer.
+//
+// It knows nothing of HTTP: a placement is handed a request's head text and body bytes and
+// delivers response frames to a PlacementSink (the exchange that owns the request). What to do
+// when the isolate dies or stalls — move a request or fail it — is the sink's to decide; what
+// the handle offers is the fact: whether the isolate had claimed it (src/shared/claims.ts), and
+// the bytes to send it again elsewhere when it had not.
 
 import { Worker } from 'node:worker_threads'
 import type { EventLoopUtilization } from 'node:perf_hooks'
-import type { Http1Response } from './http1.ts'
+import { ClaimTable, createClaimBuffer, nextRequestId } from '../shared/claims.ts'
 import { IsopoolError } from '../shared/errors.ts'
 import {
-  bodyView, CONTENT_TYPES, copyOut, FLAG_END, FRAME_HEADER, frameFlags, frameId, frameKind, KIND_ABORT, KIND_BODY, KIND_REQ_HEAD,
-  KIND_RES_HEAD, HEAD_PREFIX, readHead, resBusyMicros, resStatus, UNKNOWN_LENGTH, writeBody, writeHead, writeWholeHead
+  copyOut, FLAG_END, FRAME_HEADER, frameFlags, frameId, frameKind, HEAD_PREFIX, KIND_ABORT, KIND_BODY, KIND_REQ_HEAD,
+  KIND_RES_HEAD, readHead, resBusyMicros, resStatus, UNKNOWN_LENGTH, writeBody, writeHead, writeWholeHead
 } from '../shared/frame.ts'
+import { FrameBacklog } from '../shared/frame-backlog.ts'
 import type { IsolateInit, IsolateMessage, MainMessage, ManifestRoute, RouteSpec } from '../shared/protocol.ts'
 import { createRingBuffer, RingConsumer, RingProducer } from '../shared/ring.ts'
-import { sendError } from './exchange.ts'
 import type { ResourceLimits } from './options.ts'
 import { LONG_MS } from './route-costs.ts'
-import type { RouteCosts } from './route-costs.ts'
-import type { Exchange } from './exchange.ts'
+import type { RouteInfo, Routes } from './route-table.ts'
 
 const WORKER_URL = new URL('../isolate/worker.ts', import.meta.url)
 
-/** A frame that did not fit in the request ring yet. */
-interface Outgoing {
-  ex: Exchange
-  kind: number
-  chunk: Uint8Array | null
-  offset: number
-  final: boolean
+/** Where a placement's response frames go, and what it hears of its isolate. */
+export interface PlacementSink {
+  /** A RES_HEAD: the status, the content type code, the handler's fields, the body's length,
+   * and what of the body came with it (`data[start, end)`, valid during the call). */
+  head (status: number, ct: number, text: string, bodyLen: number, data: Buffer, start: number, end: number, final: boolean): void
+  /** A BODY frame of the response (`data[start, end)`, valid during the call). */
+  body (data: Buffer, start: number, end: number, final: boolean): void
+  /** The isolate is gone (it died, or was killed): the request cannot be answered from it. */
+  lost (reason: IsopoolError): void
+  /** The isolate should take on nothing more (it stalled, or a reload retires it): a request it
+   * has not started had better run elsewhere. */
+  evacuate (): void
+  /** A frame of the request that waited for ring space is in the ring now. */
+  resume (): void
 }
 
-export interface IsolateEvents {
-  /** An exchange got its whole answer (or was given up): it no longer counts as in flight. */
-  complete (ex: Exchange): void
-  /** Ring space or an in-flight slot came free: queued requests may be placed now. */
-  space (): void
-  /** The worker stopped without being asked to. */
-  exit (handle: IsolateHandle, code: number): void
+/** What the handle takes: a request routed by this isolate's generation. */
+export interface PlaceableRequest {
+  /** REQ_HEAD text: method \0 target \0 fields (head-text.ts). */
+  readonly text: string
+  /** Content-Length, UNKNOWN_LENGTH for a chunked body, 0 for none. */
+  readonly bodyLen: number
+  readonly route: RouteInfo
+  /** Expected ms of isolate work, charged here while it is in flight. */
+  readonly cost: number
+  readonly sink: PlacementSink
 }
 
 export interface IsolateConfig {
@@ -42,12 +58,157 @@ export interface IsolateConfig {
   routes: RouteSpec[]
   discover: string[]
   ringSize: number
+  maxInFlight: number
   dev: boolean
   poll: number
   maxBodyDepth: number
   resourceLimits: ResourceLimits | undefined
-  /** The server's, shared by every isolate: what each route's requests cost (route-costs.ts). */
-  costs: RouteCosts
+}
+
+export interface IsolateEvents {
+  /** Ring space or a place in flight came free: waiting requests may be placed now. */
+  space (): void
+  /** The worker stopped without being asked to (its placements have heard lost()). */
+  exit (handle: IsolateHandle, code: number): void
+}
+
+/** How a placement's body travels: none, whole in one frame with its head once it has all
+ * arrived, or streamed behind its head in BODY frames. */
+type Mode = 'none' | 'whole' | 'stream'
+
+/** One request on one isolate, from the moment it is placed until the isolate answered it whole
+ * or it was taken back. */
+export class Placement {
+  readonly handle: IsolateHandle
+  readonly request: PlaceableRequest
+  readonly id: number
+  readonly slot: number
+  readonly mode: Mode
+  /** Whole mode: the body so far, until its frame is written; then null. */
+  parts: Uint8Array[] | null
+  private partBytes = 0
+  /** Whole mode: where its frame lies in the request ring once written (the isolate has not
+   * taken it until it claims it), to send the body again elsewhere. */
+  frameAt = -1
+  frameLen = 0
+  /** Its last frame is written (or waits in the backlog): the isolate has all of it. */
+  sent = false
+  /** A RES_HEAD came: the isolate has run it. */
+  answering = false
+  /** Gone from the handle: answered whole, taken back, aborted, or the isolate died. */
+  closed = false
+
+  constructor (handle: IsolateHandle, request: PlaceableRequest, id: number, slot: number, mode: Mode) {
+    this.handle = handle
+    this.request = request
+    this.id = id
+    this.slot = slot
+    this.mode = mode
+    this.parts = mode === 'whole' ? [] : null
+  }
+
+  /**
+   * The next piece of the body (`final` once it is complete; `chunk` null for the end of a
+   * chunked body). False when it waits for ring space: pause the body until resume().
+   */
+  body (chunk: Uint8Array | null, final: boolean): boolean {
+    if (this.closed) return true
+    if (this.mode === 'whole') {
+      if (chunk !== null && chunk.byteLength > 0) {
+        this.parts!.push(chunk)
+        this.partBytes += chunk.byteLength
+      }
+      if (final) this.handle.writeWhole(this)
+      return true
+    }
+    return this.handle.writeBody(this, chunk, final)
+  }
+
+  /**
+   * Take the request back if the isolate has not started it, so that it can run elsewhere: the
+   * body bytes it had been given (to be given again), or null when it cannot be taken back — the
+   * isolate claimed it, answered it, or (a streamed body) has its head and first frames, which
+   * only it holds now.
+   */
+  revoke (): Uint8Array[] | null {
+    // A streamed request's head went into the ring when it was placed: the frames after it are
+    // the isolate's to assemble, and only it holds them once read.
+    if (this.closed || this.answering || this.mode === 'stream') return null
+    if (!this.handle.claims.revoke(this.slot, this.id)) return null
+    const body = this.bodyGiven()
+    this.handle.forget(this, false)
+    return body
+  }
+
+  /** The request is given up (answered by the main thread, or its client left). Whatever the
+   * isolate has not started it never will; what it runs still keeps its place until it answers. */
+  abandon (): void {
+    if (this.closed) return
+    if (this.revoke() !== null) return
+    // Streamed and not all sent: the isolate drops the partial body on an ABORT.
+    if (this.mode === 'stream' && !this.sent && !this.answering) this.handle.abort(this)
+  }
+
+  /** The bytes of the body this placement was given, copied out of the ring where they lie. */
+  private bodyGiven (): Uint8Array[] {
+    if (this.mode !== 'whole') return []
+    if (this.parts !== null) return this.parts
+    if (this.frameAt < 0) return []
+    // Revoked: the isolate will never read the frame, and only this thread writes the ring, so
+    // its bytes are as written until the next write here.
+    const data = this.handle.requests.data
+    const bodyAt = this.frameAt + HEAD_PREFIX + this.request.text.length
+    return [copyOut(data, bodyAt, this.frameAt + this.frameLen, true)]
+  }
+
+  /** Body bytes held for the whole frame (the handle's collect budget). */
+  get held (): number { return this.mode === 'whole' && this.parts !== null ? this.request.bodyLen : 0 }
+  get collected (): number { return this.partBytes }
+}
+
+/** A frame waiting for room in the request ring. */
+class OutFrame {
+  readonly p: Placement
+  readonly kind: number
+  readonly chunk: Uint8Array | null
+  offset = 0
+  readonly final: boolean
+
+  constructor (p: Placement, kind: number, chunk: Uint8Array | null, final: boolean) {
+    this.p = p
+    this.kind = kind
+    this.chunk = chunk
+    this.final = final
+  }
+
+  write (): boolean {
+    const p = this.p
+    const h = p.handle
+    const ring = h.requests
+    if (this.kind === KIND_ABORT) return writeBody(ring, KIND_ABORT, p.id, null, 0, false) >= 0
+    // Taken back or gone while it waited: nothing to send.
+    if (p.closed) return true
+    if (this.kind === KIND_REQ_HEAD) {
+      if (p.mode === 'whole') {
+        const at = writeWholeHead(ring, KIND_REQ_HEAD, p.id, p.request.route.index, p.slot, p.request.text, p.parts!, p.request.bodyLen)
+        if (at < 0) return false
+        h.wroteWhole(p, at)
+        return true
+      }
+      const n = writeHead(ring, KIND_REQ_HEAD, p.id, p.request.route.index, p.slot, p.request.text, p.request.bodyLen, null, 0, this.final)
+      if (n < 0) return false
+      if (this.final) p.sent = true
+      return true
+    }
+    const len = this.chunk === null ? 0 : this.chunk.byteLength
+    do {
+      const n = writeBody(ring, KIND_BODY, p.id, this.chunk, this.offset, this.final)
+      if (n < 0) return false
+      this.offset += n
+    } while (this.offset < len)
+    if (this.final) p.sent = true
+    return true
+  }
 }
 
 export class IsolateHandle {
@@ -55,35 +216,76 @@ export class IsolateHandle {
   readonly worker: Worker
   readonly requests: RingProducer
   readonly responses: RingConsumer
-  /** Requests placed here and not yet completed. */
-  readonly pending = new Map<number, Exchange>()
-  private backlog: Outgoing[] = []
-  private flushing = false
-  /** Body bytes of the requests adopted here whose head is not in the ring yet (adopt()); at
-   * most what the request ring holds. Past that, bodies stream. */
+  readonly claims: ClaimTable
+  /** Requests placed here and not yet answered whole, by id. */
+  readonly pending = new Map<number, Placement>()
+  private readonly backlog: FrameBacklog<OutFrame>
+  /** Claim slots not in use. */
+  private readonly freeSlots: number[]
+  /** Body bytes held for whole frames not in the ring yet; at most what the ring holds. Past
+   * that, bodies stream. */
   private collecting = 0
   private nextId = 1
   private stopping = false
   private exited = false
   private readonly events: IsolateEvents
-  private readonly costs: RouteCosts
-  /** Expected ms of work in flight here: the route costs of the requests in flight (placement). */
+  private readonly maxInFlight: number
+  /** Expected ms of work in flight here: the costs of the requests in flight (placement). */
   work = 0
   /** Requests in flight here expected to take LONG_MS or more (route-costs.ts). */
   long = 0
+  /** The routes of this isolate's generation, once it is ready. */
+  routes: Routes | null = null
+  /** The server's reload generation this isolate belongs to. */
+  generation = 0
+  /** The route() declarations this isolate found, as it reported them when ready. */
+  manifest: ManifestRoute[] = []
+  /** Set by the supervisor while the isolate looks stuck (no progress, its event loop busy): new
+   * requests go elsewhere, and /readyz says so. */
+  suspect = false
+  /** Set by the supervisor while one synchronous handler has kept it longer than the supervisor
+   * allows: new requests go elsewhere, and those it has not started have moved. */
+  stalled = false
+  /** Requests this isolate answered (a replacement that dies before answering any is in a crash
+   * loop). */
+  answered = 0
+  private lastProgress: number
+  private lastTail = 0
+  private lastElu: EventLoopUtilization | undefined
+  private killReason: string | null = null
+  private idleWaiters: (() => void)[] = []
 
-  private constructor (index: number, config: IsolateConfig, events: IsolateEvents) {
+  private constructor (index: number, config: IsolateConfig, events: IsolateEvents, epoch: number) {
     this.index = index
     this.events = events
-    this.costs = config.costs
+    this.maxInFlight = config.maxInFlight
     const requestRing = createRingBuffer(config.ringSize)
     const responseRing = createRingBuffer(config.ringSize)
+    const claimBuffer = createClaimBuffer(config.maxInFlight)
     this.requests = new RingProducer(requestRing)
     // Requests parsed in one event-loop turn (the HTTP layer parses every readable socket before
     // setImmediate callbacks run) reach the isolate with one wake-up.
     this.requests.wakeWith(setImmediate)
     this.responses = new RingConsumer(responseRing)
-    const init: IsolateInit = { index, requestRing, responseRing, modules: config.modules, routes: config.routes, discover: config.discover, dev: config.dev, poll: config.poll, maxBodyDepth: config.maxBodyDepth }
+    this.claims = new ClaimTable(claimBuffer, epoch)
+    this.freeSlots = Array.from({ length: config.maxInFlight }, (_, i) => config.maxInFlight - 1 - i)
+    this.backlog = new FrameBacklog<OutFrame>(this.requests, {
+      written: (f) => { if (f.kind === KIND_BODY && !f.p.closed) f.p.request.sink.resume() },
+      drained: () => this.events.space()
+    })
+    const init: IsolateInit = {
+      index,
+      requestRing,
+      responseRing,
+      claims: claimBuffer,
+      epoch,
+      modules: config.modules,
+      routes: config.routes,
+      discover: config.discover,
+      dev: config.dev,
+      poll: config.poll,
+      maxBodyDepth: config.maxBodyDepth
+    }
     this.worker = new Worker(WORKER_URL, {
       workerData: init,
       name: `isopool isolate ${index}`,
@@ -92,61 +294,9 @@ export class IsolateHandle {
     this.lastProgress = Date.now()
   }
 
-  /** The server's reload generation this isolate belongs to. */
-  generation = 0
-  /** The route() declarations this isolate found, as it reported them when ready. */
-  manifest: ManifestRoute[] = []
-  private lastProgress: number
-  private lastTail = 0
-  private lastElu: EventLoopUtilization | undefined
-  private killReason: string | null = null
-  /** Set by the supervisor while the isolate looks stuck: new requests go elsewhere. */
-  suspect = false
-
-  /**
-   * Milliseconds this isolate has been stuck: it has requests in flight, took no new frame from
-   * its ring, and its event loop had no idle time since the last call. A busy isolate either
-   * drains its ring between handlers or, waiting on I/O, idles; only synchronous code that never
-   * returns does neither. Called by the supervisor every so often, never per request.
-   */
-  stuckFor (now: number): number {
-    const tail = this.requests.consumed()
-    const elu = this.worker.performance.eventLoopUtilization()
-    const recent = this.lastElu === undefined ? elu : this.worker.performance.eventLoopUtilization(elu, this.lastElu)
-    this.lastElu = elu
-    if (this.pending.size === 0 || tail !== this.lastTail || recent.utilization < 0.9) {
-      this.lastTail = tail
-      this.lastProgress = now
-      return 0
-    }
-    return now - this.lastProgress
-  }
-
-  /** Terminate the worker; its requests in flight are answered 502 with `reason`. */
-  kill (reason: string): void {
-    this.killReason = reason
-    void this.worker.terminate()
-  }
-
-  /** Answer every request in flight here that has no answer yet (the isolate's late answers
-   * are then dropped). */
-  answerAll (err: IsopoolError): void {
-    for (const ex of this.pending.values()) {
-      if (ex.done) continue
-      // A response already under way cannot change its status: end the connection instead.
-      if (ex.streaming) ex.res.destroy()
-      else sendError(ex.res, err)
-      // A client still uploading gets its answer and keeps its connection: the HTTP layer reads
-      // and drops the rest of the body (closing instead can reset the answer away).
-      if (!ex.sent) ex.req.resume()
-      this.collected(ex)
-      this.events.complete(ex)
-    }
-  }
-
   /** Start an isolate and resolve once it has imported every module, or reject with why not. */
-  static start (index: number, config: IsolateConfig, events: IsolateEvents): Promise<IsolateHandle> {
-    const handle = new IsolateHandle(index, config, events)
+  static start (index: number, config: IsolateConfig, events: IsolateEvents, epoch: number): Promise<IsolateHandle> {
+    const handle = new IsolateHandle(index, config, events, epoch)
     const worker = handle.worker
     return new Promise((resolve, reject) => {
       let settled = false
@@ -176,98 +326,157 @@ export class IsolateHandle {
         if (!settled) {
           settled = true
           reject(failure ?? new IsopoolError('ISOPOOL_ERR_ISOLATE_START', { isolate: index, reason: `exit code ${code}` }))
-        } else {
-          handle.failAll(new IsopoolError('ISOPOOL_ERR_ISOLATE_EXITED', { reason: handle.killReason ?? `exit code ${code}` }))
-          events.exit(handle, code)
+          return
         }
+        handle.died(new IsopoolError('ISOPOOL_ERR_ISOLATE_EXITED', { reason: handle.killReason ?? `exit code ${code}` }))
+        events.exit(handle, code)
       })
     })
   }
 
   get inFlight (): number { return this.pending.size }
 
-  /** True when new requests should not be placed here now. */
-  get congested (): boolean { return this.backlog.length > 0 || this.stopping || this.suspect }
+  /** True while new requests may be placed here. */
+  get accepting (): boolean {
+    return !this.stopping && !this.suspect && !this.stalled && this.backlog.empty && this.pending.size < this.maxInFlight && this.routes !== null
+  }
 
   /**
-   * Place a request's HEAD frame, with as much of `body` as fits when it is the whole body.
-   * False when the ring has no room for the HEAD now; nothing is written then.
+   * Place a request here: a request without a body, or with one that streams, has its REQ_HEAD
+   * written now; one whose body fits one frame with its head is held until the body is all here
+   * (Placement.body), then written whole, so the isolate can lend the body to the handler where
+   * it lies (src/isolate/request.ts). Null when the ring has no room for the head now; nothing
+   * is written then.
    */
-  place (ex: Exchange, body: Uint8Array | null, final: boolean): boolean {
+  take (request: PlaceableRequest): Placement | null {
+    const slot = this.freeSlots.pop()
+    if (slot === undefined) return null
+    const len = request.bodyLen
+    const whole = len !== 0 && len !== UNKNOWN_LENGTH && HEAD_PREFIX + request.text.length + len <= this.requests.maxFrame &&
+      this.collecting + len <= this.requests.capacity
     const id = this.nextId
-    const n = writeHead(this.requests, KIND_REQ_HEAD, id, ex.route, 0, ex.text, ex.bodyLen, body, 0, final)
-    if (n < 0) return false
-    this.take(ex, id)
-    if (body !== null && n < body.byteLength) this.enqueue({ ex, kind: KIND_BODY, chunk: body, offset: n, final })
-    else if (final) ex.sent = true
-    return true
-  }
-
-  /**
-   * Take a request whose body, of a known length that fits one frame with its head, is still to
-   * come: its HEAD frame is written once the whole body is here (complete()), in one piece. The
-   * isolate can then lend the body to the handler where it lies in the ring instead of
-   * assembling a copy (src/isolate/request.ts). The socket chunks are held meanwhile, no more
-   * than the ring's size for all of this isolate's requests at once. False when the request
-   * does not qualify; place() it instead.
-   */
-  adopt (ex: Exchange): boolean {
-    const len = ex.bodyLen
-    if (len === 0 || len === UNKNOWN_LENGTH || HEAD_PREFIX + ex.text.length + len > this.requests.maxFrame) return false
-    if (this.collecting + len > this.requests.capacity) return false
-    this.collecting += len
-    ex.parts = []
-    this.take(ex, this.nextId)
-    return true
-  }
-
-  /** The whole body of an adopted request is in ex.parts: send its one frame. */
-  complete (ex: Exchange): void {
-    this.enqueue({ ex, kind: KIND_REQ_HEAD, chunk: null, offset: 0, final: true })
-  }
-
-  /** `ex` is in flight here under `id`. */
-  private take (ex: Exchange, id: number): void {
+    const p = new Placement(this, request, id, slot, len === 0 ? 'none' : whole ? 'whole' : 'stream')
+    this.claims.offer(slot, id)
+    if (!whole) {
+      // The head goes now (with END when there is no body); a backlog means no room either.
+      const n = this.backlog.empty ? writeHead(this.requests, KIND_REQ_HEAD, id, request.route.index, slot, request.text, len, null, 0, len === 0) : -1
+      if (n < 0) {
+        this.claims.release(slot)
+        this.freeSlots.push(slot)
+        return null
+      }
+      if (len === 0) p.sent = true
+    } else {
+      this.collecting += len
+    }
+    this.nextId = nextRequestId(id)
     // Idle until now, so not stuck until now (stuckFor): its ring's tail moves only once it is
     // done with a frame, which for a stuck handler's own frame is never.
     if (this.pending.size === 0) this.lastProgress = Date.now()
-    this.nextId = (id + 1) >>> 0 || 1
-    ex.isolate = this
-    ex.id = id
-    // ex.cost was set by the server from the route's cost when it chose this isolate.
-    this.work += ex.cost
-    if (ex.cost >= LONG_MS) this.long++
-    this.pending.set(id, ex)
+    this.work += request.cost
+    if (request.cost >= LONG_MS) this.long++
+    this.pending.set(id, p)
+    return p
   }
 
-  /** An adopted request's body is no longer held here: in the ring, or given up. */
-  private collected (ex: Exchange): void {
-    if (ex.parts === null) return
-    ex.parts = null
-    this.collecting -= ex.bodyLen
+  /** A whole-mode placement's body is all here: its one frame goes into the ring (or waits). */
+  writeWhole (p: Placement): void {
+    if (p.collected !== p.request.bodyLen) {
+      // More or less than announced: the HTTP layer frames bodies by their length, so this is a
+      // bug; send what there is as a stream rather than a frame that lies about its length.
+      throw new IsopoolError('ISOPOOL_ERR_FRAME_INVALID', { reason: `body of ${p.collected} bytes announced as ${p.request.bodyLen}` })
+    }
+    p.sent = true
+    this.backlog.add(new OutFrame(p, KIND_REQ_HEAD, null, true))
   }
 
-  /** Send a chunk of a placed request's body. False when it had to wait for ring space; the
-   * request stream is paused until it is written. */
-  sendBody (ex: Exchange, chunk: Uint8Array | null, final: boolean): boolean {
-    return this.enqueue({ ex, kind: KIND_BODY, chunk, offset: 0, final })
+  /** The whole frame of `p` is in the ring at `at`: its held body is not held any more. */
+  wroteWhole (p: Placement, at: number): void {
+    this.collecting -= p.request.bodyLen
+    p.parts = null
+    p.frameAt = at
+    p.frameLen = HEAD_PREFIX + p.request.text.length + p.request.bodyLen
   }
 
-  /** Tell the isolate to drop a request whose body will never complete, and forget it. */
-  abort (ex: Exchange): void {
-    // An adopted request the isolate has not seen needs no ABORT: its head never goes out.
-    if (ex.parts !== null) this.collected(ex)
-    else this.enqueue({ ex, kind: KIND_ABORT, chunk: null, offset: 0, final: false })
-    this.finish(ex)
+  /** A piece of a streamed body; false when it waits for ring space. */
+  writeBody (p: Placement, chunk: Uint8Array | null, final: boolean): boolean {
+    if (final) p.sent = true
+    return this.backlog.add(new OutFrame(p, KIND_BODY, chunk, final))
   }
+
+  /** Tell the isolate to drop a streamed request whose body will never complete, and forget it. */
+  abort (p: Placement): void {
+    this.backlog.add(new OutFrame(p, KIND_ABORT, null, false))
+    this.forget(p, false)
+  }
+
+  /** `p` leaves this isolate: answered whole (`answered`), or taken back, aborted, lost. */
+  forget (p: Placement, answered: boolean): void {
+    if (p.closed) return
+    p.closed = true
+    if (p.held > 0) this.collecting -= p.held
+    p.parts = null
+    this.pending.delete(p.id)
+    // The slot is free once its request is claimed or revoked, as it now is (or the isolate is
+    // gone and the table with it).
+    this.claims.release(p.slot)
+    this.freeSlots.push(p.slot)
+    this.work -= p.request.cost
+    if (p.request.cost >= LONG_MS) this.long--
+    if (answered) this.answered++
+    if (this.pending.size === 0) {
+      // Nothing in flight: no rounding left over from the sums.
+      this.work = 0
+      this.long = 0
+      this.notifyIdle()
+    }
+  }
+
+  /**
+   * The requests here that have not started move elsewhere (the isolate stalled, or a reload
+   * retires it); the rest stay and finish here.
+   */
+  evacuate (): void {
+    for (const p of [...this.pending.values()]) if (!p.closed) p.request.sink.evacuate()
+    this.events.space()
+  }
+
+  // ── supervision ────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Milliseconds this isolate has been stuck: it has requests in flight, took no new frame from
+   * its ring, and its event loop had no idle time since the last call. A busy isolate either
+   * drains its ring between handlers or, waiting on I/O, idles; only code that never yields does
+   * neither. Called by the supervisor every so often, never per request.
+   */
+  stuckFor (now: number): number {
+    const tail = this.requests.consumed()
+    const elu = this.worker.performance.eventLoopUtilization()
+    const recent = this.lastElu === undefined ? elu : this.worker.performance.eventLoopUtilization(elu, this.lastElu)
+    this.lastElu = elu
+    if (this.pending.size === 0 || tail !== this.lastTail || recent.utilization < 0.9) {
+      this.lastTail = tail
+      this.lastProgress = now
+      return 0
+    }
+    return now - this.lastProgress
+  }
+
+  /** Terminate the worker; its requests in flight hear lost() with `reason`. */
+  kill (reason: string): void {
+    if (this.killReason !== null) return
+    this.killReason = reason
+    void this.worker.terminate()
+  }
+
+  /** kill() was called. */
+  get killed (): boolean { return this.killReason !== null }
 
   /** Resolves once nothing is in flight here (used to retire an isolate after a reload). */
   whenIdle (): Promise<void> {
     if (this.pending.size === 0) return Promise.resolve()
     return new Promise(resolve => { this.idleWaiters.push(resolve) })
   }
-
-  private idleWaiters: (() => void)[] = []
 
   private notifyIdle (): void {
     if (this.pending.size !== 0 || this.idleWaiters.length === 0) return
@@ -285,69 +494,23 @@ export class IsolateHandle {
     return exited.finally(() => clearTimeout(timer))
   }
 
-  /** Answer every request in flight here with `err` and forget them; the worker is gone. */
-  private failAll (err: IsopoolError): void {
-    this.backlog = []
-    this.answerAll(err)
+  /** The worker is gone: deliver the answers it finished, then every other placement is lost. */
+  private died (reason: IsopoolError): void {
+    // Answers already in the response ring are whole: they go out, and those requests are done.
+    try {
+      this.drainResponses()
+    } catch {} // a broken frame: what is left is lost below
+    this.backlog.stop()
+    for (const p of [...this.pending.values()]) {
+      if (p.closed) continue
+      p.request.sink.lost(reason)
+      this.forget(p, false)
+    }
     this.pending.clear()
     this.notifyIdle()
   }
 
-  // ── request ring: ordered writes with backpressure ─────────────────────────────────────────
-
-  private enqueue (out: Outgoing): boolean {
-    if (this.backlog.length === 0 && this.write(out)) return true
-    this.backlog.push(out)
-    // Stop reading the socket until this chunk is in the ring (flush resumes it). Pausing here,
-    // before flush() runs, matters: flush may write it at once and resume synchronously.
-    if (out.kind === KIND_BODY) out.ex.req.pause()
-    if (!this.flushing) void this.flush()
-    return false
-  }
-
-  private write (out: Outgoing): boolean {
-    const ring = this.requests
-    const ex = out.ex
-    if (out.kind === KIND_ABORT) return writeBody(ring, KIND_ABORT, ex.id, null, 0, false) >= 0
-    if (out.kind === KIND_REQ_HEAD) {
-      if (ex.parts === null) return true // given up while it waited for room: nothing to send
-      if (!writeWholeHead(ring, KIND_REQ_HEAD, ex.id, ex.route, 0, ex.text, ex.parts, ex.bodyLen)) return false
-      this.collected(ex)
-      ex.sent = true
-      return true
-    }
-    const len = out.chunk === null ? 0 : out.chunk.byteLength
-    do {
-      const n = writeBody(ring, KIND_BODY, out.ex.id, out.chunk, out.offset, out.final)
-      if (n < 0) return false
-      out.offset += n
-    } while (out.offset < len)
-    if (out.final) out.ex.sent = true
-    return true
-  }
-
-  private async flush (): Promise<void> {
-    this.flushing = true
-    try {
-      while (this.backlog.length > 0 && !this.stopping) {
-        const out = this.backlog[0]
-        // A request that was given up meanwhile needs no more body frames; its ABORT still goes.
-        if (out.kind === KIND_ABORT || !out.ex.done || this.pending.has(out.ex.id)) {
-          if (!this.write(out)) {
-            await this.requests.waitForSpace()
-            continue
-          }
-        }
-        this.backlog.shift()
-        if (out.kind === KIND_BODY && !out.ex.done) out.ex.req.resume()
-      }
-    } finally {
-      this.flushing = false
-    }
-    this.events.space()
-  }
-
-  // ── response ring: drain into sockets ──────────────────────────────────────────────────────
+  // ── response ring: drain into sinks ────────────────────────────────────────────────────────
 
   private async serveResponses (): Promise<void> {
     // The worker handle keeps this thread's event loop alive while we wait (waitAsync does not).
@@ -359,7 +522,7 @@ export class IsolateHandle {
       }
     } catch (err) {
       // A malformed frame means this isolate's ring cannot be trusted any more: end the isolate
-      // (its requests get 502 and it is replaced), never the main thread.
+      // (its requests are lost and it is replaced), never the main thread.
       console.error(`isopool: isolate ${this.index} sent a malformed response frame; stopping it`, err)
       void this.worker.terminate()
     }
@@ -373,32 +536,33 @@ export class IsolateHandle {
       const kind = frameKind(ring, pos)
       if (kind === KIND_RES_HEAD) {
         const h = readHead(ring, pos)
-        const ex = this.pending.get(h.id)
-        if (ex !== undefined) {
+        const p = this.pending.get(h.id)
+        if (p !== undefined) {
           const end = (h.flags & FLAG_END) !== 0
+          p.answering = true
           // What the handler cost the isolate, as it measured it: the route's cost for placement.
-          this.costs.observe(ex.route, resBusyMicros(h.arg) / 1000)
-          const ok = writeResponseHead(ex.res, resStatus(h.arg), h.aux, h.text, h.bodyLen)
-          if (end) {
-            // Head and body leave in one socket write, copied once out of the ring.
-            if (ok) ex.res.endFrom(ring.data, h.bodyStart, h.bodyEnd)
-            this.answer(ex)
-            freed = true
-          } else {
-            ex.streaming = true
-            if (ok && h.bodyEnd > h.bodyStart) ex.res.write(copyOut(ring.data, h.bodyStart, h.bodyEnd))
+          p.request.route.cost.observe(resBusyMicros(h.arg) / 1000)
+          // The sink may give the request up (a failed head): forget it here either way.
+          try {
+            p.request.sink.head(resStatus(h.arg), h.aux, h.text, h.bodyLen, ring.data, h.bodyStart, h.bodyEnd, end)
+          } finally {
+            if (end) {
+              this.forget(p, true)
+              freed = true
+            }
           }
         }
       } else if (kind === KIND_BODY) {
-        const ex = this.pending.get(frameId(ring, pos))
-        if (ex !== undefined) {
-          const chunk = bodyView(ring, pos)
-          const open = !ex.res.writableEnded && !ex.res.destroyed
-          if (open && chunk.byteLength > 0) ex.res.write(copyOut(ring.data, pos + FRAME_HEADER, pos + ring.frameLength))
-          if ((frameFlags(ring, pos) & FLAG_END) !== 0) {
-            if (open) ex.res.end()
-            this.answer(ex)
-            freed = true
+        const p = this.pending.get(frameId(ring, pos))
+        if (p !== undefined) {
+          const end = (frameFlags(ring, pos) & FLAG_END) !== 0
+          try {
+            p.request.sink.body(ring.data, pos + FRAME_HEADER, pos + ring.frameLength, end)
+          } finally {
+            if (end) {
+              this.forget(p, true)
+              freed = true
+            }
           }
         }
       } else {
@@ -407,49 +571,5 @@ export class IsolateHandle {
       ring.release()
     }
     if (freed) this.events.space()
-  }
-
-  /** Requests this isolate answered (a replacement that dies before answering any is in a crash loop). */
-  answered = 0
-
-  /** The isolate gave `ex` its whole answer. */
-  private answer (ex: Exchange): void {
-    this.answered++
-    this.finish(ex)
-  }
-
-  private finish (ex: Exchange): void {
-    this.work -= ex.cost
-    if (ex.cost >= LONG_MS) this.long--
-    this.pending.delete(ex.id)
-    this.events.complete(ex)
-    if (this.pending.size === 0) {
-      // Nothing in flight: no rounding left over from the sums.
-      this.work = 0
-      this.long = 0
-      this.notifyIdle()
-    }
-  }
-}
-
-/** Write status and headers; false when the body must not be written (client gone, or a 500 was
- * sent instead because the status or a header is not valid HTTP). */
-function writeResponseHead (res: Http1Response, status: number, ct: number, text: string, bodyLen: number): boolean {
-  if (res.destroyed || res.writableEnded) return false
-  const headers: string[] = []
-  const type = CONTENT_TYPES[ct]
-  if (type !== undefined) headers.push('content-type', type)
-  if (text.length > 0) {
-    const parts = text.split('\0')
-    for (let i = 0; i + 1 < parts.length; i += 2) headers.push(parts[i], parts[i + 1])
-  }
-  // 204 and 304 carry no body and no length (RFC 9110 §8.6).
-  if (status !== 204 && status !== 304) headers.push('content-length', String(bodyLen))
-  try {
-    res.writeHead(status, headers)
-    return true
-  } catch (err) {
-    sendError(res, err instanceof IsopoolError ? err : new IsopoolError('ISOPOOL_ERR_RESPONSE_INVALID', { reason: (err as Error).message }))
-    return false
   }
 }

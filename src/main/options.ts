@@ -1,14 +1,10 @@
 // createServer's options: their defaults and their validation, in one place.
 
 import { availableParallelism } from 'node:os'
-import { readdirSync, statSync } from 'node:fs'
-import { isAbsolute, join, resolve, sep } from 'node:path'
-import { pathToFileURL } from 'node:url'
 import { IsopoolError } from '../shared/errors.ts'
+import type { HttpMethod } from '../shared/http-syntax.ts'
 import { RING_MAX_CAPACITY, RING_MIN_CAPACITY } from '../shared/ring.ts'
-
-export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS'
-export const METHODS: readonly string[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
+import { modulePaths } from './route-table.ts'
 
 export interface RouteDefinition extends RouteOptions {
   method: HttpMethod | Lowercase<HttpMethod>
@@ -48,8 +44,14 @@ export interface ServerOptions {
   maxBodyDepth?: number
   /** Requests that may wait in the main thread when every isolate is busy; past it, 503. Default 1024. */
   maxQueue?: number
-  /** Requests in flight on one isolate before it counts as busy. Default 512. */
+  /** Requests in flight on one isolate before it counts as busy (at most 65 535). Default 512. */
   maxInFlight?: number
+  /**
+   * Isolates started ahead of need, idle and ready, that take the place of one that dies at once
+   * (instead of after a start-up: importing every module and running setup()). Each costs what an
+   * idle isolate does: its heap, its modules, its setup() resources. Default 0.
+   */
+  spares?: number
   /** Seconds sent in Retry-After with a 503. Default 1. */
   retryAfter?: number
   /** Development mode: 500 bodies carry the error's message and stack. Default NODE_ENV === 'development'. */
@@ -109,7 +111,7 @@ export interface HttpLimits {
 
 export interface ResolvedOptions {
   isolates: number
-  /** File URLs of the modules to discover route() exports in, in a stable order. */
+  /** Files and folders (absolute) to discover route() exports in, listed again at each start. */
   modules: string[]
   root: string
   maxBodySize: number
@@ -117,6 +119,7 @@ export interface ResolvedOptions {
   maxBodyDepth: number
   maxQueue: number
   maxInFlight: number
+  spares: number
   retryAfter: number
   dev: boolean
   poll: number
@@ -143,13 +146,15 @@ export function resolveOptions (input: number | ServerOptions = {}): ResolvedOpt
   const root = o.root === undefined ? process.cwd() : stringOption('root', o.root)
   return {
     isolates,
-    modules: discoverModules(root, o.modules),
+    modules: modulePaths(root, o.modules),
     root,
     maxBodySize: integer('maxBodySize', o.maxBodySize ?? 1024 * 1024, 0, 0xfffffffe),
     ringSize: powerOfTwo('ringSize', o.ringSize ?? 256 * 1024, RING_MIN_CAPACITY, RING_MAX_CAPACITY),
     maxBodyDepth: integer('maxBodyDepth', o.maxBodyDepth ?? 128, 1, 10_000),
     maxQueue: integer('maxQueue', o.maxQueue ?? 1024, 0, 1 << 24),
-    maxInFlight: integer('maxInFlight', o.maxInFlight ?? 512, 1, 1 << 24),
+    // A request's claim slot travels in the REQ_HEAD frame's 16-bit aux (src/shared/claims.ts).
+    maxInFlight: integer('maxInFlight', o.maxInFlight ?? 512, 1, 0xffff),
+    spares: integer('spares', o.spares ?? 0, 0, 64),
     retryAfter: integer('retryAfter', o.retryAfter ?? 1, 0, 86400),
     dev: o.dev ?? process.env.NODE_ENV === 'development',
     // Polling takes CPU: only where nobody waits for the cores it takes. Under load a polling
@@ -203,53 +208,6 @@ function builtinPath (option: string, value: string | false | undefined, fallbac
   if (value === undefined) return fallback
   if (typeof value !== 'string' || !value.startsWith('/')) fail(option, 'must be a path starting with "/", or false')
   return value
-}
-
-const SOURCE = /\.(ts|mts|js|mjs)$/
-const NOT_SOURCE = /\.d\.[mc]?ts$|\.(test|spec)\.[mc]?[jt]s$/
-
-/** Expand `modules` (files, or folders searched recursively) into file URLs, sorted. */
-function discoverModules (root: string, modules: unknown): string[] {
-  if (modules === undefined) return []
-  if (!Array.isArray(modules) || !modules.every(m => typeof m === 'string')) fail('modules', 'must be an array of file or folder paths')
-  const files: string[] = []
-  for (const entry of modules as string[]) {
-    const path = isAbsolute(entry) ? entry : resolve(root, entry)
-    let stat
-    try { stat = statSync(path) } catch { fail('modules', `${path} does not exist`) }
-    if (stat!.isDirectory()) {
-      const found = (readdirSync(path, { recursive: true }) as string[])
-        .filter(f => SOURCE.test(f) && !NOT_SOURCE.test(f) && !f.split(sep).includes('node_modules'))
-        .sort()
-      files.push(...found.map(f => join(path, f)))
-    } else {
-      files.push(path)
-    }
-  }
-  return [...new Set(files)].map(f => pathToFileURL(f).href)
-}
-
-/** Split `module#export` and turn the module into a file URL. */
-export function resolveHandler (root: string, method: string, path: string, spec: unknown): { module: string, export: string } {
-  if (typeof spec !== 'string' || spec.length === 0) {
-    throw new IsopoolError('ISOPOOL_ERR_INVALID_ROUTE', { method, path, reason: 'the handler must be a "module#export" string' })
-  }
-  const hash = spec.lastIndexOf('#')
-  const file = hash < 0 ? spec : spec.slice(0, hash)
-  const name = hash < 0 ? 'default' : spec.slice(hash + 1)
-  if (file === '' || name === '') {
-    throw new IsopoolError('ISOPOOL_ERR_INVALID_ROUTE', { method, path, reason: `handler "${spec}" needs a module path and an export name` })
-  }
-  const url = file.startsWith('file:') ? file : pathToFileURL(isAbsolute(file) ? file : resolve(root, file)).href
-  return { module: url, export: name }
-}
-
-export function normalizeMethod (method: unknown, path: string): string {
-  const m = typeof method === 'string' ? method.toUpperCase() : ''
-  if (!METHODS.includes(m)) {
-    throw new IsopoolError('ISOPOOL_ERR_INVALID_ROUTE', { method: String(method), path, reason: `method must be one of ${METHODS.join(', ')}` })
-  }
-  return m
 }
 
 function integer (option: string, value: unknown, min: number, max: number): number {

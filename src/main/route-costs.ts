@@ -20,7 +20,7 @@
 // the next job is already in the isolate's ring when the current one ends and no time goes to
 // the round trip in between (on a VM ~100 µs: two sleeping threads to wake). Held requests keep
 // their order within a route: a route whose cost hovers around LONG_MS must not have its held
-// requests passed by its own later ones that came in as light (server.ts).
+// requests passed by its own later ones that came in as light (dispatch.ts).
 
 /** Requests expected to keep an isolate busy this long (ms) or longer are long ones. */
 export const LONG_MS = 1
@@ -35,17 +35,18 @@ const UNKNOWN_MS = 0.05
 /** Weight of the newest observation in the moving average. */
 const ALPHA = 0.1
 
-export class RouteCosts {
-  private readonly ms: number[] = []
+/** What a request of one route keeps an isolate busy for, as a moving average of what the
+ * isolates measured. One per route; its requests read it when they are placed. */
+export class RouteCost {
+  private ms = -1
 
-  /** Expected ms a request of `route` keeps an isolate busy. */
-  expected (route: number): number {
-    return this.ms[route] ?? UNKNOWN_MS
+  /** Expected ms a request of this route keeps an isolate busy. */
+  get expected (): number {
+    return this.ms < 0 ? UNKNOWN_MS : this.ms
   }
 
-  /** A request of `route` kept an isolate busy for `ms`. */
-  observe (route: number, ms: number): void {
-    const old = this.ms[route]
-    this.ms[route] = old === undefined ? ms : old + ALPHA * (ms - old)
+  /** A request of this route kept an isolate busy for `ms`. */
+  observe (ms: number): void {
+    this.ms = this.ms < 0 ? ms : this.ms + ALPHA * (ms - this.ms)
   }
 }

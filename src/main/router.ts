@@ -3,7 +3,7 @@
 // It is built once, at listen(); the per-request path is one lookup.
 
 import FindMyWay from 'find-my-way'
-import { METHODS } from './options.ts'
+import { METHODS } from '../shared/http-syntax.ts'
 
 export interface Match {
   /** Route index, the one every REQ_HEAD frame carries. */
@@ -50,7 +50,7 @@ export class Router {
     for (const m of this.methods) {
       if (m !== method && this.fmw.find(m as FindMyWay.HTTPMethod, pathOf(url)) !== null) allow.push(m)
     }
-    allow.sort((a, b) => METHODS.indexOf(a) - METHODS.indexOf(b))
+    allow.sort((a, b) => (METHODS as readonly string[]).indexOf(a) - (METHODS as readonly string[]).indexOf(b))
     return { found: false, allow, badUrl: false }
   }
 }

@@ -12,7 +12,8 @@
 //
 // Kinds and payloads:
 //
-//   REQ_HEAD  main → isolate   arg = route index
+//   REQ_HEAD  main → isolate   arg = route index, aux = the request's slot in the claim table
+//                              (src/shared/claims.ts): the isolate claims it there before it runs it
 //             ┌ textLen u32 ┬ bodyLen u32 ┬ text (latin1) ─────────────┬ body bytes … ┐
 //             text = method \0 url \0 rawHeaders joined by \0 (name \0 value \0 …)
 //             bodyLen = the whole body's length, or UNKNOWN_LENGTH when it is streamed
@@ -21,7 +22,7 @@
 //             ┌ textLen u32 ┬ bodyLen u32 ┬ text (latin1) ─────────────┬ body bytes … ┐
 //             text = extra header names and values joined by \0
 //   BODY      both ways        payload = body bytes that follow the HEAD of the same id
-//   ABORT     main → isolate   the request will not complete; drop what was received
+//   ABORT     main → isolate   a streamed request will not complete; drop what was received
 //
 // flags.END marks the last frame of a message: a HEAD with END carries the whole body inline.
 // Strings are latin1 because that is how the HTTP layer reads the request line and headers: one
@@ -109,16 +110,17 @@ export function writeHeadPrefix (
 
 /**
  * Write a whole message as one HEAD frame with END: `text`, then the body gathered from `parts`
- * (`bodyLen` bytes in all), each copied once into the ring. Returns false when the frame does not
- * fit now (nothing is written); the caller checked that it fits `maxFrame`.
+ * (`bodyLen` bytes in all), each copied once into the ring. Returns where the frame starts in
+ * `ring.data`, or -1 when it does not fit now (nothing is written); the caller checked that it
+ * fits `maxFrame`.
  */
 export function writeWholeHead (
   ring: RingProducer, kind: number, id: number, arg: number, aux: number, text: string,
   parts: readonly Uint8Array[], bodyLen: number
-): boolean {
+): number {
   const len = HEAD_PREFIX + text.length + bodyLen
   const pos = ring.reserve(len, len)
-  if (pos < 0) return false
+  if (pos < 0) return -1
   writeHeadPrefix(ring, pos, len, kind, FLAG_END, aux, id, arg, text, bodyLen)
   let at = pos + HEAD_PREFIX + text.length
   for (const part of parts) {
@@ -126,7 +128,7 @@ export function writeWholeHead (
     at += part.byteLength
   }
   ring.commit(len)
-  return true
+  return pos
 }
 
 /**

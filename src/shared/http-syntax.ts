@@ -32,3 +32,7 @@ export function isStatus (status: unknown): status is number {
 /** What isopool sends with every answer it writes itself (errors, health, the API document, the
  * docs page): the client must take the content type as given, never sniff one. */
 export const NOSNIFF: readonly [string, string] = ['x-content-type-options', 'nosniff']
+
+/** The methods a route may have (RFC 9110 §9), in the order Allow lists them. */
+export const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const
+export type HttpMethod = typeof METHODS[number]

@@ -25,6 +25,10 @@ export interface IsolateInit {
   index: number
   requestRing: SharedArrayBuffer
   responseRing: SharedArrayBuffer
+  /** The claim table (claims.ts): the isolate claims each request there before it runs it. */
+  claims: SharedArrayBuffer
+  /** The claim table's epoch: the main thread's performance.timeOrigin, in whole ms. */
+  epoch: number
   /** Module URLs (file:), imported once each at start-up. */
   modules: string[]
   /** Routes given to createServer/route(): route indexes 0 … routes.length - 1. */

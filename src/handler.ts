@@ -1,0 +1,14 @@
+// isopool/handler: what handler modules import. Everything here runs inside an isolate, and
+// importing it loads no main-thread code (the server, the HTTP layer, the router): an isolate
+// imports the handler modules, and the handler modules import this.
+
+export { HttpError, IsopoolError } from './shared/errors.ts'
+export type { ErrorCode, WireError } from './shared/errors.ts'
+export type { IsolateRequest as Request, QueryValue, HeaderValue } from './isolate/request.ts'
+export { route } from './isolate/typed-route.ts'
+export type { ExtraBodyPolicy, RouteConfig, RouteDeclaration, RouteHandler, TypedRequest } from './isolate/typed-route.ts'
+export { depends, setup } from './isolate/dependencies.ts'
+export type { Dependency, DepValues, Resource } from './isolate/dependencies.ts'
+export type { ValidationIssue } from './shared/protocol.ts'
+export type { Form, FormFile, FormLimits } from './isolate/form.ts'
+export type { HttpMethod } from './shared/http-syntax.ts'

@@ -1,0 +1,279 @@
+// The route table: the routes given to createServer()/route(), the route() declarations the
+// isolates found in the `modules`, their conflicts, the router built from them, each route's
+// settings and learned cost, and the endpoints the main thread answers itself (health, the API
+// document, the docs page).
+//
+// Given routes are fixed once listen() starts; declared ones are found anew by every generation
+// of isolates — at listen() and at every reload(), the `modules` folders are listed again, so a
+// route file added or removed in development is picked up. Each generation gets its own
+// immutable Routes, built once: the per-request path is one lookup.
+
+import { readdirSync, statSync } from 'node:fs'
+import { isAbsolute, join, resolve, sep } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { IsopoolError } from '../shared/errors.ts'
+import { METHODS, NOSNIFF } from '../shared/http-syntax.ts'
+import { compilePath } from '../shared/path-pattern.ts'
+import { modulePath } from '../shared/protocol.ts'
+import type { ManifestRoute, RouteSpec } from '../shared/protocol.ts'
+import { writeError } from './http1.ts'
+import type { Http1Response } from './http1.ts'
+import { buildOpenApi, docsAssets } from './openapi.ts'
+import { RouteCost } from './route-costs.ts'
+import { Router } from './router.ts'
+
+/** A route given to createServer() or route(): `module#export`, resolved. */
+export interface GivenRoute {
+  method: string
+  path: string
+  /** Module URL (file:). */
+  module: string
+  export: string
+  /** Milliseconds before 504; 0 for none. */
+  timeout: number
+}
+
+/** What a generation of isolates is started with: the modules to import and the routes. */
+export interface IsolatePlan {
+  /** Module URLs of the given routes, each once. */
+  modules: string[]
+  routes: RouteSpec[]
+  /** Module URLs whose route() exports are routes too, found when the plan was made. */
+  discover: string[]
+}
+
+/** One route as the main thread serves it. `index` is what every REQ_HEAD frame carries. */
+export class RouteInfo {
+  readonly index: number
+  readonly method: string
+  readonly path: string
+  /** `module#export`, for messages. */
+  readonly handler: string
+  /** Milliseconds before 504; 0 for none. */
+  readonly timeout: number
+  /** What its requests cost an isolate, as measured (route-costs.ts). */
+  readonly cost = new RouteCost()
+  /** The table it belongs to: a request routed by one generation's table is routed anew when it
+   * moves to isolates of another (after a reload). */
+  readonly routes: Routes
+
+  constructor (routes: Routes, index: number, method: string, path: string, handler: string, timeout: number) {
+    this.routes = routes
+    this.index = index
+    this.method = method
+    this.path = path
+    this.handler = handler
+    this.timeout = timeout
+  }
+}
+
+export type Lookup =
+  | { found: true, route: RouteInfo }
+  | { found: false, allow: string[], badUrl: boolean }
+
+/** An endpoint the main thread answers itself, by exact request target. */
+export type Builtin = (res: Http1Response) => void
+
+/** The routes of one generation of isolates. */
+export class Routes {
+  readonly list: RouteInfo[]
+  private readonly router: Router
+  readonly builtins: Map<string, Builtin>
+
+  constructor (entries: (GivenRoute & { manifest?: ManifestRoute })[], builtins: (routes: Routes) => Map<string, Builtin>) {
+    this.list = entries.map((r, i) => new RouteInfo(this, i, r.method, r.path, handlerName(r), r.timeout))
+    const router = new Router()
+    // Explicit HEAD routes first: a HEAD route of its own takes precedence over the one a GET
+    // route implies (Router.add skips the implied one when HEAD is taken).
+    const order = entries.map((_, i) => i).sort((a, b) => Number(entries[b].method === 'HEAD') - Number(entries[a].method === 'HEAD'))
+    for (const i of order) router.add(entries[i].method, entries[i].path, i)
+    router.compile()
+    this.router = router
+    this.builtins = builtins(this)
+  }
+
+  lookup (method: string, url: string): Lookup {
+    const found = this.router.lookup(method, url)
+    return found.found ? { found: true, route: this.list[found.route] } : found
+  }
+}
+
+/** Answers of a lookup that found no route: 400 for a broken path, else 404 or 405 with Allow. */
+export function writeNoRoute (res: Http1Response, method: string, url: string, found: Extract<Lookup, { found: false }>): void {
+  const path = url.split('?')[0]
+  if (found.badUrl) writeError(res, new IsopoolError('ISOPOOL_ERR_BAD_REQUEST', { reason: 'the path is not valid percent-encoding' }))
+  else if (found.allow.length === 0) writeError(res, new IsopoolError('ISOPOOL_ERR_NOT_FOUND', { method, path }))
+  else {
+    const allow = found.allow.join(', ')
+    writeError(res, new IsopoolError('ISOPOOL_ERR_METHOD_NOT_ALLOWED', { method, path, allow }), ['allow', allow])
+  }
+}
+
+export interface BuiltinOptions {
+  livePath: string | null
+  readyPath: string | null
+  openapiPath: string | null
+  docsPath: string | null
+  docsInfo: { title: string, version: string }
+}
+
+export class RouteTable {
+  private readonly given: GivenRoute[] = []
+  /** The `modules` option: files and folders, absolute. */
+  private readonly modules: string[]
+  private readonly builtinOptions: BuiltinOptions
+  /** Swagger UI's files, read once. */
+  private docs: Map<string, { type: string, body: Buffer }> | null = null
+
+  constructor (modules: string[], builtins: BuiltinOptions) {
+    this.modules = modules
+    this.builtinOptions = builtins
+  }
+
+  /** Add a given route; ISOPOOL_ERR_ROUTE_CONFLICT naming both when it takes a method and path. */
+  add (route: GivenRoute): void {
+    const clash = this.given.find(r => r.method === route.method && r.path === route.path)
+    if (clash !== undefined) {
+      throw new IsopoolError('ISOPOOL_ERR_ROUTE_CONFLICT', { method: route.method, path: route.path, first: handlerName(clash), second: handlerName(route) })
+    }
+    this.given.push(route)
+  }
+
+  /** What the next generation of isolates imports: the modules are listed again now. */
+  plan (): IsolatePlan {
+    const modules = [...new Set(this.given.map(r => r.module))]
+    return {
+      modules,
+      routes: this.given.map(r => ({ method: r.method, path: r.path, module: modules.indexOf(r.module), export: r.export })),
+      discover: discoverModules(this.modules)
+    }
+  }
+
+  /**
+   * The routes of a generation whose isolates found `manifest`: the given ones, then the declared
+   * ones, in the order the isolates number them. Throws ISOPOOL_ERR_ROUTE_CONFLICT naming both
+   * when two claim one method and path.
+   */
+  build (manifest: ManifestRoute[], defaultTimeout: number, health: () => Health): Routes {
+    const entries = [
+      ...this.given,
+      ...manifest.map(m => ({ method: m.method, path: m.path, module: m.module, export: m.export, timeout: m.timeout ?? defaultTimeout, manifest: m }))
+    ]
+    const seen = new Map<string, GivenRoute>()
+    for (const r of entries) {
+      const k = `${r.method} ${r.path}`
+      const first = seen.get(k)
+      if (first !== undefined) {
+        throw new IsopoolError('ISOPOOL_ERR_ROUTE_CONFLICT', { method: r.method, path: r.path, first: handlerName(first), second: handlerName(r) })
+      }
+      seen.set(k, r)
+    }
+    return new Routes(entries, () => this.builtins(entries, health))
+  }
+
+  /** The endpoints the main thread answers itself, by exact request target. */
+  private builtins (entries: (GivenRoute & { manifest?: ManifestRoute })[], health: () => Health): Map<string, Builtin> {
+    const o = this.builtinOptions
+    const map = new Map<string, Builtin>()
+    const send = (type: string, body: Buffer, extra: string[] = []): Builtin => (res) => {
+      res.writeHead(200, ['content-type', type, ...NOSNIFF, 'content-length', String(body.byteLength), ...extra], true)
+      res.end(body)
+    }
+    const probe = (live: boolean): Builtin => (res) => {
+      const h = health()
+      if (!live && h.notReady !== null) {
+        writeError(res, new IsopoolError('ISOPOOL_ERR_NOT_READY', { reason: h.notReady }), ['cache-control', 'no-store'])
+        return
+      }
+      send('application/json; charset=utf-8', Buffer.from(JSON.stringify({ status: 'ok', isolates: h.isolates })), ['cache-control', 'no-store'])(res)
+    }
+    if (o.livePath !== null) map.set(o.livePath, probe(true))
+    if (o.readyPath !== null) map.set(o.readyPath, probe(false))
+    if (o.openapiPath !== null) {
+      map.set(o.openapiPath, send('application/json; charset=utf-8', Buffer.from(JSON.stringify(buildOpenApi(entries, o.docsInfo)))))
+      if (o.docsPath !== null) {
+        this.docs ??= docsAssets(o.docsPath, o.openapiPath)
+        for (const [path, asset] of this.docs) map.set(path, send(asset.type, asset.body))
+      }
+    }
+    return map
+  }
+}
+
+/** What the health endpoints report: why the server is not ready (null when it is), and how many
+ * isolates serve. */
+export interface Health {
+  notReady: string | null
+  isolates: number
+}
+
+function handlerName (r: { module: string, export: string }): string {
+  return `${modulePath(r.module)}#${r.export}`
+}
+
+/** A given route from createServer()'s `routes` or route(): checked, its handler resolved. */
+export function givenRoute (root: string, method: unknown, path: string, handler: unknown, timeout: number): GivenRoute {
+  const m = normalizeMethod(method, path)
+  compilePath(m, path)
+  return { method: m, path, ...resolveHandler(root, m, path, handler), timeout }
+}
+
+export function normalizeMethod (method: unknown, path: string): string {
+  const m = typeof method === 'string' ? method.toUpperCase() : ''
+  if (!(METHODS as readonly string[]).includes(m)) {
+    throw new IsopoolError('ISOPOOL_ERR_INVALID_ROUTE', { method: String(method), path, reason: `method must be one of ${METHODS.join(', ')}` })
+  }
+  return m
+}
+
+/** Split `module#export` and turn the module into a file URL. */
+export function resolveHandler (root: string, method: string, path: string, spec: unknown): { module: string, export: string } {
+  if (typeof spec !== 'string' || spec.length === 0) {
+    throw new IsopoolError('ISOPOOL_ERR_INVALID_ROUTE', { method, path, reason: 'the handler must be a "module#export" string' })
+  }
+  const hash = spec.lastIndexOf('#')
+  const file = hash < 0 ? spec : spec.slice(0, hash)
+  const name = hash < 0 ? 'default' : spec.slice(hash + 1)
+  if (file === '' || name === '') {
+    throw new IsopoolError('ISOPOOL_ERR_INVALID_ROUTE', { method, path, reason: `handler "${spec}" needs a module path and an export name` })
+  }
+  const url = file.startsWith('file:') ? file : pathToFileURL(isAbsolute(file) ? file : resolve(root, file)).href
+  return { module: url, export: name }
+}
+
+const SOURCE = /\.(ts|mts|js|mjs)$/
+const NOT_SOURCE = /\.d\.[mc]?ts$|\.(test|spec)\.[mc]?[jt]s$/
+
+/** The `modules` option as absolute paths, each of which must exist now. */
+export function modulePaths (root: string, modules: unknown): string[] {
+  if (modules === undefined) return []
+  if (!Array.isArray(modules) || !modules.every(m => typeof m === 'string')) fail('modules', 'must be an array of file or folder paths')
+  return (modules as string[]).map((entry) => {
+    const path = isAbsolute(entry) ? entry : resolve(root, entry)
+    try { statSync(path) } catch { fail('modules', `${path} does not exist`) }
+    return path
+  })
+}
+
+/** Expand files and folders (searched recursively) into file URLs, sorted: every isolate of a
+ * generation gets the same list, so they number the routes they find alike. */
+export function discoverModules (modules: string[]): string[] {
+  const files: string[] = []
+  for (const path of modules) {
+    let stat
+    try { stat = statSync(path) } catch { continue } // removed since createServer(): nothing to find
+    if (stat.isDirectory()) {
+      const found = (readdirSync(path, { recursive: true }) as string[])
+        .filter(f => SOURCE.test(f) && !NOT_SOURCE.test(f) && !f.split(sep).includes('node_modules'))
+        .sort()
+      files.push(...found.map(f => join(path, f)))
+    } else {
+      files.push(path)
+    }
+  }
+  return [...new Set(files)].map(f => pathToFileURL(f).href)
+}
+
+function fail (option: string, reason: string): never {
+  throw new IsopoolError('ISOPOOL_ERR_INVALID_OPTION', { option, reason })
+}

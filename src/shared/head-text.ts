@@ -1,0 +1,50 @@
+// The head text of HEAD frames (frame.ts), written by one side and read by the other:
+//
+//   REQ_HEAD   method \0 target \0 name \0 value \0 name \0 value …   (the request line's method and
+//                                                                     target, then every field as
+//                                                                     received, names as sent)
+//   RES_HEAD   name \0 value \0 name \0 value …                       (the fields a handler adds)
+//
+// latin1, one byte per character, as HTTP reads fields; NUL can never appear in a field name or
+// value (both sides refuse control characters, http-syntax.ts), so it is a safe separator and
+// the text needs no escaping and no length prefixes.
+
+/** What separates every part of a head text. */
+export const SEP = '\0'
+
+/** The start of a REQ_HEAD text: the method and the request target. */
+export function requestHead (method: string, target: string): string {
+  return method + SEP + target
+}
+
+/** `text` with one more field; the HTTP layer builds the REQ_HEAD text this way as it parses. */
+export function withField (text: string, name: string, value: string): string {
+  return text + SEP + name + SEP + value
+}
+
+/** The method, the target, and where the fields start in a REQ_HEAD text. */
+export function readRequestLine (text: string): { method: string, target: string, fieldsAt: number } {
+  const a = text.indexOf(SEP)
+  let b = text.indexOf(SEP, a + 1)
+  if (b < 0) b = text.length
+  return { method: text.slice(0, a), target: text.slice(a + 1, b), fieldsAt: b + 1 }
+}
+
+/** Calls `fn` for each name and value of the fields in `text` from `at` (a REQ_HEAD's fieldsAt,
+ * or 0 for a RES_HEAD text). */
+export function forEachField (text: string, at: number, fn: (name: string, value: string) => void): void {
+  let i = at
+  while (i < text.length) {
+    const j = text.indexOf(SEP, i)
+    if (j < 0) break
+    let k = text.indexOf(SEP, j + 1)
+    if (k < 0) k = text.length
+    fn(text.slice(i, j), text.slice(j + 1, k))
+    i = k + 1
+  }
+}
+
+/** The fields of a RES_HEAD text as one flat list: name, value, name, value, … */
+export function fieldList (text: string): string[] {
+  return text === '' ? [] : text.split(SEP)
+}

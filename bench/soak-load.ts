@@ -2,7 +2,8 @@
 //
 // `connections` keep-alive connections (an undici Pool, no pipelining), one request in flight on
 // each, for `duration` seconds. Each request picks its kind at random: `fault-rate` of them are
-// faults (crash, exit, hang, evenly), the rest normal (light, cpu, async, echo, evenly). Every
+// faults (of the kinds in `faults`, crash, exit and hang by default, evenly), the rest normal
+// (light, cpu, async, echo, evenly). Every
 // request has a client-side deadline of `timeout` seconds for its head and for its body, far above
 // the server's own limits, so one that reaches it was lost by the server.
 //
@@ -16,7 +17,7 @@
 // {"type":"result",...} (SoakLoadResult).
 //
 // Usage: node bench/soak-load.ts --url http://127.0.0.1:PORT [--connections 32] [--duration 180]
-//          [--fault-rate 0.01] [--timeout 10]
+//          [--fault-rate 0.01] [--faults crash,exit,hang] [--timeout 10]
 
 import { randomBytes } from 'node:crypto'
 import { createHistogram, performance } from 'node:perf_hooks'
@@ -33,6 +34,7 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '32' },
     duration: { type: 'string', default: '180' },
     'fault-rate': { type: 'string', default: '0.01' },
+    faults: { type: 'string', default: FAULT_KINDS.join(',') },
     timeout: { type: 'string', default: '10' }
   }
 })
@@ -44,6 +46,11 @@ const url = new URL(values.url)
 const connections = Number(values.connections)
 const durationMs = Number(values.duration) * 1000
 const faultRate = Number(values['fault-rate'])
+const faultKinds = values.faults.split(',').filter(k => (FAULT_KINDS as readonly string[]).includes(k)) as Kind[]
+if (faultKinds.length === 0 && faultRate > 0) {
+  console.error(`soak-load: --faults names none of ${FAULT_KINDS.join(', ')}`)
+  process.exit(1)
+}
 const timeoutMs = Number(values.timeout) * 1000
 
 const pool = new Pool(url.origin, {
@@ -78,7 +85,7 @@ const statusTotal: Record<string, number> = {}
 
 function pick (): Kind {
   const r = Math.random()
-  if (r < faultRate) return FAULT_KINDS[Math.min(FAULT_KINDS.length - 1, Math.floor(r / faultRate * FAULT_KINDS.length))]
+  if (r < faultRate) return faultKinds[Math.min(faultKinds.length - 1, Math.floor(r / faultRate * faultKinds.length))]
   const n = (r - faultRate) / (1 - faultRate)
   return NORMAL_KINDS[Math.min(NORMAL_KINDS.length - 1, Math.floor(n * NORMAL_KINDS.length))]
 }

@@ -17,8 +17,17 @@
 //   - any answer was unexpected (a status its kind may not get, or a 200 with a wrong body);
 //   - RSS crept: the median over the last window exceeds 1.25 × the median over the window
 //     right after warm-up, plus 20 MiB;
-//   - the pool is not whole again (/readyz 200) within 40 s after the load stops.
-// Exit code 2: the harness itself failed (a child died, a deadline passed).
+//   - the pool is not whole again (/readyz 200) within 40 s after the load stops;
+//   - a normal request was lost with an isolate before it started (see "normal requests" below).
+//
+// Normal requests that did not get 200 are reported in two parts: those that had started, and
+// those that had not. isopool claims a request in shared memory before an isolate runs it, and
+// answers one it takes back unstarted with 503 (no isolate took it in time); one that started and
+// then failed gets 502 (its isolate died) or 504 (its time ran out). A synchronous handler (light,
+// cpu, echo) can never be running when its isolate faults — the fault runs in its place — so a
+// 502 for one means it was waiting in the faulted isolate's ring, not started, and was lost with
+// it: that must never happen. An async one (awaiting a timer) may well have been running there.
+// (Before the claims, the server's 504 did not say which; see bench/README.md.)
 
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
@@ -30,7 +39,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { Pool } from 'undici'
-import { FAULT_KINDS, KINDS, NO_ANSWER_CAUSES } from './soak-kinds.ts'
+import { FAULT_KINDS, KINDS, NO_ANSWER_CAUSES, NORMAL_KINDS } from './soak-kinds.ts'
 import type { SoakLoadResult, SoakProgress } from './soak-kinds.ts'
 import { failWith, gitCommit as commitOf, integerOption, numberOption, printTable } from './cli.ts'
 
@@ -43,13 +52,16 @@ const HELP = `Usage: npm run soak -- [options]
 
 Soak run (not in CI): mixed traffic against isopool for a few minutes, with a share of requests
 that crash, exit or hang their isolate. Reports requests sent, answered by status, never answered
-(must be 0), isolate restarts, and RSS after warm-up and at the end (must not creep).
+(must be 0), normal requests that failed (running on the faulted isolate, or not started:
+lost with their isolate must be 0), isolate restarts, and RSS after warm-up and at the end.
 Writes bench/results/soak.json; exit code 1 when a check fails, 2 when the harness fails.
 
   --duration s       seconds of load (default 180)
   --connections n    keep-alive connections, one request in flight on each (default 32)
   --isolates n       isolates of the target (default 2)
-  --fault-rate r     share of requests that are faults: crash/exit/hang evenly (default 0.01)
+  --fault-rate r     share of requests that are faults, of the --faults kinds evenly (default 0.01)
+  --faults list      fault kinds, comma-separated: crash, exit, hang (default: all three)
+  --spares n         the target's spare isolates (the spares option; default 0)
   --warmup s         seconds before the RSS baseline is taken (default min(10, duration/4));
                      warm-up traffic is the same mix and counts like the rest
   --timeout ms       the target's handler timeout (default 500)
@@ -63,6 +75,8 @@ const { values: opts } = parseArgs({
     connections: { type: 'string', default: '32' },
     isolates: { type: 'string', default: '2' },
     'fault-rate': { type: 'string', default: '0.01' },
+    faults: { type: 'string', default: FAULT_KINDS.join(',') },
+    spares: { type: 'string', default: '0' },
     warmup: { type: 'string' },
     timeout: { type: 'string', default: '500' },
     'hard-timeout': { type: 'string', default: '1500' },
@@ -78,6 +92,9 @@ const duration = number('duration', opts.duration, 1, 3600)
 const connections = integer('connections', opts.connections)
 const isolates = integer('isolates', opts.isolates)
 const faultRate = number('fault-rate', opts['fault-rate'], 0, 1)
+const faultKinds = opts.faults.split(',').filter(k => k !== '')
+for (const k of faultKinds) if (!(FAULT_KINDS as readonly string[]).includes(k)) fail(`--faults: "${k}" is not one of ${FAULT_KINDS.join(', ')}`)
+const spares = number('spares', opts.spares, 0, 64)
 const windowS = Math.min(10, duration / 4)
 const warmup = opts.warmup === undefined ? windowS : number('warmup', opts.warmup, 0, duration - windowS)
 const serverTimeout = integer('timeout', opts.timeout)
@@ -171,7 +188,7 @@ let stats: TargetStats | null = null
 let statsWaiter: (() => void) | null = null
 
 async function startTarget (): Promise<{ child: ChildProcess, port: number, pid: number }> {
-  const child = node('targets/soak-app.ts', ['--isolates', String(isolates), '--timeout', String(serverTimeout), '--hard-timeout', String(hardTimeout)], 'pipe')
+  const child = node('targets/soak-app.ts', ['--isolates', String(isolates), '--spares', String(spares), '--timeout', String(serverTimeout), '--hard-timeout', String(hardTimeout)], 'pipe')
   const log = createWriteStream(serverLog.file)
   child.stderr!.pipe(log)
   createInterface({ input: child.stderr! }).on('line', logLine)
@@ -267,8 +284,8 @@ const threadList = (p: ProcSample): string => p.threadNames === undefined
 
 // ── run ────────────────────────────────────────────────────────────────────────────────────────
 
-console.log(`isopool soak: ${duration} s of mixed traffic, ${(faultRate * 100).toFixed(2)} % faults (crash/exit/hang), ${connections} connections`)
-console.log(`target: ${isolates} isolate(s), timeout ${serverTimeout} ms, hardTimeout ${hardTimeout} ms; client deadline ${clientTimeout} s per request`)
+console.log(`isopool soak: ${duration} s of mixed traffic, ${(faultRate * 100).toFixed(2)} % faults (${faultKinds.join('/')}), ${connections} connections`)
+console.log(`target: ${isolates} isolate(s), ${spares} spare(s), timeout ${serverTimeout} ms, hardTimeout ${hardTimeout} ms; client deadline ${clientTimeout} s per request`)
 console.log(`node ${process.version}, ${availableParallelism()} cpus (${cpus()[0]?.model ?? '?'}), ${Math.round(totalmem() / 1024 ** 3)} GiB, load ${loadavg().map(l => l.toFixed(2)).join(' ')}`)
 console.log(`RSS baseline: median over t=${fmt(warmup, 0)}–${fmt(warmup + windowS, 0)} s; end: median over the last ${fmt(windowS, 0)} s; target log: ${serverLog.file}\n`)
 
@@ -320,6 +337,7 @@ const load = node('soak-load.ts', [
   '--connections', String(connections),
   '--duration', String(duration),
   '--fault-rate', String(faultRate),
+  '--faults', faultKinds.join(','),
   '--timeout', String(clientTimeout)
 ], 'inherit')
 const loadStart = performance.now()
@@ -434,6 +452,29 @@ const neverAnswered = NO_ANSWER_CAUSES.reduce((n, c) => n + r.noAnswer[c], 0)
 const faults = FAULT_KINDS.reduce((n, k) => n + r.kinds[k].sent, 0)
 const statusCodes = [...new Set(['200', '502', '504', ...Object.keys(r.status)])].sort()
 const restarts = finalStats?.restarts ?? null
+/** Normal requests that did not get 200: started (502, 504), or not (503; a synchronous 502). */
+const normal = (() => {
+  let sentN = 0
+  let ok = 0
+  let running = 0
+  let timedOut = 0
+  let lostUnstarted = 0
+  let waitedOut = 0
+  for (const k of NORMAL_KINDS) {
+    const s = r.kinds[k]
+    sentN += s.sent
+    ok += s.status['200'] ?? 0
+    if (k === 'async') running += s.status['502'] ?? 0
+    else lostUnstarted += s.status['502'] ?? 0
+    timedOut += s.status['504'] ?? 0
+    waitedOut += s.status['503'] ?? 0
+  }
+  return { sent: sentN, ok, started: running + timedOut, running, timedOut, notStarted: lostUnstarted + waitedOut, lostUnstarted, waitedOut }
+})()
+/** Isolate time the hangs took: each holds its isolate from its claim until the hard timeout. */
+const hangs = r.kinds.hang.sent
+const hangIsolateS = hangs * hardTimeout / 1000
+const isolateS = isolates * r.durationS
 /** How the pool fared while the load ran: time short of isolates, and with none at all. */
 const pool = statsAtStart === null || statsAtEnd === null || statsAtEnd.t <= statsAtStart.t
   ? null
@@ -470,6 +511,10 @@ const lines: [string, string][] = [
   ['requests sent', `${fmt(r.sent, 0)} in ${fmt(r.durationS, 0)} s (${fmt(r.sent / r.durationS, 0)}/s), ${fmt(faults, 0)} of them faults (${(faults / Math.max(1, r.sent) * 100).toFixed(2)} %)`],
   ['answered', `${fmt(r.answered, 0)}: ${Object.entries(r.status).sort().map(([c, n]) => `${c} × ${fmt(n, 0)}`).join(', ')}`],
   ['never answered', `${fmt(neverAnswered, 0)} (${NO_ANSWER_CAUSES.map(c => `${c} ${r.noAnswer[c]}`).join(', ')})`],
+  ['normal requests', `${fmt(normal.sent, 0)} sent, ${fmt(normal.ok, 0)} got 200 (${(normal.ok / Math.max(1, normal.sent) * 100).toFixed(2)} %)`],
+  ['  failed, started', `${fmt(normal.started, 0)}: ${fmt(normal.running, 0)} were running on the faulted isolate (async, 502), ${fmt(normal.timedOut, 0)} ran out of time after their isolate took them (504)`],
+  ['  failed, not started', `${fmt(normal.notStarted, 0)}: ${fmt(normal.lostUnstarted, 0)} lost with their isolate (synchronous, 502), ${fmt(normal.waitedOut, 0)} taken by no isolate within the timeout (503)`],
+  ['hangs\' isolate time', `${fmt(hangs, 0)} hangs × hardTimeout ${hardTimeout} ms = ${fmt(hangIsolateS, 1)} isolate-seconds of ${fmt(isolateS, 0)} (${(hangIsolateS / Math.max(1, isolateS) * 100).toFixed(1)} %), besides the restarts`],
   ['isolate restarts', `${restarts ?? '?'} (server.restarts at the end)` + (pool === null ? '' : `; while the load ran: ${pool.restarts}, pool short of isolates ${pool.degradedPct.toFixed(1)} % of the time, empty ${pool.emptyPct.toFixed(1)} % (longest stretch ${fmt(pool.longestEmptyMs / 1000, 1)} s)`)],
   ['pool whole again', readyAfterS === null ? `NOT within ${READY_WITHIN_S} s after the load stopped (last /readyz: ${lastReady.slice(0, 120)})` : `${fmt(readyAfterS, 1)} s after the load stopped`],
   ['RSS', `idle before ${mib(idleStart.rss)} → baseline ${mib(baseline)} → end ${mib(endRss)} (limit ${mib(rssLimit)}) → idle after ${mib(idleEnd.rss)}; peak ${mib(peakRss)}; trend after warm-up ${slope === null ? '?' : `${slope >= 0 ? '+' : ''}${slope.toFixed(2)} MiB/min`}`],
@@ -490,7 +535,8 @@ const checks: { name: string, ok: boolean, detail: string }[] = [
     ok: baseline !== null && endRss !== null && endRss <= rssLimit!,
     detail: `${mib(endRss)} vs ${mib(rssLimit)}`
   },
-  { name: `pool whole within ${READY_WITHIN_S} s`, ok: readyAfterS !== null, detail: readyAfterS === null ? 'no' : `${fmt(readyAfterS, 1)} s` }
+  { name: `pool whole within ${READY_WITHIN_S} s`, ok: readyAfterS !== null, detail: readyAfterS === null ? 'no' : `${fmt(readyAfterS, 1)} s` },
+  { name: 'normal requests lost with their isolate before they started = 0', ok: normal.lostUnstarted === 0, detail: String(normal.lostUnstarted) }
 ]
 console.log('\nchecks:')
 for (const c of checks) console.log(`  ${c.ok ? 'ok  ' : 'FAIL'}  ${c.name}  (${c.detail})`)
@@ -504,7 +550,9 @@ writeFileSync(outFile, JSON.stringify({
   node: process.version,
   cpus: availableParallelism(),
   cpuModel: cpus()[0]?.model,
-  config: { duration, warmup, windowS: windowS, connections, isolates, faultRate, serverTimeout, hardTimeout, clientTimeout },
+  config: { duration, warmup, windowS: windowS, connections, isolates, spares, faultRate, faultKinds, serverTimeout, hardTimeout, clientTimeout },
+  normal,
+  hangs: { count: hangs, isolateSeconds: hangIsolateS, of: isolateS },
   checks,
   passed: checks.every(c => c.ok),
   neverAnswered,

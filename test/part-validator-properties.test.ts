@@ -15,6 +15,10 @@ import type { TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { compileCoercer, isIntegerText } from '../src/isolate/coerce.ts'
 import { compilePartValidator } from '../src/isolate/part-validator.ts'
+import { load as loadTypebox } from '../src/isolate/typebox.ts'
+
+// The isolate loads TypeBox's compiler only when it has typed routes (src/isolate/typebox.ts).
+await loadTypebox()
 
 const SEED = process.env.FC_SEED === undefined ? 0x5c4e3a : Number(process.env.FC_SEED)
 const SCALE = process.env.FC_RUNS_SCALE === undefined ? 1 : Number(process.env.FC_RUNS_SCALE)

@@ -10,6 +10,10 @@ import { Bench } from 'tinybench'
 import { Compile } from 'typebox/compile'
 import { compileCoercer } from '../../src/isolate/coerce.ts'
 import { compilePartValidator } from '../../src/isolate/part-validator.ts'
+import { load as loadTypebox } from '../../src/isolate/typebox.ts'
+
+// The isolate loads TypeBox's compiler only when it has typed routes (src/isolate/typebox.ts).
+await loadTypebox()
 import { echoPayload } from '../scenarios.ts'
 import { EchoBody, UserParams, UserQuery } from '../targets/schemas.ts'
 

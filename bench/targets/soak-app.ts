@@ -1,7 +1,7 @@
 // Soak target: isopool through its public API, serving the routes of ./soak-handlers.ts with
 // short time limits so that hung isolates are found and replaced quickly.
 //
-// Usage: node bench/targets/soak-app.ts [--isolates 2] [--timeout 500] [--hard-timeout 1500]
+// Usage: node bench/targets/soak-app.ts [--isolates 2] [--spares 0] [--timeout 500] [--hard-timeout 1500]
 //
 // Keeps the bench target contract (bench/targets/lifecycle.ts): its first stdout line is
 // {"port":N,"pid":P}; SIGTERM closes it. After that it prints one JSON line of stats per second,
@@ -22,6 +22,7 @@ import { ready } from './lifecycle.ts'
 const { values } = parseArgs({
   options: {
     isolates: { type: 'string', default: '2' },
+    spares: { type: 'string', default: '0' },
     timeout: { type: 'string', default: '500' },
     'hard-timeout': { type: 'string', default: '1500' }
   }
@@ -30,6 +31,7 @@ const { values } = parseArgs({
 const isolates = Number(values.isolates)
 const server = createServer({
   isolates,
+  spares: Number(values.spares),
   root: import.meta.dirname,
   timeout: Number(values.timeout),
   hardTimeout: Number(values['hard-timeout']),

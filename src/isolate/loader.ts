@@ -10,6 +10,7 @@ import { modulePath } from '../shared/protocol.ts'
 import type { ManifestRoute, RouteSpec } from '../shared/protocol.ts'
 import { isResource } from './dependencies.ts'
 import { compileAdapter, isRouteDeclaration, manifestEntry } from './typed-route.ts'
+import { load as loadTypebox } from './typebox.ts'
 import type { AdapterOptions } from './typed-route.ts'
 
 export type Handler = (req: unknown) => unknown
@@ -35,6 +36,9 @@ async function importModule (url: string): Promise<Record<string, unknown>> {
 
 export async function loadHandlers (modules: string[], routes: RouteSpec[], discover: string[], options: AdapterOptions): Promise<LoadedHandlers> {
   const namespaces = await Promise.all(modules.map(importModule))
+  const discovered = await Promise.all(discover.map(importModule))
+  // TypeBox's compiler only when there is a typed route to compile (src/isolate/typebox.ts).
+  if ([...namespaces, ...discovered].some(ns => Object.values(ns).some(isRouteDeclaration))) await loadTypebox()
   const handlers: Handler[] = []
   const names: string[] = []
   for (const route of routes) {
@@ -51,7 +55,6 @@ export async function loadHandlers (modules: string[], routes: RouteSpec[], disc
     names.push(`${module}#${route.export}`)
   }
   const manifest: ManifestRoute[] = []
-  const discovered = await Promise.all(discover.map(importModule))
   discovered.forEach((ns, i) => {
     // Module namespaces list their exports in name order: every isolate numbers routes alike.
     for (const name of Object.keys(ns)) {

@@ -9,8 +9,7 @@
 // refinements, additionalProperties schemas — returns null and the part keeps the coercer +
 // TypeBox path. String lengths are TypeBox's own code-point functions, multipleOf its own
 // tolerance; a verdict of true must never be one TypeBox would reject.
-import { Compile } from 'typebox/compile'
-import { Guard } from 'typebox/guard'
+import { Compile, Guard } from './typebox.ts'
 import type { TSchema } from 'typebox'
 import { toBoolean, toInteger, toNumber } from './coerce.ts'
 

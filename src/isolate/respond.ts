@@ -7,19 +7,54 @@ import { BAD_VALUE, isServerOwnedHeader, isStatus, NOSNIFF, TOKEN } from '../sha
 import type { WireError } from '../shared/errors.ts'
 import { pack } from 'msgpackr'
 import { CT_JSON, CT_MSGPACK, CT_NONE, CT_OCTET, CT_TEXT, FLAG_END, HEAD_PREFIX, KIND_BODY, KIND_RES_HEAD, resArg, writeBody, writeHead, writeHeadPrefix } from '../shared/frame.ts'
+import { FrameBacklog } from '../shared/frame-backlog.ts'
 import type { RingProducer } from '../shared/ring.ts'
 
-/** A response waiting for ring space; `offset` is how much of the body is in the ring. */
-interface Outgoing {
-  id: number
-  status: number
-  ct: number
-  text: string
-  body: Uint8Array | null
-  offset: number
-  headSent: boolean
+/** A response on its way into the ring; `offset` is how much of the body is in it. */
+class Outgoing {
+  readonly ring: RingProducer
+  readonly id: number
+  readonly status: number
+  readonly ct: number
+  readonly text: string
+  readonly body: Uint8Array | null
+  offset = 0
+  headSent = false
   /** µs the handler kept the isolate busy, reported in the RES_HEAD. */
-  busy: number
+  readonly busy: number
+
+  constructor (ring: RingProducer, id: number, status: number, ct: number, text: string, body: Uint8Array | null, busy: number) {
+    this.ring = ring
+    this.id = id
+    this.status = status
+    this.ct = ct
+    this.text = text
+    this.body = body
+    this.busy = busy
+  }
+
+  /** Write as much as fits; true when it is all in the ring. */
+  write (): boolean {
+    const ring = this.ring
+    const bodyLen = this.body === null ? 0 : this.body.byteLength
+    if (!this.headSent) {
+      // Whole when it fits one frame, waiting for the room rather than splitting it: the main
+      // thread then never has a head out on the socket while the rest waits here, where this
+      // isolate dying (or being killed by a stuck handler) would cut the answer off. It answers
+      // a clean 502 instead. Only larger answers stream.
+      const n = writeHead(ring, KIND_RES_HEAD, this.id, resArg(this.status, this.busy), this.ct, this.text, bodyLen, this.body, 0, true, true)
+      if (n < 0) return false
+      this.headSent = true
+      this.offset = n
+      if (n === bodyLen) return true
+    }
+    while (this.offset < bodyLen) {
+      const n = writeBody(ring, KIND_BODY, this.id, this.body, this.offset, true)
+      if (n < 0) return false
+      this.offset += n
+    }
+    return true
+  }
 }
 
 /** A handler's result with the encoder its route compiled from its response schema. */
@@ -36,8 +71,7 @@ export class ResponseWriter {
   readonly ring: RingProducer
   readonly dev: boolean
   /** Responses that did not fit yet, in order; while it is not empty new ones queue behind. */
-  private backlog: Outgoing[] = []
-  private flushing = false
+  private readonly backlog: FrameBacklog<Outgoing>
   /** µs the handler whose result or error is written next kept the isolate busy; the caller
    * sets it right before result() or error(), which read it synchronously. */
   busy = 0
@@ -45,6 +79,7 @@ export class ResponseWriter {
   constructor (ring: RingProducer, dev: boolean) {
     this.ring = ring
     this.dev = dev
+    this.backlog = new FrameBacklog<Outgoing>(ring)
   }
 
   /**
@@ -162,7 +197,7 @@ export class ResponseWriter {
 
   /** Send a string body, UTF-8-encoded in place when it fits one frame. */
   private sendString (id: number, status: number, ct: number, text: string, body: string): void {
-    if (this.backlog.length === 0) {
+    if (this.backlog.empty) {
       const ring = this.ring
       const fixed = HEAD_PREFIX + text.length
       const bytes = Buffer.byteLength(body)
@@ -181,45 +216,7 @@ export class ResponseWriter {
 
   /** Send a response with a byte body; chunks it and waits for ring space as needed. */
   send (id: number, status: number, ct: number, text: string, body: Uint8Array | null, busy = this.busy): void {
-    const out: Outgoing = { id, status, ct, text, body, offset: 0, headSent: false, busy }
-    if (this.backlog.length === 0 && this.write(out)) return
-    this.backlog.push(out)
-    if (!this.flushing) void this.flush()
-  }
-
-  /** Write as much of `out` as fits; true when it is all in the ring. */
-  private write (out: Outgoing): boolean {
-    const ring = this.ring
-    const bodyLen = out.body === null ? 0 : out.body.byteLength
-    if (!out.headSent) {
-      // Whole when it fits one frame, waiting for the room rather than splitting it: the main
-      // thread then never has a head out on the socket while the rest waits here, where this
-      // isolate dying (or being killed by a stuck handler) would cut the answer off. It answers
-      // a clean 502 instead. Only larger answers stream.
-      const n = writeHead(ring, KIND_RES_HEAD, out.id, resArg(out.status, out.busy), out.ct, out.text, bodyLen, out.body, 0, true, true)
-      if (n < 0) return false
-      out.headSent = true
-      out.offset = n
-      if (n === bodyLen) return true
-    }
-    while (out.offset < bodyLen) {
-      const n = writeBody(ring, KIND_BODY, out.id, out.body, out.offset, true)
-      if (n < 0) return false
-      out.offset += n
-    }
-    return true
-  }
-
-  private async flush (): Promise<void> {
-    this.flushing = true
-    try {
-      while (this.backlog.length > 0) {
-        if (this.write(this.backlog[0])) this.backlog.shift()
-        else await this.ring.waitForSpace()
-      }
-    } finally {
-      this.flushing = false
-    }
+    this.backlog.add(new Outgoing(this.ring, id, status, ct, text, body, busy))
   }
 }
 

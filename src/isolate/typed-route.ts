@@ -4,7 +4,7 @@
 // convert → default → check, then the call. The schemas go to the main thread in the manifest
 // (for its router and the OpenAPI document); the main thread never imports user code.
 
-import { Compile } from 'typebox/compile'
+import { Compile } from './typebox.ts'
 import type { Static, TSchema } from 'typebox'
 import { IsopoolError } from '../shared/errors.ts'
 import type { HttpMethod } from '../shared/http-syntax.ts'

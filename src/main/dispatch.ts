@@ -137,9 +137,12 @@ export class Dispatcher<P, J extends Job<P> = Job<P>> {
     return all
   }
 
-  /** Every waiting request, for a look at each (rerouting after a reload). */
+  /** Every waiting request, for a look at each (rerouting after a reload: its route may change,
+   * so the held counts are taken again after). */
   forEachWaiting (fn: (job: J) => void): void {
     for (const job of [...this.queue, ...this.held]) fn(job)
+    this.heldOf.clear()
+    for (const job of this.held) this.heldOf.set(job.route, (this.heldOf.get(job.route) ?? 0) + 1)
   }
 
   /** Place waiting requests, oldest first, while isolates can take them. Re-entrant calls (a

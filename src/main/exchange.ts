@@ -142,8 +142,14 @@ export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink
     if (this.moveIfUnstarted()) return
     this.placement = null
     // A response already under way cannot change its status: end the connection instead.
-    if (this.state === 'responding') this.cut()
-    else this.fail(reason)
+    if (this.state === 'responding') {
+      this.cut()
+      return
+    }
+    // A client still uploading gets its answer and keeps its connection: the HTTP layer reads and
+    // drops the rest of the body (closing instead can reset the answer away).
+    if (!this.bodyEnded) this.req.resume()
+    this.fail(reason)
   }
 
   evacuate (): void {

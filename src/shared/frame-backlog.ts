@@ -41,11 +41,20 @@ export class FrameBacklog<T extends PendingFrame> {
 
   get length (): number { return this.items.length }
 
-  /** Write `item` now if nothing waits and it fits; else queue it. True when it is in the ring. */
+  /**
+   * Write `item` now if nothing waits and it fits; else queue it. True when it is in the ring.
+   * When it returns false, `written` has not been called yet: the flush starts after the caller's
+   * synchronous part, so a caller that pauses its source on false always hears the resume. (The
+   * consumer frees space on its own thread at any moment: a flush started right here could write
+   * the item at once and report it before the caller paused.)
+   */
   add (item: T): boolean {
     if (this.items.length === 0 && item.write()) return true
     this.items.push(item)
-    if (!this.flushing && !this.stopped) void this.flush()
+    if (!this.flushing && !this.stopped) {
+      this.flushing = true
+      queueMicrotask(() => { void this.flush() })
+    }
     return false
   }
 
@@ -63,7 +72,6 @@ export class FrameBacklog<T extends PendingFrame> {
   }
 
   private async flush (): Promise<void> {
-    this.flushing = true
     try {
       while (this.items.length > 0 && !this.stopped) {
         const item = this.items[0]

@@ -1,0 +1,59 @@
+// The claim table's rules, on one thread: a request is claimed or revoked, never both, and a slot
+// reused for another request cannot be claimed with the old id. (The cross-thread ordering rests
+// on Atomics.compareExchange; test/faults.test.ts shows it over real isolates.)
+import { describe, expect, it } from 'vitest'
+import { ClaimTable, createClaimBuffer, MAX_REQUEST_ID, nextRequestId } from '../../src/shared/claims.ts'
+
+const table = (slots = 4): ClaimTable => new ClaimTable(createClaimBuffer(slots), 0)
+
+describe('claims', () => {
+  it('let the isolate claim an offered request once, and the main thread then not revoke it', () => {
+    const t = table()
+    t.offer(1, 7)
+    expect(t.claimed(1, 7)).toBe(false)
+    expect(t.claim(1, 7)).toBe(true)
+    expect(t.claim(1, 7)).toBe(false)
+    expect(t.claimed(1, 7)).toBe(true)
+    expect(t.revoke(1, 7)).toBe(false)
+  })
+
+  it('let the main thread revoke an unclaimed request, and the isolate then not claim it', () => {
+    const t = table()
+    t.offer(2, 9)
+    expect(t.revoke(2, 9)).toBe(true)
+    expect(t.claim(2, 9)).toBe(false)
+    expect(t.revoke(2, 9)).toBe(false)
+  })
+
+  it('keep a stale frame from claiming a slot that now holds another request', () => {
+    const t = table()
+    t.offer(0, 5)
+    expect(t.revoke(0, 5)).toBe(true)
+    t.release(0)
+    t.offer(0, 6) // the slot is reused; request 5's frame is still in the ring
+    expect(t.claim(0, 5)).toBe(false)
+    expect(t.claim(0, 6)).toBe(true)
+  })
+
+  it('use 31-bit ids that wrap to 1, never 0', () => {
+    expect(nextRequestId(1)).toBe(2)
+    expect(nextRequestId(MAX_REQUEST_ID)).toBe(1)
+    const t = table()
+    t.offer(3, MAX_REQUEST_ID)
+    expect(t.claim(3, MAX_REQUEST_ID)).toBe(true)
+    expect(t.claimed(3, MAX_REQUEST_ID)).toBe(true)
+  })
+
+  it('tell how long the running handler has kept the isolate, across the 31-bit wrap', () => {
+    const t = table()
+    expect(t.busyFor(1000)).toBe(0)
+    t.busy(1000, 4)
+    expect(t.busyFor(1250)).toBe(250)
+    expect(t.busyRoute()).toBe(4)
+    t.idle()
+    expect(t.busyFor(5000)).toBe(0)
+    const wrap = 2 ** 31
+    t.busy(wrap - 10, 0)
+    expect(t.busyFor(wrap + 30)).toBe(40)
+  })
+})

@@ -58,7 +58,7 @@ function run (route: number, id: number, req: IsolateRequest): boolean {
   const start = performance.now()
   // The main thread reads how long this synchronous part has run, to move what waits behind a
   // handler that does not return (src/main/isolate-pool.ts).
-  claims.busy(start + clockOffset, route)
+  claims.busy(start + clockOffset)
   try {
     value = handlers[route](req)
   } catch (err) {

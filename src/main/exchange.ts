@@ -20,7 +20,7 @@ import { copyOut, UNKNOWN_LENGTH } from '../shared/frame.ts'
 import { IsopoolError } from '../shared/errors.ts'
 import type { Dispatcher, Job } from './dispatch.ts'
 import { writeError, writeHandlerHead } from './http1.ts'
-import type { Http1Request, Http1Response } from './http1.ts'
+import type { CloseListener, Http1Request, Http1Response } from './http1.ts'
 import type { PlaceableRequest, Placement, PlacementSink } from './isolate-handle.ts'
 import { writeNoRoute } from './route-table.ts'
 import type { RouteInfo, Routes } from './route-table.ts'
@@ -41,7 +41,7 @@ export interface ExchangeContext {
 
 let nextSeq = 0
 
-export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink {
+export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink, CloseListener {
   readonly req: Http1Request
   readonly res: Http1Response
   /** REQ_HEAD text: method \0 target \0 fields. */
@@ -59,7 +59,7 @@ export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink
   private timer: NodeJS.Timeout | null = null
   /** Body bytes read from the client while no isolate has the request (it moved), to be given
    * to the next one first. */
-  private pendingBody: Uint8Array[] = []
+  private pendingBody: Uint8Array[] | null = null
   private reading = false
   /** The whole body has been read from the client. */
   private bodyEnded = false
@@ -74,7 +74,7 @@ export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink
     this.ctx = ctx
     const timeout = route.timeout
     if (timeout > 0) this.timer = setTimeout(onTimeout, timeout, this, timeout)
-    res.onClose(() => this.clientGone())
+    res.onClose(this)
   }
 
   // ── as the dispatcher sees it (Job) ────────────────────────────────────────────────────────
@@ -97,8 +97,8 @@ export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink
     }
     this.state = 'sending'
     // Bytes read while it had no isolate (it moved) go first, then what the client still sends.
-    const given = this.pendingBody
-    this.pendingBody = []
+    const given = this.pendingBody ?? []
+    this.pendingBody = null
     for (let i = 0; i < given.length; i++) this.forward(given[i], this.bodyEnded && i === given.length - 1)
     if (given.length === 0 && this.bodyEnded) this.forward(null, true)
     if (!this.reading && !this.bodyEnded) {
@@ -186,7 +186,7 @@ export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink
   /** Give a piece of the body to the isolate that has the request, or keep it until one does. */
   private forward (chunk: Uint8Array | null, final: boolean): void {
     if (this.placement === null) {
-      if (chunk !== null) this.pendingBody.push(chunk)
+      if (chunk !== null) (this.pendingBody ??= []).push(chunk)
       return
     }
     if (!this.placement.body(chunk, final)) this.req.pause() // resume() once it is in the ring
@@ -205,7 +205,7 @@ export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink
     const body = p.revoke()
     if (body === null) return false
     this.placement = null
-    this.pendingBody = [...body, ...this.pendingBody]
+    this.pendingBody = [...body, ...(this.pendingBody ?? [])]
     this.state = 'queued'
     const routes = this.ctx.routes()
     if (this.route.routes !== routes && !this.reroute(routes)) return true
@@ -252,7 +252,7 @@ export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink
   }
 
   /** The client closed the connection before the answer was complete: the work is given up. */
-  private clientGone (): void {
+  connectionClosed (): void {
     if (this.state === 'done') return
     if (this.state === 'queued') this.ctx.dispatcher.withdraw(this)
     else this.placement?.abandon()

@@ -361,8 +361,7 @@ export class IsolateHandle {
       // The head goes now (with END when there is no body); a backlog means no room either.
       const n = this.backlog.empty ? writeHead(this.requests, KIND_REQ_HEAD, id, request.route.index, slot, request.text, len, null, 0, len === 0) : -1
       if (n < 0) {
-        this.claims.release(slot)
-        this.freeSlots.push(slot)
+        this.freeSlots.push(slot) // never published: the isolate cannot have seen the offer
         return null
       }
       if (len === 0) p.sent = true
@@ -418,8 +417,7 @@ export class IsolateHandle {
     p.parts = null
     this.pending.delete(p.id)
     // The slot is free once its request is claimed or revoked, as it now is (or the isolate is
-    // gone and the table with it).
-    this.claims.release(p.slot)
+    // gone and the table with it): the next offer overwrites it.
     this.freeSlots.push(p.slot)
     this.work -= p.request.cost
     if (p.request.cost >= LONG_MS) this.long--

@@ -20,7 +20,7 @@ import { busyClock } from '../shared/claims.ts'
 import { IsopoolError } from '../shared/errors.ts'
 import type { ManifestRoute } from '../shared/protocol.ts'
 import { IsolateHandle } from './isolate-handle.ts'
-import type { IsolateConfig, IsolateEvents } from './isolate-handle.ts'
+import type { IsolateConfig, IsolateEvents, Placement } from './isolate-handle.ts'
 import type { IsolatePlan, Routes } from './route-table.ts'
 
 /** A synchronous handler running this long has stalled its isolate: its queue moves (ms). */
@@ -133,6 +133,11 @@ export class IsolatePool {
     const now = this.clock()
     if (this.active.some(h => h.suspect || h.claims.busyFor(now) >= this.suspectAfter)) return 'an isolate is stuck'
     return null
+  }
+
+  /** Every request placed on an isolate and not answered whole yet (for shutdown). */
+  placements (): Placement[] {
+    return [...this.active, ...this.retiring].flatMap(h => [...h.pending.values()])
   }
 
   /** Stop every isolate: active, spare, retiring. */

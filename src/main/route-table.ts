@@ -92,6 +92,12 @@ export class Routes {
     this.builtins = builtins(this)
   }
 
+  /** The route of `method` and `url`, or null (then lookup() says why). */
+  match (method: string, url: string): RouteInfo | null {
+    const i = this.router.find(method, url)
+    return i < 0 ? null : this.list[i]
+  }
+
   lookup (method: string, url: string): Lookup {
     const found = this.router.lookup(method, url)
     return found.found ? { found: true, route: this.list[found.route] } : found

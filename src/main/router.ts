@@ -39,6 +39,12 @@ export class Router {
     return this.fmw.hasRoute(method as FindMyWay.HTTPMethod, path)
   }
 
+  /** The route index for `method` and `url`, or -1: the per-request path, allocating nothing. */
+  find (method: string, url: string): number {
+    const found = this.fmw.find(method as FindMyWay.HTTPMethod, url)
+    return found === null || found.store === null ? -1 : (found.store as Match).route
+  }
+
   lookup (method: string, url: string): Lookup {
     const found = this.fmw.find(method as FindMyWay.HTTPMethod, url)
     if (found !== null) {

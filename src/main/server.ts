@@ -50,7 +50,7 @@ export class Server {
   private readonly context: ExchangeContext
   private http: Http1Server | null = null
   /** Exchanges accepted and not yet over for their client. */
-  private readonly active = new Set<Exchange>()
+  private active = 0
   private idle: (() => void) | null = null
   /** Set once close() starts stopping the isolates: nothing more can run. */
   private stopping = false
@@ -82,7 +82,7 @@ export class Server {
     this.context = {
       dispatcher: this.dispatcher,
       routes: () => this.routes!,
-      finished: (ex) => this.finished(ex),
+      finished: () => this.finished(),
       retryAfter,
       maxBodySize: o.maxBodySize
     }
@@ -184,13 +184,15 @@ export class Server {
     this.watcher?.close()
     const http = this.http!
     const closed = http.close() // idle connections close now, the others after their response
-    if (this.active.size > 0) {
+    if (this.active > 0) {
       const idle = new Promise<void>(resolve => { this.idle = resolve })
       let deadline: NodeJS.Timeout | undefined
       const late = new Promise<'late'>(resolve => { deadline = setTimeout(resolve, this.options.shutdownTimeout, 'late') })
       if (await Promise.race([idle, late]) === 'late') {
         const err = new IsopoolError('ISOPOOL_ERR_SHUTTING_DOWN')
-        for (const ex of [...this.active]) ex.shutDown(err)
+        // Those waiting for an isolate, then those on one (a placement's request is its exchange).
+        for (const ex of this.dispatcher.takeAll()) ex.shutDown(err)
+        for (const p of this.pool.placements()) (p.request as Exchange).shutDown(err)
       }
       clearTimeout(deadline)
     }
@@ -210,9 +212,10 @@ export class Server {
       builtin(res)
       return
     }
-    const found = routes.lookup(req.method, req.url)
-    if (!found.found) {
-      writeNoRoute(res, req.method, req.url, found)
+    const route = routes.match(req.method, req.url)
+    if (route === null) {
+      const miss = routes.lookup(req.method, req.url)
+      if (!miss.found) writeNoRoute(res, req.method, req.url, miss)
       return
     }
     if (this.state !== 'listening') {
@@ -234,14 +237,13 @@ export class Server {
       writeError(res, new IsopoolError('ISOPOOL_ERR_BODY_TOO_LARGE', { limit: this.options.maxBodySize }), [], true)
       return
     }
-    const ex = new Exchange(req, res, found.route, this.context)
-    this.active.add(ex)
-    this.dispatcher.submit(ex)
+    this.active++
+    this.dispatcher.submit(new Exchange(req, res, route, this.context))
   }
 
-  private finished (ex: Exchange): void {
-    this.active.delete(ex)
-    if (this.active.size === 0 && this.idle !== null) {
+  private finished (): void {
+    this.active--
+    if (this.active === 0 && this.idle !== null) {
       const idle = this.idle
       this.idle = null
       idle()

@@ -9,36 +9,40 @@
 //
 //  SharedArrayBuffer, Int32 words
 //  ┌──────────── control (CONTROL_WORDS) ─────────────┬──── slots [0, size): one per request in flight ────┐
-//  │ [0] BUSY_SINCE  ms (since the table's epoch) at    │    0     free, or revoked: nobody may run it        │
-//  │                 which the isolate's current        │    id    offered: placed, not started (id > 0)     │
-//  │                 synchronous handler began; 0 when  │   -id    claimed: the isolate has started it        │
-//  │                 it runs none                       │                                                    │
-//  │ [1] BUSY_ROUTE  route index of that handler        │                                                    │
+//  │ [0] BUSY_SINCE  ms (since the table's epoch, low   │    id    offered: placed, not started (id > 0)     │
+//  │                 31 bits) at which the isolate's    │   -id    claimed: the isolate has started it        │
+//  │                 current synchronous handler began; │    0     revoked: nobody may run it (or never used) │
+//  │                 0 when it runs none                │                                                    │
 //  └────────────────────────────────────────────────────┴────────────────────────────────────────────────────┘
 //
 // Lifecycle of a slot (the main thread allocates slots; the REQ_HEAD frame carries its index):
 //
-//    free ──offer(id): store id──▶ offered ──claim (isolate): CAS id→-id──▶ claimed ──┐
-//      ▲                             │                                               │
-//      │                             └──revoke (main): CAS id→0──▶ revoked ──────────┤
-//      └────────────────────── release (main): store 0, once claimed or revoked ◀───┘
+//    free ──offer(id)──▶ offered ──claim (isolate): CAS id→-id──▶ claimed ──┐
+//     ▲                    │                                              │
+//     │                    └──revoke (main): CAS id→0──▶ revoked ─────────┤
+//     └──────── the main thread's own free list, once claimed or revoked ◀┘
 //
-// Memory ordering. offer() stores the id before the frame that names the slot is published by the
-// ring's store of HEAD, and the isolate reads HEAD before it claims: it always sees the offer. The
-// claim and the revoke are sequentially consistent read-modify-writes of one word, so one wins
-// and the loser sees the winner's value. The main thread releases a slot only when its value is
-// no longer the offered id — claimed (the isolate never reads a slot again once it claimed it)
-// or revoked — so a slot is never reused under an isolate that might still claim it. A frame
-// whose slot was revoked and then reused for another request still carries the old id; its claim
-// fails against the new id, and the isolate drops the frame. Ids are 31-bit (so -id is an Int32)
-// and run 1 … 2^31 - 1 before they wrap: a stale frame would have to outlive two billion others.
+// Memory ordering. offer() writes the id before the frame that names the slot is published by the
+// ring's store of HEAD, and the isolate loads HEAD before it claims: it always sees the offer (a
+// plain write before a sequentially consistent store is visible after the load that reads it,
+// as the frame's own bytes are). The claim and the revoke are sequentially consistent
+// read-modify-writes of one word, so one wins and the loser sees the winner's value. The main
+// thread puts a slot back on its free list only once its value is no longer the offered id —
+// claimed (the isolate never reads a slot again once it claimed it) or revoked — so a slot is
+// never reused under an isolate that might still claim it; the next offer simply overwrites it.
+// A frame whose slot was revoked and then reused for another request still carries the old id:
+// its claim fails against the new id (an aligned Int32 is never torn, even by a racing plain
+// write), and the isolate drops the frame. Ids are 31-bit (so -id is an Int32) and run
+// 1 … 2^31 - 1 before they wrap: a stale frame would have to outlive two billion others.
 //
 // BUSY_SINCE lets the main thread see, with one load and no message, how long the handler running
 // now has kept the isolate: a handler stuck in synchronous code shows up the moment it runs longer
 // than the supervisor allows, and the requests queued behind it move to other isolates at once.
+// The isolate writes it with plain stores (the supervisor reads it every few tens of ms and
+// tolerates a value a moment old); each request costs the two threads one offer, one claim and
+// two plain stores, no more.
 
 const BUSY_SINCE = 0
-const BUSY_ROUTE = 1
 /** Words before the slots: the busy words and room to grow, on their own cache lines. */
 const CONTROL_WORDS = 16
 
@@ -68,9 +72,10 @@ export class ClaimTable {
 
   // ── main thread ────────────────────────────────────────────────────────────────────────────
 
-  /** Offer request `id` in `slot` (a free one): from now on the isolate may claim it. */
+  /** Offer request `id` in `slot` (a free one): the isolate may claim it once the frame naming it
+   * is published (see the memory ordering above). */
   offer (slot: number, id: number): void {
-    Atomics.store(this.words, CONTROL_WORDS + slot, id)
+    this.words[CONTROL_WORDS + slot] = id
   }
 
   /** Take back request `id` if the isolate has not claimed it: true when it never will run. */
@@ -83,11 +88,6 @@ export class ClaimTable {
     return Atomics.load(this.words, CONTROL_WORDS + slot) === -id
   }
 
-  /** Free `slot` for another request: only once its request is claimed or revoked. */
-  release (slot: number): void {
-    Atomics.store(this.words, CONTROL_WORDS + slot, 0)
-  }
-
   /** Milliseconds the isolate's current synchronous handler has run at `now` (ms since epoch,
    * as busyClock gives it), or 0 when none runs. */
   busyFor (now: number): number {
@@ -97,11 +97,6 @@ export class ClaimTable {
     return since === 0 ? 0 : ((Math.floor(now) & 0x7fffffff) - since) & 0x7fffffff
   }
 
-  /** The route index of the handler running now (meaningful while busyFor() > 0). */
-  busyRoute (): number {
-    return Atomics.load(this.words, BUSY_ROUTE)
-  }
-
   // ── isolate ────────────────────────────────────────────────────────────────────────────────
 
   /** Claim request `id` before running it: false when the main thread revoked it (drop it). */
@@ -109,16 +104,15 @@ export class ClaimTable {
     return Atomics.compareExchange(this.words, CONTROL_WORDS + slot, id, -id) === id
   }
 
-  /** A synchronous handler of `route` starts at `now` (busyClock's ms). */
-  busy (now: number, route: number): void {
-    Atomics.store(this.words, BUSY_ROUTE, route)
+  /** A synchronous handler starts at `now` (busyClock's ms). */
+  busy (now: number): void {
     // The low 31 bits (see busyFor), and never 0, which means idle.
-    Atomics.store(this.words, BUSY_SINCE, (Math.floor(now) & 0x7fffffff) || 1)
+    this.words[BUSY_SINCE] = (now & 0x7fffffff) || 1
   }
 
   /** The synchronous part of the handler is over. */
   idle (): void {
-    Atomics.store(this.words, BUSY_SINCE, 0)
+    this.words[BUSY_SINCE] = 0
   }
 }
 

@@ -58,7 +58,8 @@ export class Http1Response {
   private pendingHead: string | null = null
   private chunked = false
   private noBody = false
-  private closeCbs: (() => void)[] | null = null
+  /** Told once if the connection closes before this response was written whole. */
+  private closeListener: CloseListener | null = null
 
   constructor (conn: ResponseConnection, req: RespondedRequest, keepAlive: boolean) {
     this.conn = conn
@@ -66,9 +67,10 @@ export class Http1Response {
     this.shouldKeepAlive = keepAlive
   }
 
-  /** Called once if the connection closes before this response was written whole. */
-  onClose (cb: () => void): void {
-    (this.closeCbs ??= []).push(cb)
+  /** `listener.closed()` is called once if the connection closes before this response was
+   * written whole (one listener: the request's owner; no closure per request). */
+  onClose (listener: CloseListener): void {
+    this.closeListener = listener
   }
 
   /**
@@ -167,7 +169,7 @@ export class Http1Response {
       if (head !== null || tail !== '') this.conn.socket.write((head ?? '') + tail, 'latin1')
     }
     this.writableEnded = true
-    this.closeCbs = null
+    this.closeListener = null
     this.conn.responded(this)
   }
 
@@ -200,12 +202,16 @@ export class Http1Response {
   closed (): void {
     if (this.writableEnded) return
     this.destroyed = true
-    const cbs = this.closeCbs
-    this.closeCbs = null
-    if (cbs !== null) for (const cb of cbs) cb()
+    const listener = this.closeListener
+    this.closeListener = null
+    listener?.connectionClosed()
   }
 }
 
+/** What hears that a response's connection closed before the response was written whole. */
+export interface CloseListener {
+  connectionClosed (): void
+}
 
 // The Date header, formatted once a second.
 let date = ''

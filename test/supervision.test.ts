@@ -107,6 +107,31 @@ describe('time limits', () => {
   })
 })
 
+describe('spares', () => {
+  it('take a dead isolate\'s place at once, and are started again behind it', async () => {
+    app = await start({ isolates: 2, spares: 1 }, ROUTES)
+    const a = app
+    const until = async (what: string, ok: () => boolean): Promise<void> => {
+      for (let tries = 0; !ok(); tries++) {
+        if (tries > 500) throw new Error(`never: ${what}`)
+        await new Promise(resolve => setTimeout(resolve, 20))
+      }
+    }
+    await until('a spare is ready', () => a.server.spareCount === 1)
+    // Every isolate has answered something: a first answer is what tells a crash from a crash loop.
+    await Promise.all(Array.from({ length: 20 }, () => a.get('/whoami')))
+    expect((await a.get('/exit')).status).toBe(502)
+    // The spare was promoted when the isolate's exit was seen, before its 502 went out.
+    expect(a.server.isolateCount).toBe(2)
+    expect(a.server.spareCount).toBe(0)
+    expect(a.server.restarts).toBe(1)
+    expect((await a.get('/readyz')).status).toBe(200)
+    const after = await Promise.all(Array.from({ length: 20 }, () => a.get('/whoami')))
+    expect(new Set(after.map(r => r.json.thread)).size).toBe(2)
+    await until('a new spare is ready', () => a.server.spareCount === 1)
+  })
+})
+
 describe('memory limits', () => {
   it('an isolate that runs out of memory dies alone and is replaced', async () => {
     app = await start({ isolates: 2, resourceLimits: { maxOldGenerationSizeMb: 48 } }, ROUTES)

@@ -125,6 +125,9 @@ export class IsolatePool {
 
   get isReloading (): boolean { return this.reloading !== null }
 
+  /** Spare isolates ready now. */
+  get spareCount (): number { return this.spares.length }
+
   /** Why the pool cannot serve as configured right now, or null. */
   notReady (): string | null {
     const n = this.options.isolates
@@ -281,13 +284,19 @@ export class IsolatePool {
     for (let k = 0; k < want; k++) {
       const timer = setTimeout(() => {
         if (this.generation !== gen || this.stopped) {
+          // A reload went live meanwhile: the new generation starts its own.
           this.starting--
+          this.replenish()
           return
         }
         this.startOne(gen).then(
           (h) => {
             this.starting--
-            if (this.generation !== gen || this.stopped) { void h.stop(); return }
+            if (this.generation !== gen || this.stopped) {
+              void h.stop()
+              this.replenish()
+              return
+            }
             if (manifestKey(h.manifest) !== gen.manifestKey) {
               void h.stop()
               this.startFailed(h.index, new IsopoolError('ISOPOOL_ERR_ISOLATE_START', { isolate: h.index, reason: 'it found other route() declarations than its generation' }))

@@ -101,6 +101,9 @@ export class Server {
   /** Number of isolates serving (after listen()). */
   get isolateCount (): number { return this.pool.active.length }
 
+  /** Spare isolates ready now, idle, to take a dead one's place (the `spares` option). */
+  get spareCount (): number { return this.pool.spareCount }
+
   /** Isolates replaced since listen() (crashes, exits, stuck isolates; not reloads). */
   get restarts (): number { return this.pool.restarts }
 

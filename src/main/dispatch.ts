@@ -1,20 +1,29 @@
-// When and where each request runs: admission (a bounded queue), placement (the isolate with the
-// least expected work), and the holding of long requests (route-costs.ts has the model). Policy
-// only: the dispatcher sees isolates through Candidate and requests through Job, and reads time
-// from an injected Clock, so every rule here is tested without sockets, threads or sleeps
+// When and where each request runs: admission, placement (the isolate with the least expected
+// work), and the holding of long requests (route-costs.ts has the model). Policy only: the
+// dispatcher sees isolates through Candidate and requests through Job, and reads time from an
+// injected Clock, so every rule here is tested without sockets, threads or sleeps
 // (test/unit/dispatch.test.ts).
 //
-//   submit(job) ── queue empty, a candidate can take it ──▶ candidate.take(job) → job.placed(p)
-//        │                                                  (least work, then fewest in flight)
-//        ├── every candidate full ─────────────────────────▶ queue   (FIFO; pump() retries)
-//        ├── long, every candidate has its long ones ───────▶ held    (light ones pass it)
-//        └── queue + held at maxQueue ─────────────────────▶ job.refuse(503 overloaded)
+//   submit(job) ── a candidate can take it soon enough ──▶ candidate.take(job) → job.placed(p)
+//        │                                                (least work, then fewest in flight)
+//        ├── every candidate full ────────────────────────▶ queue   (FIFO; pump() retries)
+//        ├── long, every candidate has its long ones ──────▶ held    (light ones pass it)
+//        ├── its expected wait is over maxQueueWait ───────▶ refuse(503 QUEUE_WAIT, Retry-After: that wait)
+//        └── the waiting requests hold maxQueue / maxQueueBytes ▶ refuse(503 OVERLOADED)
+//
+// Admission is by time, not by count. A request's expected wait is the work ahead of it — what
+// the isolates have in flight and what waits before it here, each request at its route's learned
+// cost — spread over the isolates of the generation; one that would wait longer than
+// maxQueueWait is refused at once, with a Retry-After of that wait, rather than accepted to time
+// out later. A burst the isolates clear in time is taken whole, however many requests it has;
+// sustained overload is shed at the door. Requests that still wait past maxQueueWait (the isolates
+// stalled, or the estimate was short) are shed by expire(). The counts are a memory backstop only.
 //
 // Order: nothing passes the queue (a request that finds others waiting waits behind them), light
 // requests pass held long ones, and no request passes a held one of its own route (a route whose
 // cost hovers around LONG_MS must not have its held requests passed by its own later ones that
 // came in as light). Requests moved off an isolate that died or stalled before they started go
-// back to the front of the queue, in the order they were accepted.
+// back into the queue before every request accepted after them.
 
 import { IsopoolError } from '../shared/errors.ts'
 import { LIGHT_WINDOW_MS, LONG_MS, MAX_LONG, MAX_LONG_MIXED } from './route-costs.ts'
@@ -32,16 +41,18 @@ export interface Job<P> {
   readonly route: object
   /** Its place in the order requests were accepted. */
   readonly seq: number
+  /** Memory it holds while it waits here (its head, its buffers): the maxQueueBytes backstop. */
+  readonly bytes: number
   /** Expected ms of isolate work (the route's learned cost, read when it is placed). */
   expectedCost (): number
-  /** The cost it was placed with, charged to the candidate that took it. */
+  /** The cost it was placed or queued with; while it is on a candidate, charged there. */
   cost: number
   /** Answered or given up: it needs no place any more. */
   readonly settled: boolean
   /** It is on `placement` now: its frames go there. */
   placed (placement: P): void
-  /** No room for it: answer `err`. */
-  refuse (err: IsopoolError): void
+  /** No room for it: answer `err`, with Retry-After `retryAfter` seconds when given. */
+  refuse (err: IsopoolError, retryAfter?: number): void
 }
 
 /** An isolate as the dispatcher sees it. */
@@ -59,13 +70,38 @@ export interface Candidate<J, P> {
   take (job: J): P | null
 }
 
+export interface DispatcherOptions {
+  /** Requests that may wait here at most (memory backstop). */
+  maxQueue: number
+  /** Bytes the waiting requests may hold at most (memory backstop). */
+  maxQueueBytes: number
+  /** Expected wait in ms a request is admitted with, and the longest it may then wait; 0 for no
+   * limit by time. */
+  maxQueueWait: number
+}
+
 const PLACED = 0
 const FULL = 1
 const HELD = 2
+/** Admission only: it would wait in an isolate's ring longer than maxQueueWait. */
+const TOO_LONG = 3
+
+/** How long after a request was shed the dispatcher still counts as shedding (for /readyz). */
+export const SHEDDING_FOR_MS = 1000
+
+/** What a waiting request carries with it here. */
+interface Waiting {
+  /** When it started to wait (clock ms). */
+  since: number
+  /** The cost it was counted with in the work waiting. */
+  cost: number
+  /** In the held list, not the queue. */
+  held: boolean
+}
 
 export class Dispatcher<P, J extends Job<P> = Job<P>> {
   private readonly clock: Clock
-  private readonly maxQueue: number
+  private readonly options: DispatcherOptions
   /** Isolates that may take requests, in a stable order (the current generation). */
   private candidates: readonly Candidate<J, P>[] = []
   /** Requests waiting for an isolate, oldest first. */
@@ -73,8 +109,18 @@ export class Dispatcher<P, J extends Job<P> = Job<P>> {
   /** Long requests waiting for an isolate with room for one more of them; they wait here, where
    * they hold up no one, not behind a job on an isolate. */
   private held: J[] = []
+  private readonly waitingOf = new Map<J, Waiting>()
   /** Held requests per route. */
   private readonly heldOf = new Map<object, number>()
+  /** Requests counted as waiting in the queue and in the held list (a withdrawn one is no longer
+   * counted, and is dropped from its list lazily), their expected ms of work, and their bytes. */
+  private queuedN = 0
+  private heldN = 0
+  private queueWork = 0
+  private heldWork = 0
+  private waitingBytes = 0
+  /** When a request was last shed (clock ms). */
+  private shedAt = -Infinity
   /** When a request that is not a long one was last placed, its route, and when one of another
    * route was: whether light requests come is asked for routes other than the long request's
    * own (one whose cost hovers around LONG_MS has no one to protect from it). */
@@ -82,8 +128,8 @@ export class Dispatcher<P, J extends Job<P> = Job<P>> {
   private lightRoute: object | null = null
   private otherLightAt = -Infinity
 
-  constructor (options: { maxQueue: number }, clock: Clock = systemClock) {
-    this.maxQueue = options.maxQueue
+  constructor (options: DispatcherOptions, clock: Clock = systemClock) {
+    this.options = options
     this.clock = clock
   }
 
@@ -94,55 +140,100 @@ export class Dispatcher<P, J extends Job<P> = Job<P>> {
   }
 
   /** Requests waiting in the main thread. */
-  get waiting (): number { return this.queue.length + this.held.length }
+  get waiting (): number { return this.queuedN + this.heldN }
 
-  /** A new request: placed now, queued, held, or refused when the main thread holds maxQueue. */
+  /** Bytes the waiting requests hold. */
+  get bytesWaiting (): number { return this.waitingBytes }
+
+  /** A request was shed within the last SHEDDING_FOR_MS. */
+  get shedding (): boolean { return this.clock.now() - this.shedAt < SHEDDING_FOR_MS }
+
+  /** A new request: placed now, queued or held — or refused, when it would wait too long or the
+   * waiting requests hold all the memory they may. */
   submit (job: J): void {
-    if (this.queue.length > 0) this.wait(job)
+    if (this.queuedN > 0) this.wait(job, false)
     // No overtaking among long requests, nor within a route.
-    else if (this.held.length > 0 && ((this.heldOf.get(job.route) ?? 0) > 0 || job.expectedCost() >= LONG_MS)) this.hold(job)
+    else if (this.heldN > 0 && ((this.heldOf.get(job.route) ?? 0) > 0 || job.expectedCost() >= LONG_MS)) this.wait(job, true)
     else {
-      const placed = this.place(job)
-      if (placed === FULL) this.wait(job)
-      else if (placed === HELD) this.hold(job)
+      const placed = this.place(job, true)
+      if (placed === FULL) this.wait(job, false)
+      else if (placed === HELD) this.wait(job, true)
+      else if (placed === TOO_LONG) this.shed(job, new IsopoolError('ISOPOOL_ERR_QUEUE_WAIT', { wait: Math.round(this.leastWork()), limit: this.options.maxQueueWait }), this.leastWork())
     }
+  }
+
+  /**
+   * The expected wait of a request that would wait now: the work in flight on the isolates and
+   * the work waiting before it here (queued; and held, for a long one, which queues behind them),
+   * spread over the isolates of the generation (those stalled or restarting come back).
+   */
+  expectedWait (long: boolean): number {
+    let work = this.queueWork + (long ? this.heldWork : 0)
+    for (const c of this.candidates) work += c.work
+    return work / Math.max(1, this.candidates.length)
   }
 
   /**
    * A request that was accepted earlier and lost its place before it started (its isolate died,
    * stalled, or was retired): back in line before every request accepted after it, whatever the
-   * queue's length — it was admitted once. The caller pumps once it has put back all it moves.
+   * queue's length or wait — it was admitted once. The caller pumps once it has put back all it
+   * moves.
    */
   requeue (job: J): void {
     let i = 0
     while (i < this.queue.length && this.queue[i].seq < job.seq) i++
     this.queue.splice(i, 0, job)
+    job.cost = job.expectedCost()
+    this.counted(job, false)
   }
 
-  /** `job` no longer waits (its client left, or its time ran out). */
+  /** `job` no longer waits (its client left, or its time ran out): it stops counting at once,
+   * and leaves its list when the pump or the sweep reaches it (no search of a long queue). */
   withdraw (job: J): void {
-    const i = this.queue.indexOf(job)
-    if (i >= 0) this.queue.splice(i, 1)
-    const j = this.held.indexOf(job)
-    if (j >= 0) {
-      this.held.splice(j, 1)
-      this.unheld(job)
-    }
+    this.uncounted(job)
   }
 
   /** Take every waiting request out (to answer them at shutdown), oldest first. */
   takeAll (): J[] {
-    const all = [...this.queue.splice(0), ...this.held.splice(0)]
+    const all = [...this.queue.splice(0), ...this.held.splice(0)].filter(job => this.waitingOf.has(job))
     this.heldOf.clear()
+    this.waitingOf.clear()
+    this.queuedN = this.heldN = this.queueWork = this.heldWork = this.waitingBytes = 0
     return all
   }
 
   /** Every waiting request, for a look at each (rerouting after a reload: its route may change,
    * so the held counts are taken again after). */
   forEachWaiting (fn: (job: J) => void): void {
-    for (const job of [...this.queue, ...this.held]) fn(job)
+    for (const job of [...this.queue, ...this.held]) if (this.waitingOf.has(job)) fn(job)
     this.heldOf.clear()
-    for (const job of this.held) this.heldOf.set(job.route, (this.heldOf.get(job.route) ?? 0) + 1)
+    for (const job of this.held) if (this.waitingOf.has(job)) this.heldOf.set(job.route, (this.heldOf.get(job.route) ?? 0) + 1)
+  }
+
+  /**
+   * Shed the requests that have waited here longer than maxQueueWait (the isolates stalled, or
+   * their work was longer than expected): each gets 503 at once rather than its timeout later.
+   * Called every few tens of ms.
+   */
+  expire (): void {
+    const limit = this.options.maxQueueWait
+    if (limit <= 0 || this.waitingOf.size === 0) return
+    const now = this.clock.now()
+    const stale: [J, number, boolean][] = []
+    // One pass over each list: what stays keeps its order; withdrawn ones go too.
+    const keep = (list: J[], held: boolean): J[] => list.filter((job) => {
+      const w = this.waitingOf.get(job)
+      if (w === undefined) return false
+      if (now - w.since <= limit) return true
+      stale.push([job, now - w.since, held])
+      return false
+    })
+    this.queue = keep(this.queue, false)
+    this.held = keep(this.held, true)
+    for (const [job, waited, held] of stale) {
+      this.uncounted(job)
+      if (!job.settled) this.shed(job, new IsopoolError('ISOPOOL_ERR_QUEUE_EXPIRED', { wait: Math.round(waited), limit }), this.expectedWait(held))
+    }
   }
 
   /** Place waiting requests, oldest first, while isolates can take them. Re-entrant calls (a
@@ -169,31 +260,39 @@ export class Dispatcher<P, J extends Job<P> = Job<P>> {
   private pumpOnce (): void {
     while (this.queue.length > 0) {
       const job = this.queue[0]
-      if (!job.settled) {
-        const placed = this.place(job)
+      // Settled or withdrawn meanwhile: it needs no place.
+      if (!job.settled && this.waitingOf.has(job)) {
+        const placed = this.place(job, false)
         if (placed === FULL) return
-        if (placed === HELD) this.pushHeld(job) // moves from one list to the other: no new place taken
+        if (placed === HELD) {
+          // Moves from one list to the other: no new place taken, and its wait goes on.
+          this.queue.shift()
+          this.moveToHeld(job)
+          continue
+        }
       }
       this.queue.shift()
+      this.uncounted(job)
     }
     while (this.held.length > 0) {
       const job = this.held[0]
-      if (!job.settled && this.place(job) !== PLACED) return
+      if (!job.settled && this.waitingOf.has(job) && this.place(job, false) !== PLACED) return
       this.held.shift()
-      this.unheld(job)
+      this.uncounted(job)
     }
   }
 
   /**
    * Put `job` on the candidate that can take it now and will be free soonest: PLACED; FULL when
    * none can take anything now; HELD when it is a long one and every candidate that could take it
-   * already has as many long ones in flight as it may.
+   * already has as many long ones in flight as it may; TOO_LONG (`admit` only: a new request)
+   * when the work already on that candidate is more than maxQueueWait.
    */
-  private place (job: J): number {
+  private place (job: J, admit: boolean): number {
     const candidates = this.candidates
     // The route's cost as known now (a request may have waited while it was learned).
-    job.cost = job.expectedCost()
-    const long = job.cost >= LONG_MS
+    const cost = job.expectedCost()
+    const long = cost >= LONG_MS
     const now = this.clock.now()
     const maxLong = !long ? 0
       : now - (job.route === this.lightRoute ? this.otherLightAt : this.lightAt) < LIGHT_WINDOW_MS ? MAX_LONG_MIXED : MAX_LONG
@@ -213,6 +312,8 @@ export class Dispatcher<P, J extends Job<P> = Job<P>> {
         if (best === null || c.work < best.work || (c.work === best.work && c.inFlight < best.inFlight)) best = c
       }
       if (best === null) return held ? HELD : FULL
+      if (admit && this.options.maxQueueWait > 0 && best.work > this.options.maxQueueWait) return TOO_LONG
+      job.cost = cost
       placement = best.take(job)
       // Its ring is full: try the next one; it reports its space, and pump() comes back.
       if (placement === null) (full ??= []).push(best)
@@ -228,33 +329,83 @@ export class Dispatcher<P, J extends Job<P> = Job<P>> {
     return PLACED
   }
 
-  private wait (job: J): void {
-    if (this.overloaded(job)) return
-    this.queue.push(job)
+  /** The work on the candidate that has least: what a request placed now would wait for. */
+  private leastWork (): number {
+    let least = Infinity
+    for (const c of this.candidates) if (c.accepting && c.work < least) least = c.work
+    return least === Infinity ? 0 : least
   }
 
-  private hold (job: J): void {
-    if (!this.overloaded(job)) this.pushHeld(job)
-  }
-
-  private pushHeld (job: J): void {
-    this.held.push(job)
-    this.heldOf.set(job.route, (this.heldOf.get(job.route) ?? 0) + 1)
-  }
-
-  /** `job` left the held list. */
-  private unheld (job: J): void {
-    const n = (this.heldOf.get(job.route) ?? 1) - 1
-    if (n === 0) this.heldOf.delete(job.route)
-    else this.heldOf.set(job.route, n)
-  }
-
-  /** Refuse with 503 when the main thread already holds maxQueue requests. */
-  private overloaded (job: J): boolean {
-    if (this.queue.length + this.held.length >= this.maxQueue) {
-      job.refuse(new IsopoolError('ISOPOOL_ERR_OVERLOADED'))
-      return true
+  /** Queue or hold a new request, if the main thread has the memory for it and it would be
+   * served in time. */
+  private wait (job: J, held: boolean): void {
+    const o = this.options
+    if (this.queuedN + this.heldN >= o.maxQueue || this.waitingBytes + job.bytes > o.maxQueueBytes) {
+      this.shed(job, new IsopoolError('ISOPOOL_ERR_OVERLOADED'))
+      return
     }
-    return false
+    job.cost = job.expectedCost()
+    // A light request passes the held long ones: only the queue is ahead of it.
+    const wait = this.expectedWait(held)
+    if (o.maxQueueWait > 0 && wait > o.maxQueueWait) {
+      this.shed(job, new IsopoolError('ISOPOOL_ERR_QUEUE_WAIT', { wait: Math.round(wait), limit: o.maxQueueWait }), wait)
+      return
+    }
+    if (held) this.held.push(job)
+    else this.queue.push(job)
+    this.counted(job, held)
   }
+
+  private moveToHeld (job: J): void {
+    const w = this.waitingOf.get(job)
+    this.uncounted(job)
+    this.held.push(job)
+    this.counted(job, true, w?.since)
+  }
+
+  /** `job` joined the queue (or the held list): count it, its work and its bytes. */
+  private counted (job: J, held: boolean, since = this.clock.now()): void {
+    const cost = job.cost
+    this.waitingOf.set(job, { since, cost, held })
+    this.waitingBytes += job.bytes
+    if (held) {
+      this.heldN++
+      this.heldWork += cost
+      this.heldOf.set(job.route, (this.heldOf.get(job.route) ?? 0) + 1)
+    } else {
+      this.queuedN++
+      this.queueWork += cost
+    }
+  }
+
+  /** `job` left the queue (or the held list), or was withdrawn: it no longer counts. */
+  private uncounted (job: J): void {
+    const w = this.waitingOf.get(job)
+    if (w === undefined) return
+    this.waitingOf.delete(job)
+    this.waitingBytes -= job.bytes
+    if (w.held) {
+      this.heldN--
+      this.heldWork -= w.cost
+      const n = (this.heldOf.get(job.route) ?? 1) - 1
+      if (n === 0) this.heldOf.delete(job.route)
+      else this.heldOf.set(job.route, n)
+    } else {
+      this.queuedN--
+      this.queueWork -= w.cost
+    }
+    if (this.waitingOf.size === 0) this.queueWork = this.heldWork = this.waitingBytes = 0 // no rounding left over
+  }
+
+  /** Refuse `job`: shed load. `wait` (ms) gives its Retry-After. */
+  private shed (job: J, err: IsopoolError, wait?: number): void {
+    this.shedAt = this.clock.now()
+    job.refuse(err, wait === undefined ? undefined : retryAfter(wait))
+  }
+}
+
+/** Retry-After for an expected wait of `wait` ms: the seconds it takes the isolates to clear what
+ * is ahead now, 1 to 60. */
+export function retryAfter (wait: number): number {
+  return Math.min(60, Math.max(1, Math.ceil(wait / 1000)))
 }

@@ -40,6 +40,11 @@ export interface ExchangeContext {
 }
 
 let nextSeq = 0
+/** Bytes a waiting request holds besides its head text: its Exchange, Http1Request and
+ * Http1Response, and a share of its connection's buffers. */
+const WAITING_OVERHEAD = 2048
+/** The most a socket read delivers at once (libuv's buffer): what of a body a waiting request holds. */
+const SOCKET_READ = 65536
 
 export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink, CloseListener {
   readonly req: Http1Request
@@ -50,6 +55,10 @@ export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink
   readonly bodyLen: number
   /** Accepted in this order: moved requests go back in line by it. */
   readonly seq = nextSeq++
+  /** What it holds while it waits in the main thread: its head text, the objects of a request,
+   * and what of its body may arrive before it is read (one socket read at most: the connection
+   * stops reading until an isolate takes the body). The dispatcher's maxQueueBytes. */
+  readonly bytes: number
   route: RouteInfo
   state: ExchangeState = 'queued'
   /** Expected ms of isolate work, charged to the isolate it is placed on (route-costs.ts). */
@@ -68,6 +77,7 @@ export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink
     this.req = req
     this.res = res
     this.text = req.head
+    this.bytes = req.head.length + WAITING_OVERHEAD + (req.bodyLength === 0 ? 0 : req.bodyLength < 0 ? SOCKET_READ : Math.min(req.bodyLength, SOCKET_READ))
     this.bodyLen = req.bodyLength < 0 ? UNKNOWN_LENGTH : req.bodyLength
     this.bodyEnded = this.bodyLen === 0
     this.route = route
@@ -83,9 +93,9 @@ export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink
 
   expectedCost (): number { return this.route.cost.expected }
 
-  /** The main thread has no room for it. */
-  refuse (err: IsopoolError): void {
-    this.fail(err, this.ctx.retryAfter)
+  /** The main thread has no room or no time for it: Retry-After `retryAfter` s, or the server's. */
+  refuse (err: IsopoolError, retryAfter?: number): void {
+    this.fail(err, retryAfter === undefined ? this.ctx.retryAfter : ['retry-after', String(retryAfter)])
   }
 
   /** An isolate took it: its frames go there now. */

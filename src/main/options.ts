@@ -42,8 +42,20 @@ export interface ServerOptions {
   /** Deepest nesting of arrays and objects in a typed route's JSON or MessagePack body; deeper
    * gets 400 (ISOPOOL_ERR_BODY_TOO_DEEP) before it is validated. Default 128. */
   maxBodyDepth?: number
-  /** Requests that may wait in the main thread when every isolate is busy; past it, 503. Default 1024. */
+  /**
+   * Milliseconds a request may expect to wait for an isolate: one whose expected wait — the work
+   * ahead of it at its routes' learned costs, spread over the isolates — is longer gets 503
+   * (ISOPOOL_ERR_QUEUE_WAIT) at once, with a Retry-After of that wait, and one that has waited
+   * longer is shed (ISOPOOL_ERR_QUEUE_EXPIRED). 0 for no limit by time. Default 1 000.
+   */
+  maxQueueWait?: number
+  /** Memory backstop: requests that may wait in the main thread at once; past it, 503
+   * (ISOPOOL_ERR_OVERLOADED). Default 65 536. */
   maxQueue?: number
+  /** Memory backstop: bytes the waiting requests may hold (heads, about 2 KiB of objects each,
+   * and what of a body one socket read brings, up to 64 KiB); past it, 503
+   * (ISOPOOL_ERR_OVERLOADED). Default 64 MiB. */
+  maxQueueBytes?: number
   /** Requests in flight on one isolate before it counts as busy (at most 65 535). Default 512. */
   maxInFlight?: number
   /**
@@ -107,6 +119,8 @@ export interface HttpLimits {
   requestTimeout?: number
   /** Milliseconds an idle keep-alive connection stays open. Default 5 000. */
   keepAliveTimeout?: number
+  /** Memory backstop: open connections at most; one more is closed as it is accepted. Default 65 536. */
+  maxConnections?: number
 }
 
 export interface ResolvedOptions {
@@ -118,6 +132,8 @@ export interface ResolvedOptions {
   ringSize: number
   maxBodyDepth: number
   maxQueue: number
+  maxQueueBytes: number
+  maxQueueWait: number
   maxInFlight: number
   spares: number
   retryAfter: number
@@ -151,7 +167,9 @@ export function resolveOptions (input: number | ServerOptions = {}): ResolvedOpt
     maxBodySize: integer('maxBodySize', o.maxBodySize ?? 1024 * 1024, 0, 0xfffffffe),
     ringSize: powerOfTwo('ringSize', o.ringSize ?? 256 * 1024, RING_MIN_CAPACITY, RING_MAX_CAPACITY),
     maxBodyDepth: integer('maxBodyDepth', o.maxBodyDepth ?? 128, 1, 10_000),
-    maxQueue: integer('maxQueue', o.maxQueue ?? 1024, 0, 1 << 24),
+    maxQueue: integer('maxQueue', o.maxQueue ?? 65_536, 0, 1 << 24),
+    maxQueueBytes: integer('maxQueueBytes', o.maxQueueBytes ?? 64 * 1024 * 1024, 0, 2 ** 40),
+    maxQueueWait: integer('maxQueueWait', o.maxQueueWait ?? 1000, 0, MAX_MS),
     // A request's claim slot travels in the REQ_HEAD frame's 16-bit aux (src/shared/claims.ts).
     maxInFlight: integer('maxInFlight', o.maxInFlight ?? 512, 1, 0xffff),
     spares: integer('spares', o.spares ?? 0, 0, 64),
@@ -182,7 +200,8 @@ function httpLimits (h: HttpLimits | undefined): Required<HttpLimits> & { checkI
     ...(h?.maxHeaderSize === undefined ? {} : { maxHeaderSize: integer('http.maxHeaderSize', h.maxHeaderSize, 1024, 1 << 24) }),
     ...(h?.headersTimeout === undefined ? {} : { headersTimeout: integer('http.headersTimeout', h.headersTimeout, 0, MAX_MS) }),
     ...(h?.requestTimeout === undefined ? {} : { requestTimeout: integer('http.requestTimeout', h.requestTimeout, 0, MAX_MS) }),
-    ...(h?.keepAliveTimeout === undefined ? {} : { keepAliveTimeout: integer('http.keepAliveTimeout', h.keepAliveTimeout, 0, MAX_MS) })
+    ...(h?.keepAliveTimeout === undefined ? {} : { keepAliveTimeout: integer('http.keepAliveTimeout', h.keepAliveTimeout, 0, MAX_MS) }),
+    ...(h?.maxConnections === undefined ? {} : { maxConnections: integer('http.maxConnections', h.maxConnections, 1, 1 << 24) })
   }
   // node:http's defaults, and its rule that the head's limit fits in the request's.
   const headers = limits.headersTimeout ?? 60_000
@@ -197,6 +216,7 @@ function httpLimits (h: HttpLimits | undefined): Required<HttpLimits> & { checkI
     headersTimeout: headers,
     requestTimeout: request,
     keepAliveTimeout: keepAlive,
+    maxConnections: limits.maxConnections ?? 65_536,
     checkInterval: Math.max(50, Math.min(30_000, Math.floor(shortest / 4)))
   }
 }

@@ -58,13 +58,14 @@ export class Server {
   /** The largest frame a request ring takes: a REQ_HEAD must fit in it. */
   private readonly maxHeadFrame: number
   private watcher: FSWatcher | null = null
+  private sweeper: NodeJS.Timeout | null = null
 
   constructor (options?: number | ServerOptions) {
     this.options = resolveOptions(options)
     const o = this.options
     this.maxHeadFrame = maxFrameOf(o.ringSize)
     this.table = new RouteTable(o.modules, o)
-    this.dispatcher = new Dispatcher<Placement, Exchange>({ maxQueue: o.maxQueue })
+    this.dispatcher = new Dispatcher<Placement, Exchange>({ maxQueue: o.maxQueue, maxQueueBytes: o.maxQueueBytes, maxQueueWait: o.maxQueueWait })
     this.pool = new IsolatePool({
       isolates: o.isolates,
       spares: o.spares,
@@ -132,6 +133,11 @@ export class Server {
       throw err
     }
     this.state = 'listening'
+    // Requests that waited past maxQueueWait are shed on a sweep, not on a timer each.
+    if (this.options.maxQueueWait > 0) {
+      this.sweeper = setInterval(() => this.dispatcher.expire(), Math.max(10, Math.min(100, this.options.maxQueueWait >>> 2)))
+      this.sweeper.unref()
+    }
     if (this.options.watch) this.startWatching()
     const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
     return { port: addr.port, host: addr.address, url: `http://${host}:${addr.port}` }
@@ -155,7 +161,8 @@ export class Server {
   private health (): Health {
     const notReady = this.state === 'starting' || this.state === 'new' ? 'starting'
       : this.state !== 'listening' ? 'shutting down'
-        : this.pool.notReady()
+        : this.dispatcher.shedding ? 'shedding load'
+          : this.pool.notReady()
     return { notReady, isolates: this.pool.active.length }
   }
 
@@ -200,6 +207,7 @@ export class Server {
       clearTimeout(deadline)
     }
     this.stopping = true
+    if (this.sweeper !== null) clearInterval(this.sweeper)
     http.closeAllConnections()
     await closed
     await this.pool.stop()

@@ -28,6 +28,8 @@ export const ERRORS = {
   ISOPOOL_ERR_INVALID_RESULT: { status: 500, message: 'Handler {handler} returned a value that cannot be sent: {type}' },
   // ── server-side conditions a client sees ───────────────────────────────────────────────────
   ISOPOOL_ERR_OVERLOADED: { status: 503, message: 'Server is overloaded, retry later' },
+  ISOPOOL_ERR_QUEUE_WAIT: { status: 503, message: 'The request would wait about {wait} ms for an isolate, more than maxQueueWait ({limit} ms)' },
+  ISOPOOL_ERR_QUEUE_EXPIRED: { status: 503, message: 'The request waited {wait} ms for an isolate, more than maxQueueWait ({limit} ms)' },
   ISOPOOL_ERR_SHUTTING_DOWN: { status: 503, message: 'Server is shutting down' },
   ISOPOOL_ERR_ISOLATE_EXITED: { status: 502, message: 'The isolate handling this request stopped: {reason}' },
   ISOPOOL_ERR_RESPONSE_INVALID: { status: 500, message: 'The response could not be sent: {reason}' },

@@ -1,7 +1,7 @@
 // The dispatcher's rules, without sockets, threads or sleeps: fake isolates (candidates that
 // record what they take), fake requests, and a clock the test moves.
 import { describe, expect, it } from 'vitest'
-import { Dispatcher } from '../../src/main/dispatch.ts'
+import { Dispatcher, retryAfter, SHEDDING_FOR_MS } from '../../src/main/dispatch.ts'
 import type { Candidate, Clock, Job } from '../../src/main/dispatch.ts'
 import { LIGHT_WINDOW_MS, LONG_MS, MAX_LONG, MAX_LONG_MIXED } from '../../src/main/route-costs.ts'
 import type { IsopoolError } from '../../src/shared/errors.ts'
@@ -28,10 +28,12 @@ class FakeJob implements Job<string> {
   readonly route: Route
   readonly seq = seq++
   readonly label: string
+  bytes = 100
   cost = 0
   settled = false
   placedOn: string | null = null
   refused: IsopoolError | null = null
+  retryAfter: number | undefined
   constructor (route: Route, label = route.name) {
     this.route = route
     this.label = label
@@ -39,8 +41,9 @@ class FakeJob implements Job<string> {
 
   expectedCost (): number { return this.route.ms }
   placed (p: string): void { this.placedOn = p }
-  refuse (err: IsopoolError): void {
+  refuse (err: IsopoolError, retryAfter?: number): void {
     this.refused = err
+    this.retryAfter = retryAfter
     this.settled = true
   }
 }
@@ -75,9 +78,9 @@ class FakeIsolate implements Candidate<FakeJob, string> {
   }
 }
 
-function setup (isolates: number, maxQueue = 100): { d: Dispatcher<string, FakeJob>, clock: FakeClock, iso: FakeIsolate[] } {
+function setup (isolates: number, maxQueue = 100, maxQueueWait = 0, maxQueueBytes = 1 << 30): { d: Dispatcher<string, FakeJob>, clock: FakeClock, iso: FakeIsolate[] } {
   const clock = new FakeClock()
-  const d = new Dispatcher<string, FakeJob>({ maxQueue }, clock)
+  const d = new Dispatcher<string, FakeJob>({ maxQueue, maxQueueWait, maxQueueBytes }, clock)
   const iso = Array.from({ length: isolates }, (_, i) => new FakeIsolate(`i${i}`))
   d.setCandidates(iso)
   return { d, clock, iso }
@@ -298,5 +301,151 @@ describe('pump', () => {
     d.pump()
     expect(iso[0].jobs.map(j => j.label)).toEqual(['a', 'b', 'c'])
     expect(d.waiting).toBe(0)
+  })
+})
+
+describe('admission by expected wait', () => {
+  const trivial = new Route('trivial', 0.05)
+  const tenMs = new Route('ten', 10)
+
+  it('takes a burst the isolates clear in time, however many requests it has', () => {
+    const { d, iso } = setup(2, 1 << 20, 1000)
+    for (const i of iso) i.room = 0 // rings full: every request of the burst waits here
+    const burst = Array.from({ length: 10_000 }, (_, i) => new FakeJob(trivial, `b${i}`))
+    for (const j of burst) d.submit(j)
+    // 10,000 × 0.05 ms over 2 isolates: 250 ms of expected wait at the back.
+    expect(burst.filter(j => j.refused !== null)).toEqual([])
+    expect(d.waiting).toBe(10_000)
+    expect(d.expectedWait(false)).toBeCloseTo(250, 5)
+  })
+
+  it('refuses at once, with a Retry-After of the wait, what would wait longer than maxQueueWait', () => {
+    const { d, iso } = setup(2, 1 << 20, 1000)
+    // 10 ms requests, held two to an isolate: what waits is (in flight + waiting) / 2 isolates.
+    const jobs = Array.from({ length: 300 }, (_, i) => new FakeJob(tenMs, `t${i}`))
+    for (const j of jobs) d.submit(j)
+    const placed = jobs.filter(j => j.placedOn !== null)
+    const refused = jobs.filter(j => j.refused !== null)
+    expect(placed).toHaveLength(4) // MAX_LONG on each of the two
+    // A new one waits for the work ahead of it: admitted while (40 + 10 k) / 2 ≤ 1000 ms with k
+    // waiting already, so k = 0 … 196 are, 197 in all; the rest refused.
+    expect(d.waiting).toBe(197)
+    expect(refused).toHaveLength(300 - 4 - 197)
+    for (const j of refused) {
+      expect(j.refused!.code).toBe('ISOPOOL_ERR_QUEUE_WAIT')
+      expect(j.refused!.status).toBe(503)
+      expect(j.retryAfter).toBe(2) // 1,005 ms of expected wait
+    }
+    expect(refused[0].refused!.message).toBe('The request would wait about 1005 ms for an isolate, more than maxQueueWait (1000 ms)')
+    expect(iso.map(i => i.inFlight)).toEqual([2, 2])
+  })
+
+  it('does not put a new request in a ring that has more than maxQueueWait of work ahead', () => {
+    const { d, iso } = setup(2, 1 << 20, 1000)
+    iso[0].work = 1500
+    iso[1].work = 1200
+    const j = new FakeJob(trivial)
+    d.submit(j)
+    expect(j.placedOn).toBeNull()
+    expect(j.refused?.code).toBe('ISOPOOL_ERR_QUEUE_WAIT')
+    expect(j.retryAfter).toBe(2)
+    iso[1].work = 900
+    const k = new FakeJob(trivial)
+    d.submit(k)
+    expect(k.placedOn).toBe('i1')
+  })
+
+  it('counts only the queue, not the held long requests, for a light request that passes them', () => {
+    const { d, iso } = setup(1, 1 << 20, 1000)
+    iso[0].accepting = true
+    const heavy900 = new Route('h900', 900)
+    const [a, b] = [new FakeJob(heavy900, 'a'), new FakeJob(heavy900, 'b')]
+    d.submit(new FakeJob(trivial, 'warm'))
+    iso[0].done(iso[0].jobs[0])
+    d.submit(a) // on the isolate: 900 ms in flight
+    d.submit(b) // held: (900 + 0) / 1 ≤ 1000
+    expect(b.refused).toBeNull()
+    expect(d.expectedWait(true)).toBe(1800)
+    expect(d.expectedWait(false)).toBe(900)
+    const l = new FakeJob(trivial, 'light')
+    d.submit(l)
+    expect(l.placedOn).toBe('i0')
+  })
+
+  it('sheds what has waited past maxQueueWait, keeps the rest in order, and drops the withdrawn', () => {
+    const { d, clock, iso } = setup(1, 1 << 20, 1000)
+    iso[0].accepting = false
+    const early = new FakeJob(trivial, 'early')
+    const gone = new FakeJob(trivial, 'gone')
+    d.submit(early)
+    d.submit(gone)
+    clock.advance(600)
+    const late = new FakeJob(trivial, 'late')
+    d.submit(late)
+    d.withdraw(gone)
+    expect(d.waiting).toBe(2)
+    clock.advance(500) // early has waited 1,100 ms, late 500
+    d.expire()
+    expect(early.refused?.code).toBe('ISOPOOL_ERR_QUEUE_EXPIRED')
+    expect(early.refused?.message).toBe('The request waited 1100 ms for an isolate, more than maxQueueWait (1000 ms)')
+    expect(late.refused).toBeNull()
+    expect(gone.refused).toBeNull()
+    expect(d.waiting).toBe(1)
+    iso[0].accepting = true
+    d.pump()
+    expect(iso[0].jobs.map(j => j.label)).toEqual(['late'])
+  })
+
+  it('keeps a held request\'s wait when it moves from the queue to the held list', () => {
+    const { d, clock, iso } = setup(1, 1 << 20, 1000)
+    iso[0].room = 0
+    const h = new FakeJob(heavy, 'h')
+    d.submit(new FakeJob(trivial, 'warm')) // queued: the ring is full
+    d.submit(h)
+    clock.advance(800)
+    iso[0].room = 1
+    iso[0].long = MAX_LONG // no room for a long one: h moves to the held list
+    d.pump()
+    clock.advance(300)
+    d.expire()
+    expect(h.refused?.code).toBe('ISOPOOL_ERR_QUEUE_EXPIRED')
+  })
+
+  it('says it is shedding for a second after it refused a request', () => {
+    const { d, clock, iso } = setup(1, 1 << 20, 1000)
+    expect(d.shedding).toBe(false)
+    iso[0].work = 5000
+    d.submit(new FakeJob(trivial))
+    expect(d.shedding).toBe(true)
+    clock.advance(SHEDDING_FOR_MS + 1)
+    expect(d.shedding).toBe(false)
+  })
+
+  it('with maxQueueWait 0, admits by memory alone', () => {
+    const { d, iso } = setup(1, 1 << 20, 0)
+    iso[0].work = 1e9
+    const j = new FakeJob(trivial)
+    d.submit(j)
+    expect(j.placedOn).toBe('i0')
+  })
+})
+
+describe('the memory backstop', () => {
+  it('refuses with 503 ISOPOOL_ERR_OVERLOADED (the server\'s Retry-After) past maxQueueBytes', () => {
+    const { d, iso } = setup(1, 1 << 20, 0, 250)
+    iso[0].accepting = false
+    const jobs = [1, 2, 3].map(i => new FakeJob(light, `l${i}`)) // 100 bytes each
+    for (const j of jobs) d.submit(j)
+    expect(jobs.map(j => j.refused?.code ?? null)).toEqual([null, null, 'ISOPOOL_ERR_OVERLOADED'])
+    expect(jobs[2].retryAfter).toBeUndefined()
+    expect(d.bytesWaiting).toBe(200)
+    d.withdraw(jobs[0])
+    expect(d.bytesWaiting).toBe(100)
+  })
+})
+
+describe('retryAfter', () => {
+  it('is the wait in whole seconds, rounded up, from 1 to 60', () => {
+    expect([0, 1, 1000, 1001, 2500, 59_001, 1e9].map(retryAfter)).toEqual([1, 1, 1, 2, 3, 60, 60])
   })
 })

@@ -39,6 +39,8 @@ export interface Http1Limits {
   requestTimeout: number
   /** Ms an idle keep-alive connection is kept; 0 for ever. */
   keepAliveTimeout: number
+  /** Open connections at most; one more is closed as it is accepted. Default: no limit. */
+  maxConnections?: number
   /** How often the timeouts above are checked. */
   checkInterval: number
   /** Bytes of an unread request body read and dropped after its response; past that the
@@ -607,6 +609,7 @@ export class Http1Server {
     this.keepAliveHint = limits.keepAliveTimeout >= 1000 ? `keep-alive: timeout=${Math.floor(limits.keepAliveTimeout / 1000)}\r\n` : ''
     // allowHalfOpen: a Connection decides itself what a client's FIN means.
     this.net = createNetServer({ allowHalfOpen: true, noDelay: true }, (socket: Socket) => this.accept(socket))
+    if (limits.maxConnections !== undefined) this.net.maxConnections = limits.maxConnections
   }
 
   /** Serve a connected socket (the listening server's connections; bench/micro/http1.ts hands it

@@ -13,6 +13,7 @@
 import { Unpackr } from 'msgpackr'
 import { IsopoolError } from '../shared/errors.ts'
 import { copyOut } from '../shared/frame.ts'
+import { forEachField, readRequestLine } from '../shared/head-text.ts'
 import { FORM_TYPE, parseForm } from './form.ts'
 import type { Form, FormLimits } from './form.ts'
 import type { PathPattern } from '../shared/path-pattern.ts'
@@ -21,6 +22,9 @@ export type QueryValue = string | string[]
 export type HeaderValue = string | string[]
 
 const EMPTY = new Uint8Array(0)
+/** Headers of which node:http keeps the first when a request repeats them. */
+const SINGLETONS = new Set(['age', 'authorization', 'content-length', 'content-type', 'etag', 'expires', 'from', 'host', 'if-modified-since',
+  'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'referer', 'retry-after', 'server', 'user-agent'])
 const MSGPACK_TYPE = /^application\/(x-|vnd\.)?msgpack\s*(;|$)/i
 // Request bodies are decoded without msgpackr's structured-clone references: with them a client
 // can send a cycle (a 24-byte body whose value contains itself), which no handler expects and
@@ -62,13 +66,11 @@ export class IsolateRequest {
    * is a view of the ring, and the worker calls [DETACH] before it lets the frame go.
    */
   constructor (text: string, pattern: PathPattern, body: Uint8Array | null, lent = false) {
-    const a = text.indexOf('\0')
-    let b = text.indexOf('\0', a + 1)
-    if (b < 0) b = text.length
-    this.method = text.slice(0, a)
-    this.url = text.slice(a + 1, b)
+    const line = readRequestLine(text)
+    this.method = line.method
+    this.url = line.target
     this.#text = text
-    this.#headersAt = b + 1
+    this.#headersAt = line.fieldsAt
     this.#pattern = pattern
     this.#body = body ?? EMPTY
     this.#lent = lent && body !== null
@@ -140,26 +142,19 @@ export class IsolateRequest {
     return this.#query
   }
 
-  /** Headers with lower-case names. Repeated headers are joined with ", " (cookie with "; "),
-   * except set-cookie, which is an array — the rules node:http applies. */
+  /** Headers with lower-case names. A repeated header is joined with ", " (cookie with "; "),
+   * set-cookie is an array, and of a header that may appear once (content-type, authorization,
+   * user-agent, host, …) the first is kept — the rules node:http applies. */
   get headers (): Record<string, HeaderValue> {
     if (this.#headers === undefined) {
       const out: Record<string, HeaderValue> = Object.create(null)
-      const text = this.#text
-      let i = this.#headersAt
-      while (i < text.length) {
-        const j = text.indexOf('\0', i)
-        let k = text.indexOf('\0', j + 1)
-        if (j < 0) break
-        if (k < 0) k = text.length
-        const name = text.slice(i, j).toLowerCase()
-        const value = text.slice(j + 1, k)
+      forEachField(this.#text, this.#headersAt, (field, value) => {
+        const name = field.toLowerCase()
         const prev = out[name]
         if (prev === undefined) out[name] = name === 'set-cookie' ? [value] : value
         else if (Array.isArray(prev)) prev.push(value)
-        else out[name] = prev + (name === 'cookie' ? '; ' : ', ') + value
-        i = k + 1
-      }
+        else if (!SINGLETONS.has(name)) out[name] = prev + (name === 'cookie' ? '; ' : ', ') + value
+      })
       this.#headers = out
     }
     return this.#headers

@@ -21,6 +21,7 @@ export const ERRORS = {
   ISOPOOL_ERR_REQUEST_TIMEOUT: { status: 408, message: 'The request was not received in time' },
   ISOPOOL_ERR_EXPECTATION_FAILED: { status: 417, message: 'Expectation {expect} is not supported; only 100-continue is' },
   ISOPOOL_ERR_TRANSFER_CODING: { status: 501, message: 'Transfer-Encoding {coding} is not supported; only chunked is' },
+  ISOPOOL_ERR_METHOD_NOT_IMPLEMENTED: { status: 501, message: 'Method {method} is not implemented by this server' },
   // ── errors of the handler, answered by the isolate ─────────────────────────────────────────
   ISOPOOL_ERR_HTTP: { status: 500, message: '{message}' },
   ISOPOOL_ERR_HANDLER: { status: 500, message: 'Internal server error' },

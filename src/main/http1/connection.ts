@@ -9,10 +9,14 @@
 // socket write. Before and after, for `hello` through isopool-1: bench/README.md.
 //
 // What it does, as a production HTTP/1.1 server must (RFC 9112):
-// - request line and headers: strict syntax (tokens, no obs-fold, CRLF only, a Host header on
-//   1.1), at most `maxHeaderSize` bytes → 431, conflicting or malformed framing → 400;
-// - bodies by Content-Length or chunked (extensions and trailers read and dropped), with
-//   backpressure (pause/resume) and `Expect: 100-continue`;
+// - request line and headers: syntax at least as strict as llhttp's, read by the pure functions
+//   of syntax.ts (parseHead, parseChunkLine, trailerLineError) and proven against llhttp by
+//   test/http1-differential.test.ts; a request line is judged as its bytes arrive, a bare CR or
+//   LF refused when it arrives; at most `maxHeaderSize` bytes → 431, an unknown method → 501,
+//   conflicting or malformed framing → 400;
+// - bodies by Content-Length or chunked (extensions and trailers checked and dropped), with
+//   backpressure (pause/resume) and `Expect: 100-continue` (HTTP/1.1 only);
+// - a request asking for a protocol switch is answered and the connection closed after it;
 // - keep-alive (1.1 default, 1.0 on request), pipelining (requests are answered one at a time,
 //   in order: the next head is parsed once the previous response is written), `Connection:
 //   close` either way;
@@ -25,10 +29,8 @@
 import { createServer as createNetServer } from 'node:net'
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net'
 import { IsopoolError } from '../../shared/errors.ts'
-import { requestHead, withField } from '../../shared/head-text.ts'
-import { TOKEN, BAD_VALUE } from '../../shared/http-syntax.ts'
 import { Http1Response, writeError } from './response.ts'
-import { CHUNK_SIZE, CLOSE, CONTENT_LENGTH, CRLF, HEAD_END, KEEP_ALIVE, MAX_CHUNK_LINE, MAX_HEADERS, REQUEST_LINE, skipEmptyLines, trimOws } from './syntax.ts'
+import { bareLineBreak, CRLF, HEAD_END, judgeRequestLine, MAX_CHUNK_LINE, parseChunkLine, parseHead, REQUEST_LINE, skipEmptyLines, trailerLineError } from './syntax.ts'
 
 export interface Http1Limits {
   /** Bytes of request line and headers (→ 431). */
@@ -211,7 +213,7 @@ class Connection {
   private step (): boolean {
     const buf = this.buf!
     switch (this.state) {
-      case HEAD: return this.parseHead(buf)
+      case HEAD: return this.takeHead(buf)
       case BODY_LENGTH:
       case CHUNK_DATA: {
         const req = this.req!
@@ -229,17 +231,13 @@ class Connection {
       }
       case CHUNK_LINE: {
         const eol = buf.indexOf('\r\n')
-        if (eol < 0) {
-          if (buf.byteLength > MAX_CHUNK_LINE) this.fail(new IsopoolError('ISOPOOL_ERR_BAD_REQUEST', { reason: 'chunk size line too long' }))
-          return false
-        }
-        const m = CHUNK_SIZE.exec(buf.toString('latin1', 0, eol))
-        if (m === null) {
-          this.fail(new IsopoolError('ISOPOOL_ERR_BAD_REQUEST', { reason: 'invalid character in chunk size' }))
-          return false
-        }
+        // The line's length is judged the same whether it came in one packet or in many.
+        if ((eol < 0 ? buf.byteLength : eol) > MAX_CHUNK_LINE) return this.bad('chunk size line too long')
+        if (eol < 0) return false
+        const size = parseChunkLine(buf.toString('latin1', 0, eol))
+        if (size < 0) return this.bad('invalid chunk size line')
         this.buf = buf.subarray(eol + 2)
-        this.left = parseInt(m[1], 16)
+        this.left = size
         if (this.left === 0) {
           this.state = TRAILERS
           this.trailerBytes = 0
@@ -269,6 +267,13 @@ class Connection {
           this.fail(new IsopoolError('ISOPOOL_ERR_HEADERS_TOO_LARGE'))
           return false
         }
+        // Each trailer line is a field line, checked as a header is (and then dropped): a line
+        // with a bare LF in it ("0\r\n\nGET /hidden …") would otherwise let a front end that ends
+        // lines at LF see a request here that this server never answers.
+        if (eol > 0) {
+          const refused = trailerLineError(buf.toString('latin1', 0, eol))
+          if (refused !== null) return this.bad(refused)
+        }
         this.buf = buf.subarray(eol + 2)
         if (eol === 0) this.bodyDone() // the empty line after the trailers (which are dropped)
         return true
@@ -279,7 +284,7 @@ class Connection {
   }
 
   /** Parse a request head when it is all here. */
-  private parseHead (buf: Buffer): boolean {
+  private takeHead (buf: Buffer): boolean {
     // A client that sends requests and does not read the answers: stop parsing (and reading)
     // until the socket has written what it holds, or its answers would pile up here unbounded.
     if (this.socket.writableNeedDrain) {
@@ -298,8 +303,11 @@ class Connection {
     const end = buf.indexOf(HEAD_END, Math.max(from, this.scanned - 3), 'latin1')
     if (end < 0 || end + 4 - from > limits.maxHeaderSize) {
       if (end >= 0 || buf.byteLength - from > limits.maxHeaderSize) this.fail(new IsopoolError('ISOPOOL_ERR_HEADERS_TOO_LARGE'))
-      // Lines must end in CRLF: a head ended by bare LFs would otherwise wait for the timeout.
-      else if (buf.indexOf('\n\n', Math.max(from, this.scanned - 1), 'latin1') >= 0) return this.bad('bare LF line ending')
+      // Lines end in CRLF only: a bare CR or LF is refused as it arrives (it would otherwise wait
+      // for the timeout, or end a line for a front end that this server reads otherwise).
+      else if (bareLineBreak(buf, Math.max(from, this.scanned - 1), buf.byteLength) >= 0) return this.bad('a bare CR or LF in the head')
+      // The request line is judged as soon as its bytes show what it is, not at the end of the head.
+      else if (!this.lineLooksRight(buf, from)) return false
       else {
         if (from > 0) this.buf = buf.subarray(from)
         this.scanned = buf.byteLength - from
@@ -307,95 +315,20 @@ class Connection {
       return false
     }
     this.scanned = 0
+    this.lineChecked = false
     const text = buf.toString('latin1', from, end)
     this.buf = end + 4 === buf.byteLength ? null : buf.subarray(end + 4)
-    const lineEnd = text.indexOf('\r\n')
-    const m = REQUEST_LINE.exec(lineEnd < 0 ? text : text.slice(0, lineEnd))
-    if (m === null) {
-      this.method = '?' // not HEAD, and no longer in the buffer for bufferedMethod() to find
-      return this.bad('invalid request line')
+    const parsed = parseHead(text)
+    this.method = parsed.method // '?' for no request line: not HEAD, and no longer in the buffer for bufferedMethod()
+    if (parsed.error !== null) {
+      this.fail(parsed.error)
+      return false
     }
-    const method = m[1]
-    const url = m[2]
-    const http10 = m[3] === '0'
-    this.method = method
-    let head = requestHead(method, url)
-    let length = -2 // none yet
-    let chunked = false
-    let te = false
-    let host = false
-    let keepAlive = !http10
-    let expectContinue = false
-    let count = 0
-    let at = lineEnd
-    while (at >= 0) {
-      const next = text.indexOf('\r\n', at + 2)
-      const line = next < 0 ? text.slice(at + 2) : text.slice(at + 2, next)
-      at = next
-      if (++count > MAX_HEADERS) {
-        this.fail(new IsopoolError('ISOPOOL_ERR_HEADERS_TOO_LARGE'))
-        return false
-      }
-      const colon = line.indexOf(':')
-      if (colon <= 0) return this.bad('invalid header line')
-      const name = line.slice(0, colon)
-      if (!TOKEN.test(name)) return this.bad('invalid header name')
-      const value = trimOws(line.slice(colon + 1))
-      if (BAD_VALUE.test(value)) return this.bad(`invalid character in header ${name}`)
-      head = withField(head, name, value)
-      switch (name.length) {
-        case 4:
-          if (name.toLowerCase() === 'host') {
-            if (host) return this.bad('duplicate host header')
-            host = true
-          }
-          break
-        case 6:
-          if (name.toLowerCase() === 'expect') {
-            if (value.toLowerCase() !== '100-continue') {
-              this.fail(new IsopoolError('ISOPOOL_ERR_EXPECTATION_FAILED', { expect: value }))
-              return false
-            }
-            expectContinue = true
-          }
-          break
-        case 10:
-          if (name.toLowerCase() === 'connection') {
-            if (CLOSE.test(value)) keepAlive = false
-            else if (http10 && KEEP_ALIVE.test(value)) keepAlive = true
-          }
-          break
-        case 14:
-          if (name.toLowerCase() === 'content-length') {
-            // Digits only, and a repeat must say the same (RFC 9112 §6.3); anything else is a
-            // framing an intermediary might read otherwise: refuse it.
-            if (!CONTENT_LENGTH.test(value)) return this.bad('invalid content-length')
-            const n = Number(value)
-            if (length !== -2 && length !== n) return this.bad('conflicting content-length headers')
-            length = n
-          }
-          break
-        case 17:
-          if (name.toLowerCase() === 'transfer-encoding') {
-            // Only a single chunked (RFC 9112 §6.1: another coding is 501); a second
-            // Transfer-Encoding line would append a coding.
-            if (te || value.toLowerCase() !== 'chunked') {
-              this.fail(new IsopoolError('ISOPOOL_ERR_TRANSFER_CODING', { coding: te ? `chunked, ${value}` : value }))
-              return false
-            }
-            te = true
-            chunked = true
-          }
-          break
-      }
-    }
-    if (!http10 && !host) return this.bad('missing host header')
-    if (chunked && length !== -2) return this.bad('both content-length and transfer-encoding')
-    if (http10 && chunked) return this.bad('transfer-encoding on HTTP/1.0')
-    const bodyLength = chunked ? -1 : length === -2 ? 0 : length
+    const { method, url, head, bodyLength, http10 } = parsed
+    const chunked = bodyLength === -1
     this.http10 = http10
-    const req = new Http1Request(this, method, url, head, bodyLength, expectContinue && bodyLength !== 0)
-    const res = new Http1Response(this, req, keepAlive)
+    const req = new Http1Request(this, method, url, head, bodyLength, parsed.expectContinue)
+    const res = new Http1Response(this, req, parsed.keepAlive)
     this.req = req
     this.res = res
     if (bodyLength === 0) {
@@ -438,7 +371,9 @@ class Connection {
     this.state = ANSWERING
     const req = this.req!
     req.finish()
-    if (this.res === null) this.nextRequest() // answered before the body was all read
+    // Answered before the body was all read — or just now, from the body's end: unless that answer
+    // ended the connection (a Connection: close), the next request may come.
+    if (this.res === null && this.state === ANSWERING) this.nextRequest()
   }
 
   /** The response is written whole. */
@@ -550,6 +485,28 @@ class Connection {
       this.destroy()
     }
   }
+
+  /** Whether the start of the head at `from` can still be a valid request line (its whole line
+   * when its CRLF is here, else what came of it). */
+  private lineLooksRight (buf: Buffer, from: number): boolean {
+    if (this.lineChecked) return true
+    const eol = buf.indexOf('\r\n', from, 'latin1')
+    if (eol >= 0) this.lineChecked = true // once per head, however many pieces the rest comes in
+    // What a stray protocol sends shows in its first bytes; a long line waits for its CRLF (or
+    // maxHeaderSize), so a client trickling bytes cannot make this cost more than a few hundred.
+    else if (buf.byteLength - from > 256) return true
+    // Without its CRLF yet, a last CR may be the first half of it.
+    const to = eol >= 0 ? eol : buf[buf.byteLength - 1] === 13 ? buf.byteLength - 1 : buf.byteLength
+    const line = buf.toString('latin1', from, to)
+    const verdict = eol < 0 ? judgeRequestLine(line) : REQUEST_LINE.test(line) ? judgeRequestLine(line) : 'line'
+    if (verdict === 'ok') return true
+    if (verdict === 'method') this.fail(new IsopoolError('ISOPOOL_ERR_METHOD_NOT_IMPLEMENTED', { method: JSON.stringify(line.split(' ')[0]).slice(0, 40) }))
+    else this.bad('invalid request line')
+    return false
+  }
+
+  /** The current head's request line was judged whole (lineLooksRight). */
+  private lineChecked = false
 
   /** The method of a head refused before it was parsed, if its request line is whole and valid. */
   private bufferedMethod (): string {

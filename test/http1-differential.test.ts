@@ -24,16 +24,19 @@ const TOKEN = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]+"
 const CHUNK_LINE = new RegExp(`^[0-9a-fA-F]+(?:;${TOKEN}(?:=(?:${TOKEN}|"(?:[\\t !#-\\[\\]-~\\x80-\\xff]|\\\\[\\t -~\\x80-\\xff])*"))?)*$`)
 const KNOWN = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])
 
+/** The values of `r`'s fields named `name` (lower-case), in order. */
+function fieldValues (r: Seen, name: string): string[] {
+  const out: string[] = []
+  for (let i = 0; i + 1 < r.headers.length; i += 2) if (r.headers[i].toLowerCase() === name) out.push(r.headers[i + 1])
+  return out
+}
+
 /**
  * Why isopool may refuse `r`, a request node:http took from `raw`: one of the README's deliberate
  * differences, or null. Judged on what node:http read of the request and on the raw bytes.
  */
 function deliberate (r: Seen, raw: string): string | null {
-  const values = (name: string): string[] => {
-    const out: string[] = []
-    for (let i = 0; i + 1 < r.headers.length; i += 2) if (r.headers[i].toLowerCase() === name) out.push(r.headers[i + 1])
-    return out
-  }
+  const values = (name: string): string[] => fieldValues(r, name)
   if (!KNOWN.has(r.method)) return 'a method no route can have (501)'
   if (r.version !== '1.0' && r.version !== '1.1') return 'an HTTP version other than 1.0 and 1.1'
   if (values('host').length > 1) return 'more than one Host'
@@ -41,6 +44,7 @@ function deliberate (r: Seen, raw: string): string | null {
   if (te.length > 0 && r.version === '1.0') return 'Transfer-Encoding on HTTP/1.0'
   if (te.length > 1 || (te.length === 1 && ows(te[0]).toLowerCase() !== 'chunked')) return 'a transfer coding other than one chunked (501)'
   if (r.url === '*' && r.method !== 'OPTIONS') return 'asterisk-form on a method other than OPTIONS'
+  if (/^[A-Za-z]+:\/\/[^/?]*@[^/?]*@/.test(r.url)) return 'an absolute-form authority with more than one @'
   if (r.url !== '*' && !r.url.startsWith('/') && !/^[A-Za-z]+:\/\//.test(r.url)) return 'a target in none of origin, absolute and asterisk form (authority-form is CONNECT\'s)'
   if (r.version === '1.1' && values('expect').some(e => ows(e).toLowerCase() !== '100-continue')) return 'an expectation other than 100-continue (417)'
   if (values('content-length').some(v => Number(ows(v)) > Number.MAX_SAFE_INTEGER)) return 'a Content-Length past 2^53'
@@ -78,6 +82,10 @@ async function check (raw: string, iso: Verdict, node: Verdict, marked?: string)
   if (iso.stopped && !node.stopped && iso.requests.length === node.requests.length && !last.complete && upgrades(last.headers)) return null
   // isopool stopped where node:http took a request: allowed for a deliberate difference only.
   const k = iso.requests.length
+  // The request before named close in a Connection field: llhttp keeps an HTTP/1.0 connection
+  // that also names keep-alive; isopool closes (RFC 9112 §9.6: close in any Connection field).
+  const before = node.requests[k - 1]
+  if (k > 0 && (node.requests.length > k || !node.stopped) && before.version === '1.0' && fieldValues(before, 'connection').some(v => /(?:^|,)[ \t]*close[ \t]*(?:,|$)/i.test(v))) return null
   const taken = node.requests[k] ?? (iso.stopped && !node.stopped ? node.requests[k - 1] : undefined)
   const why = taken === undefined ? null : deliberate(taken, raw)
   return why === null ? d : null

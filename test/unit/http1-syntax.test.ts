@@ -189,7 +189,7 @@ describe('line breaks and forms', () => {
     expect(targetForm('*')).toBe('asterisk')
     expect(targetForm('http://[::1]:80')).toBe('absolute')
     expect(targetForm('HTTPS://a@b/c')).toBe('absolute')
-    for (const t of ['a:80', '*a', 'http:/a', 'ht-tp://a/', 'http://a"b/', 'http://a#b/']) expect(targetForm(t), t).toBe('authority')
+    for (const t of ['a:80', '*a', 'http:/a', 'ht-tp://a/', 'http://a"b/', 'http://a#b/', 'http://a@b@c/']) expect(targetForm(t), t).toBe('authority')
   })
 
   it('reads Content-Length values as digits only', () => {

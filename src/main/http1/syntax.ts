@@ -111,10 +111,11 @@ export function targetForm (target: string): 'origin' | 'absolute' | 'authority'
 }
 
 /** An absolute-form target as llhttp takes one: a scheme of letters, `://`, and an authority of
- * RFC 3986 authority characters (unreserved, sub-delims, `%`, `:`, `@`, `[`, `]`) up to the path
- * or query. A `"`, `\`, `#`, `{` … in the authority is refused: a proxy and a server could read
- * the host two ways. The path and query are held to the request line's rule, as in origin-form. */
-const ABSOLUTE = /^[A-Za-z]+:\/\/[A-Za-z0-9\-._~!$&'()*+,;=:@[\]%]*(?:[/?]|$)/
+ * RFC 3986 authority characters (unreserved, sub-delims, `%`, `:`, `[`, `]`, and one `@` ending
+ * the userinfo) up to the path or query. A `"`, `\`, `#`, `{` or a second `@` in the authority is
+ * refused: a proxy and a server could read the host two ways. The path and query are held to the
+ * request line's rule, as in origin-form. */
+const ABSOLUTE = /^[A-Za-z]+:\/\/(?:[A-Za-z0-9\-._~!$&'()*+,;=:[\]%]*@)?[A-Za-z0-9\-._~!$&'()*+,;=:[\]%]*(?:[/?]|$)/
 
 /** A Content-Length value (RFC 9112 §6.2: 1*DIGIT, leading zeros allowed): its length, or -1 when
  * it is not one or too large to be exact. A list ("5, 5") is refused, as llhttp does. */

@@ -13,7 +13,7 @@ export {
   depends, HttpError, IsopoolError, route, setup
 } from './handler.ts'
 export type {
-  Dependency, DepValues, ErrorCode, ExtraBodyPolicy, Form, FormFile, FormLimits, HeaderValue, HttpMethod, QueryValue, Request,
+  Dependency, DepValues, ErrorCode, ExtraBodyPolicy, FileField, Form, FormFile, FormLimits, HeaderValue, HttpMethod, QueryValue, Request,
   Resource, RouteConfig, RouteDeclaration, RouteHandler, TypedRequest, ValidationIssue, WireError
 } from './handler.ts'
 

@@ -164,7 +164,7 @@ describe('3. extraBody: "reject" sees prototype names as the keys they are', () 
 
   it('over a form and over MessagePack', async () => {
     await noRestart(async () => {
-      const form = await app.post('/strict', 'customer=c&constructor=x&toString=y', FORM)
+      const form = await app.post('/strict-form', 'customer=c&constructor=x&toString=y', FORM)
       expect(form.status).toBe(422)
       expect(form.json.error.details.map((d: { path: string }) => d.path).sort()).toEqual(['body.constructor', 'body.toString'])
       const msgpack = await app.post('/strict', pack({ customer: 'c', hasOwnProperty: 1, valueOf: 2 }), MSGPACK)

@@ -50,7 +50,7 @@ describe('listen()', () => {
     const { port } = await first.listen()
     try {
       const second = createServer({ isolates: 1, root: fixtures }).route('GET', '/', './basic.ts#hello')
-      await expect(second.listen({ port })).rejects.toMatchObject({ code: 'EADDRINUSE' })
+      await expect(second.listen({ port })).rejects.toMatchObject({ code: 'ISOPOOL_ERR_LISTEN', cause: { code: 'EADDRINUSE' } })
     } finally {
       await first.close()
     }

@@ -129,7 +129,50 @@ export function setup<T> (open: () => T | Promise<T>, close?: (value: T) => unkn
       await close?.(value)
     }
   }
+  const declared = (globalThis as Record<symbol, unknown>)[DECLARED] as DeclaredResource[] | undefined
+  if (declared !== undefined) declared.push({ resource: state, module: callerModule() })
   return state
+}
+
+// The setup() calls made while an isolate imports its modules are recorded (src/isolate/loader.ts
+// starts and ends the record), so that one no served module exports — it would never be opened,
+// and every request that reads it would fail — fails the isolate's start instead. On globalThis:
+// a second copy of this module (another path to it) records into the same list.
+const DECLARED = Symbol.for('isopool.declaredResources')
+
+export interface DeclaredResource {
+  resource: ResourceState<unknown>
+  /** URL of the module whose code called setup(), when the stack says. */
+  module: string | undefined
+}
+
+/** Record the setup() calls from now on, into the list returned; stopRecording() ends it. */
+export function startRecording (): DeclaredResource[] {
+  const list: DeclaredResource[] = []
+  ;(globalThis as Record<symbol, unknown>)[DECLARED] = list
+  return list
+}
+
+export function stopRecording (): void {
+  delete (globalThis as Record<symbol, unknown>)[DECLARED]
+}
+
+/** The URL of the module that called setup(): the first frame of the stack outside this file. */
+function callerModule (): string | undefined {
+  const limit = Error.stackTraceLimit
+  const holder: { stack?: string } = {}
+  try {
+    Error.stackTraceLimit = 3
+    Error.captureStackTrace(holder, setup)
+  } finally {
+    Error.stackTraceLimit = limit
+  }
+  const stack = typeof holder.stack === 'string' ? holder.stack : ''
+  for (const line of stack.split('\n').slice(1)) {
+    const m = /((?:file|data|https?):[^\s)]+?)(?::\d+){1,2}\)?\s*$/.exec(line)
+    if (m !== null && m[1] !== import.meta.url) return m[1]
+  }
+  return undefined
 }
 
 export function isResource (value: unknown): value is ResourceState<unknown> {

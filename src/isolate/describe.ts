@@ -8,6 +8,8 @@
 // come from walks bounded in depth and length that never call user code (no toJSON, no
 // getters, no toString).
 
+import { isNativeError } from 'node:util/types'
+
 /** Longest string shown as itself, in UTF-16 units. */
 const MAX_STRING = 120
 /** Longest preview of a value that is not a scalar. */
@@ -143,4 +145,59 @@ function objectType (v: object): string {
   if (proto === null || proto === Object.prototype) return 'object'
   const ctor = Object.getOwnPropertyDescriptor(proto, 'constructor')?.value as unknown
   return typeof ctor === 'function' && typeof ctor.name === 'string' && ctor.name !== '' ? ctor.name : 'object'
+}
+
+/** Longest string a log shows of a thrown non-Error, in UTF-16 units. */
+const MAX_THROWN_STRING = 200
+
+/**
+ * What a handler threw, for the log line of its 500: an Error as its stack (with its cause's,
+ * a few levels deep), anything else as its kind and a bounded rendering — `a string: 'boom'`,
+ * `undefined`, `an object: {"code":7}`. Total: it never throws and never calls user code but
+ * the `stack` and `message` an Error carries.
+ */
+export function describeThrown (value: unknown, depth = 3): string {
+  try {
+    if (value instanceof Error || isNativeError(value) || (value !== null && typeof value === 'object' && typeof readOwn(value, 'stack') === 'string')) {
+      const e = value as { stack?: unknown, name?: unknown, message?: unknown }
+      let stack: unknown
+      try { stack = e.stack } catch {}
+      let text = typeof stack === 'string' && stack !== '' ? stack : `${safeText(e.name, 'Error')}: ${safeText(e.message, '')}`
+      const cause = readOwn(value, 'cause')
+      if (cause !== NONE && depth > 0) text += `\n[cause]: ${describeThrown(cause, depth - 1)}`
+      return text
+    }
+    switch (typeof value) {
+      case 'undefined': return 'undefined'
+      case 'string': return `a string: ${quoted(value)}`
+      case 'number': return `a number: ${String(value)}`
+      case 'boolean': return `a boolean: ${String(value)}`
+      case 'bigint': return `a bigint: ${value}n`
+      case 'symbol': return `a symbol: Symbol(${value.description === undefined ? '' : quoted(value.description)})`
+      case 'function': return `a function: ${typeof value.name === 'string' && value.name !== '' ? value.name : '(anonymous)'}`
+    }
+    if (value === null) return 'null'
+    return `${Array.isArray(value) ? 'an array' : 'an object'}: ${preview(value)}`
+  } catch {
+    return 'a value that cannot be described'
+  }
+}
+
+const NONE = Symbol('none')
+
+/** An own data property, read without calling a getter; NONE when there is none. */
+function readOwn (value: object, key: string): unknown {
+  const d = Object.getOwnPropertyDescriptor(value, key)
+  return d !== undefined && 'value' in d ? d.value : NONE
+}
+
+function safeText (v: unknown, fallback: string): string {
+  return typeof v === 'string' ? v : fallback
+}
+
+/** `'text'`, its control characters and quotes escaped, cut at MAX_THROWN_STRING. */
+function quoted (s: string): string {
+  const cut = s.length <= MAX_THROWN_STRING ? s : s.slice(0, MAX_THROWN_STRING)
+  const inner = JSON.stringify(cut).slice(1, -1).replace(/\\"/g, '"').replace(/'/g, "\\'")
+  return `'${inner}'${cut.length < s.length ? `… (${s.length} characters)` : ''}`
 }

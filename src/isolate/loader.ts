@@ -8,7 +8,8 @@ import { IsopoolError } from '../shared/errors.ts'
 import { compilePath } from '../shared/path-pattern.ts'
 import { modulePath } from '../shared/protocol.ts'
 import type { ManifestRoute, RouteSpec } from '../shared/protocol.ts'
-import { isResource } from './dependencies.ts'
+import { isResource, startRecording, stopRecording } from './dependencies.ts'
+import type { DeclaredResource } from './dependencies.ts'
 import { compileAdapter, isRouteDeclaration, manifestEntry } from './typed-route.ts'
 import { load as loadTypebox } from './typebox.ts'
 import type { AdapterOptions } from './typed-route.ts'
@@ -34,9 +35,31 @@ async function importModule (url: string): Promise<Record<string, unknown>> {
   }
 }
 
+/** Import `urls` one at a time, noting for each setup() call made meanwhile which of them it was
+ * imported for (`importedBy`, indexed like `declared`). */
+async function importEach (urls: string[], declared: DeclaredResource[], importedBy: string[]): Promise<Record<string, unknown>[]> {
+  const namespaces: Record<string, unknown>[] = []
+  for (const url of urls) {
+    const before = declared.length
+    namespaces.push(await importModule(url))
+    for (let i = before; i < declared.length; i++) importedBy[i] = url
+  }
+  return namespaces
+}
+
 export async function loadHandlers (modules: string[], routes: RouteSpec[], discover: string[], options: AdapterOptions): Promise<LoadedHandlers> {
-  const namespaces = await Promise.all(modules.map(importModule))
-  const discovered = await Promise.all(discover.map(importModule))
+  // Every setup() the imports make is recorded: one that no served module exports is never
+  // opened, and fails the start below rather than every request that reads it.
+  const declared = startRecording()
+  const importedBy: string[] = []
+  let namespaces: Record<string, unknown>[]
+  let discovered: Record<string, unknown>[]
+  try {
+    namespaces = await importEach(modules, declared, importedBy)
+    discovered = await importEach(discover, declared, importedBy)
+  } finally {
+    stopRecording()
+  }
   // TypeBox's compiler only when there is a typed route to compile (src/isolate/typebox.ts).
   if ([...namespaces, ...discovered].some(ns => Object.values(ns).some(isRouteDeclaration))) await loadTypebox()
   const handlers: Handler[] = []
@@ -47,7 +70,7 @@ export async function loadHandlers (modules: string[], routes: RouteSpec[], disc
     if (!(route.export in ns)) throw new IsopoolError('ISOPOOL_ERR_EXPORT_MISSING', { module, export: route.export })
     let fn = ns[route.export]
     // A route() declaration named explicitly serves through its adapter.
-    if (isRouteDeclaration(fn)) fn = compileAdapter(fn, options)
+    if (isRouteDeclaration(fn)) fn = compileAdapter(fn, options, { method: route.method, path: route.path, handler: `${module}#${route.export}` })
     if (typeof fn !== 'function') {
       throw new IsopoolError('ISOPOOL_ERR_EXPORT_NOT_FUNCTION', { module, export: route.export, type: fn === null ? 'null' : typeof fn })
     }
@@ -63,12 +86,21 @@ export async function loadHandlers (modules: string[], routes: RouteSpec[], disc
       const entry = manifestEntry(decl, discover[i], name)
       compilePath(entry.method, entry.path)
       manifest.push(entry)
-      handlers.push(compileAdapter(decl, options) as Handler)
+      handlers.push(compileAdapter(decl, options, { method: entry.method, path: entry.path, handler: `${modulePath(discover[i])}#${name}` }) as Handler)
       names.push(`${modulePath(discover[i])}#${name}`)
     }
   })
   // Per-isolate resources: open them all before the isolate says it is ready.
   const resources = [...namespaces, ...discovered].flatMap(ns => Object.keys(ns).map(k => ns[k]).filter(isResource))
+  const exported = new Set(resources)
+  const lost = declared.findIndex(d => !exported.has(d.resource))
+  if (lost >= 0) {
+    const served = (url: string): string[] => [
+      ...routes.flatMap((r, i) => modules[r.module] === url ? [`${r.method} ${r.path} (${names[i]})`] : []),
+      ...manifest.flatMap((m, j) => m.module === url ? [`${m.method} ${m.path} (${names[routes.length + j]})`] : [])
+    ]
+    throw await notOpened(declared[lost], importedBy[lost], [...modules, ...discover], served)
+  }
   const opened: typeof resources = []
   for (const r of new Set(resources)) {
     await r.open()
@@ -80,4 +112,31 @@ export async function loadHandlers (modules: string[], routes: RouteSpec[], disc
     }
   }
   return { handlers, names, manifest, teardown }
+}
+
+/** ISOPOOL_ERR_SETUP_NOT_LOADED for a setup() no served module exports: it names the resource
+ * (`module#export` when its module exports it), why it is not opened, and the routes of the
+ * served module whose import declared it. */
+async function notOpened (d: DeclaredResource, importer: string, servedModules: string[], served: (url: string) => string[]): Promise<IsopoolError> {
+  let name: string | undefined
+  if (d.module?.startsWith('file:') === true) {
+    try {
+      // Already evaluated (setup() was called from it): this only reads its namespace.
+      const ns = await import(d.module) as Record<string, unknown>
+      name = Object.keys(ns).find(k => ns[k] === d.resource)
+    } catch {}
+  }
+  const where = d.module === undefined ? undefined : modulePath(d.module)
+  const resource = where === undefined ? `declared while importing ${modulePath(importer)}` : name === undefined ? `of ${where}` : `${where}#${name}`
+  let reason: string
+  if (d.module !== undefined && servedModules.includes(d.module)) {
+    reason = `${where} declares it but does not export it, and isopool opens the setup() resources the served modules export; export it`
+  } else if (where !== undefined) {
+    reason = `${where} is neither a routes module nor in \`modules\` (it is imported by ${modulePath(importer)}); add it to \`modules\`, or export the resource from ${modulePath(importer)}`
+  } else {
+    reason = `no served module exports it; export it from ${modulePath(importer)}, or list its module in \`modules\``
+  }
+  const list = served(importer)
+  const routes = list.length === 0 ? 'the routes' : list.length <= 3 ? list.join(', ') : `${list.slice(0, 3).join(', ')} and ${list.length - 3} more route(s)`
+  return new IsopoolError('ISOPOOL_ERR_SETUP_NOT_LOADED', { resource, routes, reason })
 }

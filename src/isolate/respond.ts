@@ -9,6 +9,7 @@ import { pack } from 'msgpackr'
 import { CT_JSON, CT_MSGPACK, CT_NONE, CT_OCTET, CT_TEXT, FLAG_END, HEAD_PREFIX, KIND_BODY, KIND_RES_HEAD, resArg, writeBody, writeHead, writeHeadPrefix } from '../shared/frame.ts'
 import { FrameBacklog } from '../shared/frame-backlog.ts'
 import type { RingProducer } from '../shared/ring.ts'
+import { describeThrown } from './describe.ts'
 
 /** A response on its way into the ring; `offset` is how much of the body is in it. */
 class Outgoing {
@@ -115,7 +116,15 @@ export class ResponseWriter {
     if (value instanceof Response) return this.response(id, value, this.busy)
     if (value instanceof ArrayBuffer) return this.send(id, 200, CT_OCTET, '', new Uint8Array(value))
     if (typeof value === 'function' || typeof value === 'symbol') {
-      return this.error(id, new IsopoolError('ISOPOOL_ERR_INVALID_RESULT', { handler, type: typeof value }))
+      return this.error(id, new IsopoolError('ISOPOOL_ERR_INVALID_RESULT', { handler, type: `a ${typeof value}` }))
+    }
+    // Plain objects and arrays pass with one prototype read; anything else is bytes (a Blob, a
+    // view), or JSON data (a Date, a class instance with fields), or named and refused.
+    if (value !== null && typeof value === 'object' && !isPlain(value)) {
+      if (ArrayBuffer.isView(value)) return this.send(id, 200, CT_OCTET, '', new Uint8Array(value.buffer, value.byteOffset, value.byteLength))
+      if (value instanceof Blob) return this.blob(id, value, this.busy)
+      const type = unsendable(value, true)
+      if (type !== null) return this.error(id, new IsopoolError('ISOPOOL_ERR_INVALID_RESULT', { handler, type }))
     }
     if (req.prefersMsgpack()) {
       let bytes: Uint8Array
@@ -142,19 +151,20 @@ export class ResponseWriter {
    * is logged and answered with the fixed coded 500, so the error path can never take the
    * isolate down (it once did: a 5-byte body's 422 details held a BigInt).
    */
-  error (id: number, err: unknown): void {
+  error (id: number, err: unknown, context?: string): void {
     let answer: { status: number, text: string, body: string }
     try {
-      answer = this.describeError(err)
+      answer = this.describeError(err, context)
     } catch (failed) {
-      log('isopool: an error response could not be built; answering 500:', failed)
+      log(`isopool: an error response${context === undefined ? '' : ` to ${context}, which threw ${describeThrown(err)},`} could not be built; answering 500:`, failed)
       answer = { status: 500, text: NOSNIFF_TEXT, body: FALLBACK_ERROR_BODY }
     }
     this.sendString(id, answer.status, CT_JSON, answer.text, answer.body)
   }
 
-  /** The status, header text and body of the answer to `err`; may throw (error() catches). */
-  private describeError (err: unknown): { status: number, text: string, body: string } {
+  /** The status, header text and body of the answer to `err`; may throw (error() catches).
+   * `context` (the request and its route) goes into the log line of a 500. */
+  private describeError (err: unknown, context?: string): { status: number, text: string, body: string } {
     let wire: WireError
     let text = NOSNIFF_TEXT
     if (err instanceof HttpError && isErrorStatus(err.status)) {
@@ -170,12 +180,12 @@ export class ResponseWriter {
       wire = err.toWire()
     } else if (err instanceof IsopoolError && err.status !== undefined) {
       // A server-side failure of ours (say an unsendable result): log it whole, send the code.
-      log(err)
+      logThrown(err, context)
       wire = this.dev ? err.toWire() : { code: err.code, message: 'Internal server error', status: err.status }
     } else {
       // Anything else a handler throws is a bug in it (an HttpError look-alike whose status is
       // not an error status among them): log it, leak nothing outside development.
-      log(err)
+      logThrown(err, context)
       wire = this.dev ? devWire(err) : { code: 'ISOPOOL_ERR_HANDLER', message: 'Internal server error', status: 500 }
     }
     return { status: wire.status ?? 500, text, body: errorBody(wire) }
@@ -193,6 +203,13 @@ export class ResponseWriter {
     const text = headerText(headers, this.ring.maxFrame, false)
     const body = res.body === null ? null : new Uint8Array(await res.arrayBuffer())
     this.send(id, res.status, CT_NONE, text, body, busy)
+  }
+
+  /** A Blob (or File) as its bytes, with its type as the content type. */
+  private async blob (id: number, blob: Blob, busy: number): Promise<void> {
+    const type = blob.type
+    const text = type === '' ? '' : headerText([['content-type', type]], this.ring.maxFrame, false)
+    this.send(id, 200, type === '' ? CT_OCTET : CT_NONE, text, new Uint8Array(await blob.arrayBuffer()), busy)
   }
 
   /** Send a string body, UTF-8-encoded in place when it fits one frame. */
@@ -264,7 +281,71 @@ function safeString (v: unknown): string {
   try { return String(v) } catch { return Object.prototype.toString.call(v) }
 }
 
+/** The one log record of a handler's 500: the request and route (`context`, when the caller
+ * knows them) and what was thrown, described safely (an Error's stack, else a bounded rendering). */
+function logThrown (err: unknown, context: string | undefined): void {
+  if (context === undefined) log(err)
+  else log(`isopool: ${context} threw ${describeThrown(err)}`)
+}
+
 /** console.error that cannot throw (inspecting a hostile object can). */
 function log (...args: unknown[]): void {
   try { console.error(...args) } catch {}
+}
+
+/** An object JSON writes as it is: an array, or one whose prototype is Object's or null. */
+export function isPlain (value: object): boolean {
+  const proto = Object.getPrototypeOf(value)
+  return proto === Object.prototype || proto === null || Array.isArray(value)
+}
+
+/**
+ * Whether a typed route's compiled encoder (or, in development, its response check) should see
+ * `value`: an object that is JSON data, not bytes, a Response, a Blob or a value no response can
+ * carry. Cheap for plain objects and arrays.
+ */
+export function encodable (value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return false
+  if (isPlain(value)) return true
+  return !(value instanceof Response || value instanceof ArrayBuffer || ArrayBuffer.isView(value) || value instanceof Blob) && unsendable(value, false) === null
+}
+
+/**
+ * What a result that is not a plain object is, when no response can carry it: 'a Map', 'a
+ * generator', 'an async generator (…)'; null when it can be sent as JSON (a Date, anything with
+ * toJSON, a class instance with fields). `json`: JSON.stringify will write it, so an object it
+ * would write as {} (an instance whose data sits in private fields or getters, an Error) is
+ * refused too; a compiled encoder reads the fields its schema declares instead.
+ */
+export function unsendable (value: object, json: boolean): string | null {
+  const v = value as Record<PropertyKey, unknown>
+  if (typeof v.toJSON === 'function') return null
+  if (value instanceof Map) return 'a Map (JSON has no maps: return Object.fromEntries(map))'
+  if (value instanceof Set) return 'a Set (return an array: [...set])'
+  if (value instanceof WeakMap) return 'a WeakMap'
+  if (value instanceof WeakSet) return 'a WeakSet'
+  const tag = Object.prototype.toString.call(value).slice(8, -1)
+  if (typeof v[Symbol.asyncIterator] === 'function') {
+    return `${tag === 'AsyncGenerator' ? 'an async generator' : article(className(value, tag))} (streaming responses are not supported yet)`
+  }
+  if (typeof v[Symbol.iterator] === 'function') {
+    return `${tag === 'Generator' ? 'a generator' : article(className(value, tag))} (return an array: [...iterable])`
+  }
+  if (!json || value instanceof Number || value instanceof String || value instanceof Boolean) return null
+  if (value instanceof Error) return `${article(className(value, tag))} (throw it, do not return it)`
+  for (const key in value) if (Object.hasOwn(value, key)) return null
+  return `${article(className(value, tag))}, which JSON would send as {}`
+}
+
+/** What the value is called: its toStringTag (Map Iterator, ReadableStream, URLSearchParams),
+ * else its constructor's name (a class, an Error subclass). */
+function className (value: object, tag: string): string {
+  if (tag !== 'Object' && tag !== 'Error') return tag
+  const ctor = (value as { constructor?: unknown }).constructor
+  const name = typeof ctor === 'function' ? ctor.name : ''
+  return typeof name === 'string' && name !== '' ? name : tag
+}
+
+function article (name: string): string {
+  return (/^[aeiou]/i.test(name) ? 'an ' : 'a ') + name
 }

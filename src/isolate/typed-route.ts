@@ -8,7 +8,7 @@ import { Compile } from './typebox.ts'
 import type { Static, TSchema } from 'typebox'
 import { IsopoolError } from '../shared/errors.ts'
 import type { HttpMethod } from '../shared/http-syntax.ts'
-import type { ManifestRoute, ValidationIssue } from '../shared/protocol.ts'
+import type { FileField, ManifestRoute, ValidationIssue } from '../shared/protocol.ts'
 import { planDependencies, runPlan } from './dependencies.ts'
 import type { DepValues, Dependency } from './dependencies.ts'
 import type { FormLimits } from './form.ts'
@@ -17,8 +17,10 @@ import type { Coerce } from './coerce.ts'
 import { compilePartValidator } from './part-validator.ts'
 import type { PartValidator } from './part-validator.ts'
 import { compileEncoder } from './json-encoder.ts'
-import { describeReceived } from './describe.ts'
-import { Encodable } from './respond.ts'
+import { describeReceived, preview } from './describe.ts'
+import { compilePath } from '../shared/path-pattern.ts'
+import { Encodable, encodable } from './respond.ts'
+import { BODY_FORM, compileBodyTypes } from './body-types.ts'
 import { BODY_LENGTH, TYPED } from './request.ts'
 import type { IsolateRequest } from './request.ts'
 
@@ -40,8 +42,12 @@ export interface RouteConfig {
   extraBody?: ExtraBodyPolicy
   /** Milliseconds before 504, overriding the server's `timeout`. */
   timeout?: number
-  /** Limits of a form body (urlencoded or multipart); its text fields are what `body` validates. */
+  /** Limits of a form body (urlencoded or multipart); its text fields are what `body` validates.
+   * Declaring it (`form: {}` for the default limits) makes the route take forms, not JSON. */
   form?: FormLimits
+  /** A form route's file fields, for the API document (multipart, `format: binary`); the handler
+   * reads the files from `await req.form()`. Declaring them makes the route a form route too. */
+  fileFields?: Record<string, FileField>
   /** Dependencies (made with depends()): run before the handler, their values its 2nd argument. */
   deps?: Record<string, Dependency>
   summary?: string
@@ -86,12 +92,15 @@ export function manifestEntry (decl: RouteDeclaration, module: string, exportNam
     if (c[part] !== undefined) schemas[part] = JSON.parse(JSON.stringify(c[part]))
   }
   if (c.response !== undefined) schemas.response = JSON.parse(JSON.stringify(c.response))
+  const form = isFormRoute(c)
   return {
     method: String(c.method).toUpperCase(),
     path: c.path,
     module,
     export: exportName,
     schemas,
+    ...(c.body === undefined && !form ? {} : { bodyTypes: [...compileBodyTypes(form, c.method).types] }),
+    ...(c.fileFields === undefined ? {} : { fileFields: JSON.parse(JSON.stringify(c.fileFields)) }),
     ...(c.timeout === undefined ? {} : { timeout: c.timeout }),
     ...(c.summary === undefined ? {} : { summary: c.summary }),
     ...(c.description === undefined ? {} : { description: c.description }),
@@ -129,13 +138,93 @@ export const DEFAULT_ADAPTER_OPTIONS: AdapterOptions = { dev: false, maxBodyDept
 /** Problems listed in a 422's details at most; the message counts all that were found. */
 export const MAX_ISSUES = 100
 
+/** Where a declaration is served: the method and path its requests come by (a route() named as
+ * `module#export` in `routes` is served at the path given there), and its `module#export`. */
+export interface ServedAt {
+  method: string
+  path: string
+  handler: string | undefined
+}
+
+/**
+ * Refuse, when the isolate compiles the route (listen() or reload() then fails with
+ * ISOPOOL_ERR_INVALID_ROUTE naming the route and its handler), the mistakes that would otherwise
+ * fail every request: a `params` schema that does not name exactly the path's parameters (a
+ * property no request can have, or a parameter the schema, and so the API document, lacks), and
+ * a default that its own schema refuses (every request without the field would get 422).
+ */
+function checkDeclaration (decl: RouteDeclaration, at: ServedAt): void {
+  const c = decl.config
+  const fail = (reason: string): never => {
+    throw new IsopoolError('ISOPOOL_ERR_INVALID_ROUTE', { method: at.method, path: at.path, reason: at.handler === undefined ? reason : `${reason} (${at.handler})` })
+  }
+  const params = c.params as { type?: unknown, properties?: unknown } | undefined
+  if (params !== undefined && params.type === 'object' && params.properties !== null && typeof params.properties === 'object') {
+    const inPath = compilePath(at.method, at.path).names
+    const named = Object.keys(params.properties)
+    const shown = (names: string[]): string => names.length === 0 ? 'none' : names.map(n => n === '*' ? '*' : `:${n}`).join(', ')
+    const stray = named.filter(n => !inPath.includes(n))
+    const missing = inPath.filter(n => !named.includes(n))
+    const problems: string[] = []
+    if (stray.length > 0) {
+      problems.push(`the params schema names ${stray.map(n => `"${n}"`).join(', ')}, not ${stray.length === 1 ? 'a parameter' : 'parameters'} of the path (its parameters: ${shown(inPath)})`)
+    }
+    if (missing.length > 0) problems.push(`the path's ${shown(missing)} ${missing.length === 1 ? 'is' : 'are'} not in the params schema`)
+    if (problems.length > 0) fail(problems.join('; '))
+  }
+  for (const part of ['params', 'query', 'headers', 'cookies', 'body'] as const) {
+    const schema = c[part]
+    if (schema === undefined) continue
+    const bad = refusedDefault(schema, part)
+    if (bad !== null) {
+      fail(`the default of ${bad.path}, ${bad.value}, does not match its own schema (${bad.problem}): every request without it would get 422`)
+    }
+  }
+}
+
+/** The first default in `schema` (at any depth) that its own schema refuses once applied, or null. */
+function refusedDefault (schema: unknown, path: string): { path: string, value: string, problem: string } | null {
+  type Node = { s: Record<string, unknown>, at: string, depth: number }
+  const stack: Node[] = [{ s: schema as Record<string, unknown>, at: path, depth: 0 }]
+  while (stack.length > 0) {
+    const { s, at, depth } = stack.pop()!
+    if (s === null || typeof s !== 'object' || depth > 64) continue
+    if (Object.hasOwn(s, 'default') && s.default !== undefined && typeof s.default !== 'function') {
+      let validator: Validator | null = null
+      try { validator = Compile(s as TSchema) } catch {} // a schema compiled alone cannot resolve its $refs: not judged
+      if (validator !== null) {
+        let value: unknown
+        try { value = structuredClone(s.default) } catch { value = s.default }
+        // Applied as a request would get it: an object default takes its properties' defaults.
+        value = validator.Default(value)
+        if (!validator.Check(value)) {
+          const e = [...validator.Errors(value)][0] as { instancePath?: string, message?: string } | undefined
+          const problem = e === undefined ? 'refused' : `${e.instancePath === '' || e.instancePath === undefined ? '' : `${e.instancePath} `}${e.message ?? 'refused'}`
+          return { path: at, value: preview(s.default), problem }
+        }
+      }
+    }
+    const children: [unknown, string][] = []
+    const props = s.properties
+    if (props !== null && typeof props === 'object') for (const [k, v] of Object.entries(props)) children.push([v, member(k, at)])
+    if (Array.isArray(s.items)) s.items.forEach((v, i) => children.push([v, `${at}[${i}]`]))
+    else if (s.items !== undefined) children.push([s.items, `${at}[]`])
+    if (Array.isArray(s.prefixItems)) s.prefixItems.forEach((v, i) => children.push([v, `${at}[${i}]`]))
+    if (s.additionalProperties !== null && typeof s.additionalProperties === 'object') children.push([s.additionalProperties, `${at}[*]`])
+    for (const k of ['anyOf', 'oneOf', 'allOf'] as const) if (Array.isArray(s[k])) for (const v of s[k] as unknown[]) children.push([v, at])
+    for (let i = children.length - 1; i >= 0; i--) stack.push({ s: children[i][0] as Record<string, unknown>, at: children[i][1], depth: depth + 1 })
+  }
+  return null
+}
+
 /**
  * Build, once per isolate, the function that serves a typed route: validate and coerce each
  * declared part, answer 422 listing the problems, else call the handler with the typed values.
  */
-export function compileAdapter (decl: RouteDeclaration, options: AdapterOptions = DEFAULT_ADAPTER_OPTIONS): (req: IsolateRequest) => unknown {
+export function compileAdapter (decl: RouteDeclaration, options: AdapterOptions = DEFAULT_ADAPTER_OPTIONS, at?: ServedAt): (req: IsolateRequest) => unknown {
   const { dev, maxBodyDepth } = options
   const c = decl.config
+  checkDeclaration(decl, at ?? { method: String(c.method).toUpperCase(), path: c.path, handler: undefined })
   const parts: CompiledPart[] = []
   for (const part of ['params', 'query', 'headers', 'cookies', 'body'] as const) {
     const schema = c[part]
@@ -160,8 +249,10 @@ export function compileAdapter (decl: RouteDeclaration, options: AdapterOptions 
         const deps = runPlan(plan, req)
         return deps instanceof Promise ? deps.then(d => target(req, d)) : target(req, deps)
       }
-  if (parts.length === 0) return handler as (req: IsolateRequest) => unknown
   const hasBody = parts.some(p => p.part === 'body')
+  // The media types a body may come as, decided now: JSON and MessagePack, or a form's two.
+  const bodyTypes = hasBody || isFormRoute(c) ? compileBodyTypes(isFormRoute(c), c.method) : null
+  if (parts.length === 0 && bodyTypes === null) return handler as (req: IsolateRequest) => unknown
 
   const serve = (req: IsolateRequest, formFields: unknown): unknown => {
     let issues: Issues | null = null
@@ -204,10 +295,21 @@ export function compileAdapter (decl: RouteDeclaration, options: AdapterOptions 
     return handler(req)
   }
   // A form body is parsed (asynchronously, by busboy) before its fields are validated; the files
-  // stay available through req.form(), which returns the same parse.
-  return (req: IsolateRequest) => hasBody && req.isForm
-    ? req.form(c.form).then(form => serve(req, { ...form.fields }))
-    : serve(req, undefined)
+  // stay available through req.form(), which returns the same parse. A Content-Type the route
+  // does not take is a 415 before anything reads the body.
+  if (bodyTypes === null) return (req: IsolateRequest) => serve(req, undefined)
+  return (req: IsolateRequest) => {
+    const type = req.headers['content-type']
+    const kind = bodyTypes.classify(typeof type === 'string' ? type : undefined, req[BODY_LENGTH])
+    return kind === BODY_FORM && hasBody
+      ? req.form(c.form).then(form => serve(req, { ...form.fields }))
+      : serve(req, undefined)
+  }
+}
+
+/** A route that takes forms: it declares form limits or file fields. */
+function isFormRoute (c: RouteConfig): boolean {
+  return c.form !== undefined || c.fileFields !== undefined
 }
 
 /** The request's own string-valued part; callers copy before anything converts it in place. */
@@ -327,7 +429,9 @@ function member (key: string, at: string): string {
 
 function checkResult (handler: (req: unknown, deps?: unknown) => unknown, validator: Validator, route: string): (req: unknown, deps?: unknown) => unknown {
   const check = (value: unknown): unknown => {
-    if (value instanceof Response || value instanceof Uint8Array || value === undefined) return value
+    // Only JSON data is checked: bytes, a Response, a Blob and what cannot be sent at all (named
+    // by the response writer) are not the schema's.
+    if (value === undefined || typeof value === 'function' || typeof value === 'symbol' || (typeof value === 'object' && value !== null && !encodable(value))) return value
     if (validator.Check(value)) return value
     const problems = [...validator.Errors(value)].map(e => issue('response' as Part, e, value))
     throw new IsopoolError('ISOPOOL_ERR_RESPONSE_SCHEMA', { route, problems: problems.map(p => `${p.path} ${p.message}`).join('; ') }, { details: problems })
@@ -339,10 +443,9 @@ function checkResult (handler: (req: unknown, deps?: unknown) => unknown, valida
 }
 
 function withEncoder (handler: (req: unknown, deps?: unknown) => unknown, encode: (value: unknown) => string): (req: unknown, deps?: unknown) => unknown {
-  const wrap = (value: unknown): unknown =>
-    value === undefined || value === null || typeof value !== 'object' || value instanceof Response || value instanceof Uint8Array || value instanceof ArrayBuffer
-      ? value
-      : new Encodable(value, encode)
+  // Plain objects and arrays (one prototype read), and class instances that are JSON data; bytes,
+  // a Response, a Blob, a Map or a generator go to the response writer as they are.
+  const wrap = (value: unknown): unknown => encodable(value) ? new Encodable(value, encode) : value
   return (req, deps) => {
     const value = handler(req, deps)
     return value instanceof Promise ? value.then(wrap) : wrap(value)

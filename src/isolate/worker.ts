@@ -46,6 +46,8 @@ let names: string[] = []
 let manifest: ManifestRoute[] = []
 let teardown = async (): Promise<void> => {}
 let patterns: PathPattern[] = []
+/** Per route, `METHOD /pattern`, for the log line of a handler's error. */
+let labels: string[] = []
 let running = true
 
 /** Run the handler of `route` on `req`. True when it finished synchronously (returned a value
@@ -64,7 +66,7 @@ function run (route: number, id: number, req: IsolateRequest): boolean {
   } catch (err) {
     claims.idle()
     writer.busy = micros(start)
-    writer.error(id, err)
+    writer.error(id, err, where(route, req))
     return true
   }
   claims.idle()
@@ -72,7 +74,7 @@ function run (route: number, id: number, req: IsolateRequest): boolean {
   if (value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function') {
     (value as PromiseLike<unknown>).then(v => complete(id, v, route, req, busy), err => {
       writer.busy = busy
-      writer.error(id, err)
+      writer.error(id, err, where(route, req))
     })
     return false
   }
@@ -81,6 +83,13 @@ function run (route: number, id: number, req: IsolateRequest): boolean {
 }
 
 const micros = (since: number): number => Math.round((performance.now() - since) * 1000)
+
+/** The request and route a handler's error is logged with: `GET /posts/7?x=1 (route GET
+ * /posts/:id, /app/posts.ts#getPost)`. The URL is cut at 1 000 characters. */
+function where (route: number, req: IsolateRequest): string {
+  const url = req.url.length <= 1000 ? req.url : `${req.url.slice(0, 1000)}…`
+  return `${req.method} ${url} (route ${labels[route]}, ${names[route]})`
+}
 
 function complete (id: number, value: unknown, route: number, req: IsolateRequest, busy: number): void {
   writer.busy = busy
@@ -183,6 +192,7 @@ try {
   const loaded = await loadHandlers(init.modules, init.routes, init.discover, { dev: init.dev, maxBodyDepth: init.maxBodyDepth })
   ;({ handlers, names, manifest, teardown } = loaded)
   patterns = [...init.routes, ...manifest].map(r => compilePath(r.method, r.path))
+  labels = [...init.routes, ...manifest].map(r => `${r.method} ${r.path}`)
 } catch (err) {
   const wire = err instanceof IsopoolError
     ? err.toWire()

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
-import type { ManifestRoute } from '../shared/protocol.ts'
+import type { FileField, ManifestRoute } from '../shared/protocol.ts'
 
 export interface DocRoute {
   method: string
@@ -52,6 +52,8 @@ export function buildOpenApi (routes: DocRoute[], info: { title: string, version
     if (s.params !== undefined || s.query !== undefined || s.headers !== undefined || s.cookies !== undefined || s.body !== undefined) {
       responses['422'] = { description: 'The request does not match the schema (ISOPOOL_ERR_VALIDATION)' }
     }
+    const body = m === undefined ? undefined : requestBody(m)
+    if (body !== undefined) responses['415'] = { description: 'The body\'s Content-Type is not one the route takes (ISOPOOL_ERR_UNSUPPORTED_MEDIA_TYPE)' }
     const operation: Record<string, unknown> = {
       operationId: r.export === 'default' ? `${r.method.toLowerCase()}${r.path.replace(/[^A-Za-z0-9]+/g, '_')}` : r.export,
       parameters: [...pathParams, ...parameters('query', s.query), ...parameters('header', s.headers), ...parameters('cookie', s.cookies)],
@@ -60,21 +62,53 @@ export function buildOpenApi (routes: DocRoute[], info: { title: string, version
     if (m?.summary !== undefined) operation.summary = m.summary
     if (m?.description !== undefined) operation.description = m.description
     if (m?.tags !== undefined) operation.tags = m.tags
-    if (s.body !== undefined) operation.requestBody = { required: true, content: { 'application/json': { schema: s.body } } }
+    if (body !== undefined) operation.requestBody = body
     ;(paths[openApiPath(r.path)] ??= {})[r.method.toLowerCase()] = operation
   }
   return { openapi: '3.1.0', info, paths }
 }
 
-/** Swagger UI's static files, read once, and a page that points it at `specPath`. */
-export function docsAssets (uiPath: string, specPath: string): Map<string, { type: string, body: Buffer }> {
+/**
+ * The request body of a typed route, in each media type it takes: the body schema as JSON and
+ * MessagePack; for a form route, its text fields urlencoded, and with its file fields
+ * (`format: binary`, which Swagger UI offers a file picker for) as multipart/form-data.
+ */
+function requestBody (m: ManifestRoute): object | undefined {
+  const schema = m.schemas.body as Schema | undefined
+  const types = m.bodyTypes ?? (schema === undefined ? [] : ['application/json'])
+  if (types.length === 0) return undefined
+  const content: Record<string, { schema: unknown }> = {}
+  for (const type of types) content[type] = { schema: type === 'multipart/form-data' ? withFiles(schema, m.fileFields) : schema ?? { type: 'object' } }
+  return { required: true, content }
+}
+
+function withFiles (schema: Schema | undefined, files: Record<string, FileField> | undefined): unknown {
+  if (files === undefined || Object.keys(files).length === 0) return schema ?? { type: 'object' }
+  const properties: Record<string, unknown> = {}
+  for (const [name, f] of Object.entries(files)) {
+    const file = { type: 'string', format: 'binary' }
+    properties[name] = { ...(f.multiple === true ? { type: 'array', items: file } : file), ...(f.description === undefined ? {} : { description: f.description }) }
+  }
+  if (schema === undefined) return { type: 'object', properties }
+  // An object schema gains the file fields beside its text fields; any other is joined by allOf.
+  if (schema.type === 'object') return { ...schema, properties: { ...schema.properties, ...properties } }
+  return { allOf: [schema, { type: 'object', properties }] }
+}
+
+/** Text for HTML content and attribute values. */
+function escapeHtml (s: string): string {
+  return s.replace(/[&<>"']/g, c => `&#${c.charCodeAt(0)};`)
+}
+
+/** Swagger UI's static files, read once, and a page titled `title` that points it at `specPath`. */
+export function docsAssets (uiPath: string, specPath: string, title = 'API docs'): Map<string, { type: string, body: Buffer }> {
   const dist = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'))
   const file = (name: string, type: string): { type: string, body: Buffer } => ({ type, body: readFileSync(join(dist, name)) })
   const page = `<!doctype html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
-  <title>API docs</title>
+  <title>${escapeHtml(title)}</title>
   <link rel="stylesheet" href="${uiPath}/swagger-ui.css">
 </head>
 <body>

@@ -152,9 +152,88 @@ export interface ResolvedOptions {
   docsInfo: { title: string, version: string }
 }
 
+// The names each options object takes, at run time: an unknown one (a typo, `isolate: 2`) fails
+// createServer() instead of being ignored. Typed against the interfaces, so an option added to
+// one of them and not here fails `tsc`.
+const SERVER_OPTION_NAMES: { [K in keyof Required<ServerOptions>]: true } = {
+  modules: true, isolates: true, root: true, routes: true, maxBodySize: true, ringSize: true, maxBodyDepth: true, maxQueueWait: true,
+  maxQueue: true, maxQueueBytes: true, maxInFlight: true, spares: true, retryAfter: true, dev: true, timeout: true, hardTimeout: true,
+  resourceLimits: true, shutdownTimeout: true, health: true, http: true, docs: true, poll: true, watch: true
+}
+const HTTP_OPTION_NAMES: { [K in keyof Required<HttpLimits>]: true } = {
+  maxHeaderSize: true, headersTimeout: true, requestTimeout: true, keepAliveTimeout: true, maxConnections: true
+}
+const RESOURCE_LIMIT_NAMES: { [K in keyof Required<ResourceLimits>]: true } = {
+  maxOldGenerationSizeMb: true, maxYoungGenerationSizeMb: true, codeRangeSizeMb: true, stackSizeMb: true
+}
+const HEALTH_OPTION_NAMES: { [K in keyof Required<Exclude<ServerOptions['health'], false | undefined>>]: true } = { live: true, ready: true }
+const DOCS_OPTION_NAMES: { [K in keyof Required<Exclude<ServerOptions['docs'], false | undefined>>]: true } = {
+  openapi: true, ui: true, title: true, version: true
+}
+const ROUTE_OPTION_NAMES: { [K in keyof Required<RouteOptions>]: true } = { timeout: true }
+const ROUTE_DEFINITION_NAMES: { [K in keyof Required<RouteDefinition>]: true } = { ...ROUTE_OPTION_NAMES, method: true, path: true, handler: true }
+
+/**
+ * Throw ISOPOOL_ERR_INVALID_OPTION for the first key of `value` that `known` does not name
+ * (`prefix` + key in the message, with the closest known name when one is close), and for a
+ * `value` that is not an object. `where` says whose options they are, for the reason.
+ */
+export function knownKeys (value: unknown, known: Record<string, true>, prefix: string, where = ''): void {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    const got = value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value
+    fail(prefix === '' ? 'options' : prefix.slice(0, -1), `must be an object, got ${got}${where === '' ? '' : ` (the options${where})`}`)
+  }
+  for (const key of Object.keys(value as object)) {
+    if (Object.hasOwn(known, key)) continue
+    const near = closest(key, Object.keys(known))
+    fail(prefix + key, `unknown option${where}${near === null ? `; known: ${Object.keys(known).join(', ')}` : `; did you mean "${near}"?`}`)
+  }
+}
+
+/** The known name closest to `name` by edit distance (ignoring case), if close enough to be a typo. */
+function closest (name: string, known: string[]): string | null {
+  let best: string | null = null
+  let bestDistance = Infinity
+  for (const k of known) {
+    const d = editDistance(name.toLowerCase(), k.toLowerCase())
+    if (d < bestDistance) { best = k; bestDistance = d }
+  }
+  return best !== null && bestDistance <= Math.max(1, Math.floor(best.length / 3)) ? best : null
+}
+
+/** Edits (insert, delete, replace, swap two neighbours) that turn `a` into `b`. */
+function editDistance (a: string, b: string): number {
+  if (a.length > 64 || b.length > 64) return Infinity // not a typo of a known name
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => i === 0 ? j : j === 0 ? i : 0))
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1)
+    }
+  }
+  return d[a.length][b.length]
+}
+
+/** Check a route given in `routes: [...]` (index `i`) before it is added. */
+export function checkRouteDefinition (r: unknown, i: number): void {
+  const at = r !== null && typeof r === 'object' ? ` of route ${String((r as RouteDefinition).method).toUpperCase()} ${String((r as RouteDefinition).path)}` : ''
+  knownKeys(r, ROUTE_DEFINITION_NAMES, `routes[${i}].`, at)
+}
+
+/** Check the options of server.route(method, path, handler, options). */
+export function checkRouteOptions (options: unknown, method: string, path: string): void {
+  if (options !== undefined) knownKeys(options, ROUTE_OPTION_NAMES, '', ` of route ${method} ${path}`)
+}
+
 export function resolveOptions (input: number | ServerOptions = {}): ResolvedOptions {
   const o: ServerOptions = typeof input === 'number' ? { isolates: input } : input
   if (o === null || typeof o !== 'object') fail('options', 'must be an object or a number of isolates')
+  knownKeys(o, SERVER_OPTION_NAMES, '')
+  if (o.routes !== undefined && !Array.isArray(o.routes)) fail('routes', 'must be an array of { method, path, handler } routes')
+  if (o.http !== undefined) knownKeys(o.http, HTTP_OPTION_NAMES, 'http.')
+  if (o.resourceLimits !== undefined) knownKeys(o.resourceLimits, RESOURCE_LIMIT_NAMES, 'resourceLimits.')
+  if (o.health !== undefined && o.health !== false) knownKeys(o.health, HEALTH_OPTION_NAMES, 'health.')
+  if (o.docs !== undefined && o.docs !== false) knownKeys(o.docs, DOCS_OPTION_NAMES, 'docs.')
   const isolates = o.isolates === undefined || o.isolates === 'auto'
     ? Math.max(1, availableParallelism())
     : integer('isolates', o.isolates, 1, 1024)

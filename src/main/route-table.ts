@@ -86,7 +86,16 @@ export class Routes {
     // Explicit HEAD routes first: a HEAD route of its own takes precedence over the one a GET
     // route implies (Router.add skips the implied one when HEAD is taken).
     const order = entries.map((_, i) => i).sort((a, b) => Number(entries[b].method === 'HEAD') - Number(entries[a].method === 'HEAD'))
-    for (const i of order) router.add(entries[i].method, entries[i].path, i)
+    for (const i of order) {
+      const r = entries[i]
+      try {
+        router.add(r.method, r.path, i)
+      } catch (err) {
+        // The conflicts the table knows are refused before this; whatever else the router
+        // refuses is named here, with its handler, rather than thrown uncoded.
+        throw new IsopoolError('ISOPOOL_ERR_INVALID_ROUTE', { method: r.method, path: r.path, reason: `the router refused it (${(err as Error)?.message ?? String(err)}); handler ${handlerName(r)}` }, { cause: err })
+      }
+    }
     router.compile()
     this.router = router
     this.builtins = builtins(this)
@@ -136,12 +145,11 @@ export class RouteTable {
     this.builtinOptions = builtins
   }
 
-  /** Add a given route; ISOPOOL_ERR_ROUTE_CONFLICT naming both when it takes a method and path. */
+  /** Add a given route; ISOPOOL_ERR_ROUTE_CONFLICT naming both when it takes a method and path
+   * (or the same paths under other parameter names). */
   add (route: GivenRoute): void {
-    const clash = this.given.find(r => r.method === route.method && r.path === route.path)
-    if (clash !== undefined) {
-      throw new IsopoolError('ISOPOOL_ERR_ROUTE_CONFLICT', { method: route.method, path: route.path, first: handlerName(clash), second: handlerName(route) })
-    }
+    const clash = this.given.find(r => r.method === route.method && pathShape(r.path) === pathShape(route.path))
+    if (clash !== undefined) throw conflict(clash, route)
     this.given.push(route)
   }
 
@@ -167,11 +175,10 @@ export class RouteTable {
     ]
     const seen = new Map<string, GivenRoute>()
     for (const r of entries) {
-      const k = `${r.method} ${r.path}`
+      // By shape: /u/:id and /u/:name match the same requests (the router cannot tell them apart).
+      const k = `${r.method} ${pathShape(r.path)}`
       const first = seen.get(k)
-      if (first !== undefined) {
-        throw new IsopoolError('ISOPOOL_ERR_ROUTE_CONFLICT', { method: r.method, path: r.path, first: handlerName(first), second: handlerName(r) })
-      }
+      if (first !== undefined) throw conflict(first, r)
       seen.set(k, r)
     }
     return new Routes(entries, () => this.builtins(entries, health))
@@ -198,7 +205,7 @@ export class RouteTable {
     if (o.openapiPath !== null) {
       map.set(o.openapiPath, send('application/json; charset=utf-8', Buffer.from(JSON.stringify(buildOpenApi(entries, o.docsInfo)))))
       if (o.docsPath !== null) {
-        this.docs ??= docsAssets(o.docsPath, o.openapiPath)
+        this.docs ??= docsAssets(o.docsPath, o.openapiPath, o.docsInfo.title)
         for (const [path, asset] of this.docs) map.set(path, send(asset.type, asset.body))
       }
     }
@@ -215,6 +222,18 @@ export interface Health {
 
 function handlerName (r: { module: string, export: string }): string {
   return `${modulePath(r.module)}#${r.export}`
+}
+
+/** A path with its parameter names erased: `/u/:id` and `/u/:name` are both `/u/:`. */
+function pathShape (path: string): string {
+  return path.split('/').map(seg => seg.startsWith(':') ? ':' : seg).join('/')
+}
+
+/** ISOPOOL_ERR_ROUTE_CONFLICT for two routes of one method and path shape, naming both handlers
+ * (and the second's path, when only its parameter names differ). */
+function conflict (first: GivenRoute, second: GivenRoute): IsopoolError {
+  const as = first.path === second.path ? '' : ` (as ${second.path}: the same paths under other parameter names, which one router cannot tell apart)`
+  return new IsopoolError('ISOPOOL_ERR_ROUTE_CONFLICT', { method: first.method, path: first.path, first: handlerName(first), second: handlerName(second) + as })
 }
 
 /** A given route from createServer()'s `routes` or route(): checked, its handler resolved. */

@@ -12,6 +12,7 @@
 
 import { watch } from 'node:fs'
 import type { FSWatcher } from 'node:fs'
+import type { Socket } from 'node:net'
 import { IsopoolError } from '../shared/errors.ts'
 import { HEAD_PREFIX } from '../shared/frame.ts'
 import { maxFrameOf } from '../shared/ring.ts'
@@ -19,10 +20,11 @@ import { Dispatcher } from './dispatch.ts'
 import { Exchange } from './exchange.ts'
 import type { ExchangeContext } from './exchange.ts'
 import { Http1Server, writeError } from './http1.ts'
+import { InMemorySocket, parseResponse, requestBytes } from './in-process.ts'
 import type { Http1Request, Http1Response } from './http1.ts'
 import type { Placement } from './isolate-handle.ts'
 import { IsolatePool } from './isolate-pool.ts'
-import { resolveOptions, routeTimeout } from './options.ts'
+import { checkRouteDefinition, checkRouteOptions, resolveOptions, routeTimeout } from './options.ts'
 import type { ResolvedOptions, RouteDefinition, RouteOptions, ServerOptions } from './options.ts'
 import { givenRoute, RouteTable, writeNoRoute } from './route-table.ts'
 import type { Health, Routes } from './route-table.ts'
@@ -41,6 +43,17 @@ export interface ListenResult {
   url: string
 }
 
+/** Why the address could not be taken, as ISOPOOL_ERR_LISTEN says it. */
+function listenReason (err: unknown): string {
+  const e = err as { code?: unknown, message?: unknown } | null
+  const code = typeof e?.code === 'string' ? e.code : undefined
+  if (code === 'EADDRINUSE') return 'the address is already in use (EADDRINUSE): another process listens on it'
+  if (code === 'EACCES') return 'permission denied (EACCES): a port below 1024 needs privileges'
+  if (code === 'EADDRNOTAVAIL') return 'the host is not an address of this machine (EADDRNOTAVAIL)'
+  const message = typeof e?.message === 'string' ? e.message : String(err)
+  return code === undefined ? message : `${message} (${code})`
+}
+
 export class Server {
   readonly options: ResolvedOptions
   private readonly table: RouteTable
@@ -48,12 +61,18 @@ export class Server {
   private readonly dispatcher: Dispatcher<Placement, Exchange>
   private readonly pool: IsolatePool
   private readonly context: ExchangeContext
-  private http: Http1Server | null = null
+  /** The HTTP/1.1 layer: bound to an address by listen(), handed in-memory sockets by request(). */
+  private readonly http: Http1Server
+  /** The isolates' start, shared by listen() and request(): whichever comes first starts them. */
+  private startup: Promise<void> | null = null
+  /** listen() was called. */
+  private listened = false
   /** Exchanges accepted and not yet over for their client. */
   private active = 0
   private idle: (() => void) | null = null
   /** Set once close() starts stopping the isolates: nothing more can run. */
   private stopping = false
+  /** 'listening': the isolates serve, over the bound address or request()'s in-memory sockets. */
   private state: 'new' | 'starting' | 'listening' | 'closing' | 'closed' = 'new'
   /** The largest frame a request ring takes: a REQ_HEAD must fit in it. */
   private readonly maxHeadFrame: number
@@ -87,13 +106,19 @@ export class Server {
       retryAfter,
       maxBodySize: o.maxBodySize
     }
+    this.http = new Http1Server({ ...o.http, maxDrain: o.maxBodySize }, (req, res) => this.onRequest(req, res))
     const routes = typeof options === 'object' && options !== null ? options.routes ?? [] : []
-    for (const r of routes) this.route(r.method, r.path, r.handler, r)
+    routes.forEach((r, i) => {
+      checkRouteDefinition(r, i)
+      const { method, path, handler, ...rest } = r
+      this.route(method, path, handler, rest)
+    })
   }
 
   /** Add a route: `handler` is `module#export`. Chainable; only before listen(). */
   route (method: RouteDefinition['method'], path: string, handler: string, options?: RouteOptions): this {
     if (this.state !== 'new') throw new IsopoolError('ISOPOOL_ERR_ALREADY_LISTENING', { action: 'add a route' })
+    checkRouteOptions(options, String(method).toUpperCase(), path)
     const timeout = routeTimeout(String(method).toUpperCase(), path, options, this.options.timeout)
     this.table.add(givenRoute(this.options.root, method, path, handler, timeout))
     return this
@@ -109,24 +134,71 @@ export class Server {
   get restarts (): number { return this.pool.restarts }
 
   /**
-   * Start every isolate, wait until each has imported its modules, then listen. Rejects with
-   * nothing left running when a module cannot be imported or an export is missing.
+   * Take the address, start every isolate and wait until each has imported its modules, then
+   * serve. Rejects with nothing left running (no thread, no socket) when the address cannot be
+   * taken (ISOPOOL_ERR_LISTEN, before any isolate starts), a module cannot be imported or an
+   * export is missing.
    */
   async listen (options: ListenOptions = {}): Promise<ListenResult> {
-    if (this.state !== 'new') throw new IsopoolError('ISOPOOL_ERR_ALREADY_LISTENING', { action: 'listen again' })
+    if (this.listened || this.state === 'closing' || this.state === 'closed') throw new IsopoolError('ISOPOOL_ERR_ALREADY_LISTENING', { action: 'listen again' })
+    this.listened = true
+    const fresh = this.state === 'new'
+    if (fresh) this.state = 'starting'
+    const http = this.http
+    const at = { port: options.port ?? 0, host: options.host ?? '127.0.0.1' }
+    let addr
+    try {
+      // Bound first, served last: a port taken fails here, before an isolate costs anything,
+      // and a client that connects while the isolates start waits for them.
+      addr = await http.bind(at.port, at.host)
+    } catch (err) {
+      if (fresh) this.state = 'closed' // else request() started the isolates: they keep serving it
+      const address = `${at.host.includes(':') ? `[${at.host}]` : at.host}:${at.port}`
+      throw new IsopoolError('ISOPOOL_ERR_LISTEN', { address, reason: listenReason(err) }, { cause: err })
+    }
+    try {
+      await this.start()
+    } catch (err) {
+      await http.close() // closes the sockets held since bind(): none was read
+      throw err
+    }
+    http.serve()
+    const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
+    return { port: addr.port, host: addr.address, url: `http://${host}:${addr.port}` }
+  }
+
+  /**
+   * Answer one request in this process, without a socket: `input` is a path (`'/users/1'`), a URL
+   * or a Web `Request`, `init` as for `fetch()`. It goes through what a socket request goes
+   * through — the HTTP/1.1 layer and its limits, the router, the isolates, the validators and
+   * encoders — on an in-memory socket, and resolves with a Web `Response`. The isolates are
+   * started on the first call if listen() has not started them; close() stops them.
+   */
+  async request (input: string | URL | Request, init?: RequestInit): Promise<Response> {
+    if (this.state === 'closing' || this.state === 'closed') throw new IsopoolError('ISOPOOL_ERR_NOT_LISTENING', { action: 'request' })
+    const req = input instanceof Request
+      ? (init === undefined ? input : new Request(input, init))
+      : new Request(new URL(input, 'http://localhost'), init)
+    const bytes = await requestBytes(req)
+    await this.start()
+    const socket = new InMemorySocket()
+    this.http.accept(socket as unknown as Socket)
+    socket.push(bytes)
+    const answer = await socket.done
+    socket.destroy()
+    return parseResponse(answer, req.method)
+  }
+
+  /** Start the isolates once; on failure nothing is left running and the server is closed. */
+  private start (): Promise<void> {
+    this.startup ??= this.startIsolates()
+    return this.startup
+  }
+
+  private async startIsolates (): Promise<void> {
     this.state = 'starting'
     try {
       await this.pool.start(this.table.plan(), manifest => this.buildRoutes(manifest))
-    } catch (err) {
-      await this.pool.stop()
-      this.state = 'closed'
-      throw err
-    }
-    const http = new Http1Server({ ...this.options.http, maxDrain: this.options.maxBodySize }, (req, res) => this.onRequest(req, res))
-    this.http = http
-    let addr
-    try {
-      addr = await http.listen(options.port ?? 0, options.host ?? '127.0.0.1')
     } catch (err) {
       await this.pool.stop()
       this.state = 'closed'
@@ -139,8 +211,6 @@ export class Server {
       this.sweeper.unref()
     }
     if (this.options.watch) this.startWatching()
-    const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
-    return { port: addr.port, host: addr.address, url: `http://${host}:${addr.port}` }
   }
 
   /**
@@ -192,7 +262,7 @@ export class Server {
     if (this.state !== 'listening') throw new IsopoolError('ISOPOOL_ERR_NOT_LISTENING', { action: 'close while starting' })
     this.state = 'closing'
     this.watcher?.close()
-    const http = this.http!
+    const http = this.http
     const closed = http.close() // idle connections close now, the others after their response
     if (this.active > 0) {
       const idle = new Promise<void>(resolve => { this.idle = resolve })

@@ -49,6 +49,8 @@ export const ERRORS = {
   ISOPOOL_ERR_ROUTE_CONFLICT: { status: undefined, message: 'Route {method} {path} is declared twice: by {first} and by {second}' },
   ISOPOOL_ERR_ALREADY_LISTENING: { status: undefined, message: 'Cannot {action} after listen()' },
   ISOPOOL_ERR_NOT_LISTENING: { status: undefined, message: 'Cannot {action}: the server is not listening' },
+  ISOPOOL_ERR_LISTEN: { status: undefined, message: 'Cannot listen on {address}: {reason}' },
+  ISOPOOL_ERR_SETUP_NOT_LOADED: { status: undefined, message: 'The setup() resource {resource} is never opened, so {routes} would fail on every request that reads it: {reason}' },
   // ── the transport: a broken frame means a bug or memory corruption, never user input ────────
   ISOPOOL_ERR_FRAME_INVALID: { status: undefined, message: 'Malformed frame: {reason}' },
   ISOPOOL_ERR_FRAME_TOO_LARGE: { status: undefined, message: 'Frame of {size} bytes exceeds the ring limit of {max} bytes' }

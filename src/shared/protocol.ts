@@ -58,10 +58,22 @@ export interface ManifestRoute {
     body?: unknown
     response?: Record<string, unknown>
   }
+  /** The media types its body may come as, the preferred first (a route with a body schema or a
+   * form): application/json and application/msgpack, or a form's two. */
+  bodyTypes?: string[]
+  /** A form route's file fields, by name. */
+  fileFields?: Record<string, FileField>
   timeout?: number
   summary?: string
   description?: string
   tags?: string[]
+}
+
+/** A file field of a form route, as declared in route({ fileFields }). */
+export interface FileField {
+  /** More than one file may come in the field. */
+  multiple?: boolean
+  description?: string
 }
 
 /** One problem of a request that failed validation (the `details` of a 422). */

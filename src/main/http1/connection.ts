@@ -557,6 +557,10 @@ export class Http1Server {
   private timer: NodeJS.Timeout | null = null
   /** close() was called: no new connections, none kept alive. */
   closing = false
+  /** serve() was called: accepted sockets are served, no longer held. */
+  private serving = false
+  /** Sockets accepted after bind() and before serve(): read once the server serves. */
+  private readonly held = new Set<Socket>()
   /** The Keep-Alive header telling clients how long an idle connection is kept. */
   readonly keepAliveHint: string
 
@@ -565,7 +569,10 @@ export class Http1Server {
     this.listener = listener
     this.keepAliveHint = limits.keepAliveTimeout >= 1000 ? `keep-alive: timeout=${Math.floor(limits.keepAliveTimeout / 1000)}\r\n` : ''
     // allowHalfOpen: a Connection decides itself what a client's FIN means.
-    this.net = createNetServer({ allowHalfOpen: true, noDelay: true }, (socket: Socket) => this.accept(socket))
+    this.net = createNetServer({ allowHalfOpen: true, noDelay: true }, (socket: Socket) => {
+      if (this.serving) this.accept(socket)
+      else this.hold(socket)
+    })
     if (limits.maxConnections !== undefined) this.net.maxConnections = limits.maxConnections
   }
 
@@ -575,16 +582,42 @@ export class Http1Server {
     this.connections.add(new Connection(this, socket))
   }
 
-  listen (port: number, host: string): Promise<AddressInfo> {
+  /** Bind and serve at once. */
+  async listen (port: number, host: string): Promise<AddressInfo> {
+    const addr = await this.bind(port, host)
+    this.serve()
+    return addr
+  }
+
+  /**
+   * Take the address (rejecting with the system's error, EADDRINUSE say, before anything else
+   * started), without serving yet: a client that connects meanwhile waits, unread, until
+   * serve() (or is closed by close()).
+   */
+  bind (port: number, host: string): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
       this.net.once('error', reject)
       this.net.listen(port, host, () => {
         this.net.off('error', reject)
-        this.timer = setInterval(() => this.check(), this.limits.checkInterval)
-        this.timer.unref()
         resolve(this.net.address() as AddressInfo)
       })
     })
+  }
+
+  /** Serve the bound address: the sockets that connected since bind(), then every new one. */
+  serve (): void {
+    if (this.serving) return
+    this.serving = true
+    this.timer = setInterval(() => this.check(), this.limits.checkInterval)
+    this.timer.unref()
+    for (const socket of this.held) if (!socket.destroyed) this.accept(socket)
+    this.held.clear()
+  }
+
+  private hold (socket: Socket): void {
+    this.held.add(socket)
+    socket.on('error', () => {}) // a reset client: 'close' follows
+    socket.once('close', () => this.held.delete(socket))
   }
 
   /** Stop accepting; resolves once every connection is gone. Idle ones close now, busy ones
@@ -593,6 +626,8 @@ export class Http1Server {
     this.closing = true
     const closed = new Promise<void>(resolve => this.net.close(() => resolve()))
     this.closeIdleConnections()
+    // Held since bind(), never served (the server failed to start): nothing of theirs was read.
+    for (const socket of this.held) socket.destroy()
     return closed.finally(() => {
       if (this.timer !== null) clearInterval(this.timer)
     })
@@ -604,6 +639,7 @@ export class Http1Server {
 
   closeAllConnections (): void {
     for (const c of this.connections) c.destroy()
+    for (const socket of this.held) socket.destroy()
   }
 
   /** @internal */

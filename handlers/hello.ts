@@ -1,3 +1,0 @@
-export function hello () {
-  return { hello: 'world' }
-}

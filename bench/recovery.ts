@@ -43,7 +43,7 @@ if (values.child !== undefined) {
   const { createServer } = await import('isopool')
   const exit = { method: 'GET' as const, path: '/exit', handler: fileURLToPath(new URL('./targets/soak-handlers.ts', import.meta.url)) + '#exit' }
   const server = createServer(app === 'typed'
-    ? { isolates, spares, root: fileURLToPath(new URL('../handlers/', import.meta.url)), modules: ['./routes'], routes: [{ method: 'GET', path: '/', handler: './hello.ts#hello' }, exit] }
+    ? { isolates, spares, root: fileURLToPath(new URL('../handlers/', import.meta.url)), modules: ['./routes'], routes: [exit] }
     : { isolates, spares, root: fileURLToPath(new URL('./targets/', import.meta.url)), routes: [{ method: 'GET', path: '/', handler: './soak-handlers.ts#light' }, exit] })
   const { url } = await server.listen()
   // Spares start behind listen(): let them, and the heap, settle.

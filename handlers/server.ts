@@ -1,4 +1,5 @@
-// The example application that `npm start` serves: `PORT` (default 3000), one isolate per core.
+// The example application, started from a script with the API (`npm start` serves the same routes
+// with the CLI: `isopool serve handlers/routes`): `PORT` (default 3000), one isolate per core.
 import { createServer } from 'isopool'
 
 const port = Number(process.env.PORT ?? 3000)
@@ -7,12 +8,8 @@ const host = process.env.HOST ?? '127.0.0.1'
 const server = createServer({
   isolates: 'auto',
   root: import.meta.dirname,
-  // Plain handlers, named by module and export…
-  routes: [
-    { method: 'GET', path: '/', handler: './hello.ts#hello' },
-    { method: 'POST', path: '/echo', handler: './echo.ts#echo' }
-  ],
-  // …and typed routes, declared with route() in these modules and found by each isolate.
+  // Typed routes, declared with route() in these modules and found by each isolate. (Plain
+  // handlers named by module and export go in `routes: [{ method, path, handler: './m.ts#fn' }]`.)
   modules: ['./routes'],
   docs: { title: 'isopool example app', version: '0.1.0' }
 })

@@ -23,7 +23,9 @@ import type { ResourceLimits } from './options.ts'
 import { LONG_MS } from './route-costs.ts'
 import type { RouteInfo, Routes } from './route-table.ts'
 
-const WORKER_URL = new URL('../isolate/worker.ts', import.meta.url)
+// The isolate's entry beside this file: worker.ts in the repo (Node strips the types), worker.js in
+// the published package (compiled, since Node strips no types under node_modules).
+const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? '../isolate/worker.ts' : '../isolate/worker.js', import.meta.url)
 
 /** Where a placement's response frames go, and what it hears of its isolate. */
 export interface PlacementSink {

@@ -127,6 +127,27 @@ await server.close()
     }, 60_000)
   }
 
+  it('runs the README\'s first handler and its server.request() tests with vitest', async () => {
+    const readme = readFileSync(join(repo, 'README.md'), 'utf8')
+    const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map(m => m[1])
+    const handler = blocks.find(b => b.includes("path: '/items/:id'"))
+    const suite = blocks.find(b => b.startsWith('// test/items.test.ts'))
+    expect(handler).toBeDefined()
+    expect(suite).toBeDefined()
+    const dir = join(work, 'readme')
+    mkdirSync(join(dir, 'routes'), { recursive: true })
+    mkdirSync(join(dir, 'test'))
+    mkdirSync(join(dir, 'node_modules'))
+    cpSync(join(app, 'package.json'), join(dir, 'package.json'))
+    for (const dep of readdirSync(join(app, 'node_modules'))) symlinkSync(join(app, 'node_modules', dep), join(dir, 'node_modules', dep))
+    symlinkSync(join(repo, 'node_modules', 'vitest'), join(dir, 'node_modules', 'vitest')) // the user's devDependency
+    writeFileSync(join(dir, 'routes', 'items.ts'), handler!)
+    writeFileSync(join(dir, 'test', 'items.test.ts'), suite!)
+    const r = await run(process.execPath, [join(repo, 'node_modules', 'vitest', 'vitest.mjs'), 'run', '--root', dir], dir, 60_000)
+    expect(r.out.replace(/\x1b\[[0-9;]*m/g, '')).toMatch(/Tests\s+3 passed \(3\)/)
+    expect(r.code, r.out).toBe(0)
+  }, 60_000)
+
   it('runs `isopool serve` from node_modules/.bin; SIGTERM answers the request in flight and exits 0', async () => {
     const child = spawn(join(app, 'node_modules', '.bin', 'isopool'), ['serve', 'routes', '--port', '0', '--isolates', '1'], { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''

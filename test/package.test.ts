@@ -52,7 +52,7 @@ beforeAll(async () => {
     recursive: true,
     filter: (src) => {
       const top = relative(repo, src).split(sep)[0]
-      return !['node_modules', '.git', 'dist'].includes(top) && !src.endsWith('.tgz')
+      return !['node_modules', '.git', 'dist', '.stryker-tmp', 'reports'].includes(top) && !src.endsWith('.tgz')
     }
   })
   symlinkSync(join(repo, 'node_modules'), join(tree, 'node_modules'))

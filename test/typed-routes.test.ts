@@ -1,8 +1,7 @@
 // Typed routes over real sockets: discovery, coercion, 422 details, extra-field policies,
 // conflicts, and the OpenAPI document.
-import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest'
-import { Type } from 'typebox'
-import { createServer, depends, route } from 'isopool'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createServer } from 'isopool'
 import { fixtures, start } from './helpers.ts'
 import type { Running } from './helpers.ts'
 
@@ -181,27 +180,8 @@ describe('the OpenAPI document', () => {
   })
 })
 
-describe('types', () => {
-  it('types req from the schemas', () => {
-    route({
-      method: 'POST',
-      path: '/t/:id',
-      params: Type.Object({ id: Type.Integer() }),
-      query: Type.Object({ q: Type.Optional(Type.String()) }),
-      body: Type.Object({ items: Type.Array(Type.Object({ price: Type.Number() })) })
-    }, (req) => {
-      expectTypeOf(req.params.id).toEqualTypeOf<number>()
-      expectTypeOf(req.query.q).toEqualTypeOf<string | undefined>()
-      expectTypeOf(req.body.items[0].price).toEqualTypeOf<number>()
-      return null
-    })
-    route({ method: 'GET', path: '/plain' }, (req) => {
-      expectTypeOf(req.body).toEqualTypeOf<Uint8Array>()
-      expectTypeOf(req.params).toEqualTypeOf<Record<string, string>>()
-      return null
-    })
-  })
-})
+// What route() and depends() make of a handler's types is asserted in test/types.test-d.ts,
+// which `npm run typecheck` checks.
 
 describe('dependencies and per-isolate setup', () => {
   it('run in order, each once per request, reach the handler typed; setup runs once per isolate and tears down', async () => {
@@ -231,16 +211,6 @@ describe('dependencies and per-isolate setup', () => {
     // Each isolate closed its resource on shutdown.
     expect(readdirSync(dir).filter(f => f.startsWith('closed-'))).toHaveLength(2)
     rmSync(dir, { recursive: true, force: true })
-  })
-
-  it('types dependency values for the handler', () => {
-    const n = depends(() => 41)
-    const s = depends(async (_req, { n }) => `${n + 1}`, { n })
-    route({ method: 'GET', path: '/typed-deps', deps: { n, s } }, (_req, deps) => {
-      expectTypeOf(deps.n).toEqualTypeOf<number>()
-      expectTypeOf(deps.s).toEqualTypeOf<string>()
-      return null
-    })
   })
 })
 

@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { start } from './helpers.ts'
+import { until } from './observe.ts'
 import type { Reply, Running } from './helpers.ts'
 
 let app: Running | null = null
@@ -30,11 +31,23 @@ const ROUTES: [string, string, string][] = [
   ['GET', '/hang', './faults.ts#hang']
 ]
 
-/** A server whose `once` handler logs every run to a file of this test's. */
+/** A server whose `once` handler (and each fault) logs every run to a file of this test's.
+ * Admission by expected wait is admission.test.ts's: here it is off (maxQueueWait 0), so that a
+ * machine short of CPU — a spinning isolate takes a whole core of two — does not shed with 503
+ * the innocent requests this suite counts. */
 async function startApp (options: Parameters<typeof start>[0]): Promise<Running> {
   dir = mkdtempSync(join(tmpdir(), 'isopool-faults-'))
   process.env.ISOPOOL_TEST_RUNS_FILE = join(dir, 'runs')
-  return start({ isolates: 3, ...options }, ROUTES)
+  return start({ isolates: 3, maxQueueWait: 0, ...options }, ROUTES)
+}
+
+function runs (): string[] {
+  return readFileSync(process.env.ISOPOOL_TEST_RUNS_FILE!, 'utf8').trim().split('\n')
+}
+
+/** Isolates a fault ran on: each dies of it (or is terminated), once. */
+function faultedIsolates (): number {
+  return new Set(runs().filter(line => line.startsWith('fault '))).size
 }
 
 interface Sent { id: string, fault: boolean, reply: Reply }
@@ -42,9 +55,10 @@ interface Sent { id: string, fault: boolean, reply: Reply }
 /**
  * `total` requests from `clients` clients, each sending its next one when its last is answered;
  * request k is a fault (`faultPath`) when k % 100 === 50, else an innocent one: every other
- * innocent one a POST with a body of its own. `during` runs alongside.
+ * innocent one a POST with a body of its own. `during` runs alongside, and sees the answers as
+ * they come.
  */
-async function traffic (a: Running, total: number, faultPath: string | null, clients = 12, during?: () => Promise<void>): Promise<Sent[]> {
+async function traffic (a: Running, total: number, faultPath: string | null, clients = 12, during?: (sent: readonly Sent[]) => Promise<void>): Promise<Sent[]> {
   let next = 0
   const sent: Sent[] = []
   const loops = Array.from({ length: clients }, async () => {
@@ -59,7 +73,7 @@ async function traffic (a: Running, total: number, faultPath: string | null, cli
       }
     }
   })
-  await Promise.all([...loops, during?.()])
+  await Promise.all([...loops, during?.(sent)])
   return sent
 }
 
@@ -73,9 +87,8 @@ function expectOnlyFaultsFailed (sent: Sent[]): void {
     expect(s.reply.json.body).toBe(Number(s.id) % 2 === 0 ? `body of ${s.id} `.repeat(40) : '')
   }
   for (const s of sent.filter(s => s.fault)) expect([502, 504]).toContain(s.reply.status)
-  const runs = readFileSync(process.env.ISOPOOL_TEST_RUNS_FILE!, 'utf8').trim().split('\n')
   const counts = new Map<string, number>()
-  for (const id of runs) counts.set(id, (counts.get(id) ?? 0) + 1)
+  for (const id of runs().filter(line => !line.startsWith('fault '))) counts.set(id, (counts.get(id) ?? 0) + 1)
   expect([...counts.entries()].filter(([, n]) => n !== 1)).toEqual([])
   expect(counts.size).toBe(innocent.length)
 }
@@ -89,13 +102,19 @@ describe('1 request in 100 is a fault: every other request gets 200, run once', 
     app = await startApp({ timeout: 20_000 })
     const sent = await traffic(app, 1200, path)
     expectOnlyFaultsFailed(sent)
-    expect(app.server.restarts).toBe(12)
+    // 12 faults: 12 isolates lost; fewer when two met on one isolate before it died, as a crash
+    // from a timer (10 ms later) or a rejection (at the end of the isolate's turn) allows.
+    if (path === '/exit') expect(faultedIsolates()).toBe(12)
+    else expect(faultedIsolates()).toBeGreaterThanOrEqual(6)
+    expect(app.server.restarts).toBe(faultedIsolates())
   })
 
   it('a request that spins forever', async () => {
     app = await startApp({ timeout: 20_000, hardTimeout: 800 })
     const sent = await traffic(app, 600, '/hang')
     expectOnlyFaultsFailed(sent)
+    // A stuck isolate takes no more requests: six faults, six isolates terminated.
+    expect(faultedIsolates()).toBe(6)
     expect(app.server.restarts).toBe(6)
   })
 })
@@ -119,9 +138,11 @@ describe('reload() under load', () => {
   it('every request gets 200, run once, while the isolates are replaced twice', async () => {
     app = await startApp({ timeout: 20_000 })
     const a = app
-    const sent = await traffic(a, 2000, null, 12, async () => {
-      for (let i = 0; i < 2; i++) {
-        await new Promise(resolve => setTimeout(resolve, 100))
+    // Each reload starts once another 400 requests were answered (of 2,000): while the traffic
+    // flows, however fast it runs.
+    const sent = await traffic(a, 2000, null, 12, async (answered) => {
+      for (let i = 1; i <= 2; i++) {
+        await until(`${400 * i} answers`, () => answered.length >= 400 * i, 20_000)
         await a.server.reload()
       }
     })

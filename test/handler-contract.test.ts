@@ -5,6 +5,7 @@ import { connect } from 'node:net'
 import { Readable } from 'node:stream'
 import { request } from 'undici'
 import { start } from './helpers.ts'
+import { until } from './observe.ts'
 import type { Running } from './helpers.ts'
 
 let app: Running
@@ -296,15 +297,17 @@ describe('a body read in place', () => {
 
   it('uploads given up halfway do not use up what the main thread may hold for whole frames', async () => {
     // Ten clients announce 32,000 bytes each (five times the 64 KiB the main thread collects at
-    // once for this isolate), send a little of it and hang up.
+    // once for this isolate), send a little of it and hang up once their request is in.
     const port = Number(new URL(lent.url).port)
-    await Promise.all(Array.from({ length: 10 }, () => new Promise<void>((resolve) => {
+    const socks = await Promise.all(Array.from({ length: 10 }, () => new Promise<ReturnType<typeof connect>>((resolve) => {
       const sock = connect(port, '127.0.0.1', () => {
         sock.write('POST /sum HTTP/1.1\r\nhost: x\r\ncontent-length: 32000\r\n\r\n' + 'x'.repeat(100))
-        setTimeout(() => { sock.destroy(); resolve() }, 50)
+        resolve(sock)
       })
     })))
-    await new Promise(resolve => setTimeout(resolve, 100))
+    await until('the ten uploads to be accepted', () => lent.server.inFlight + lent.server.waiting === 10)
+    for (const sock of socks) sock.destroy()
+    await until('the ten uploads to be dropped', () => lent.server.inFlight + lent.server.waiting === 0)
     // Had their bytes stayed counted, this body would now stream in frames and be copied,
     // and reading it after its handler returned would still work.
     await lent.post('/stash', 'k'.repeat(4096))

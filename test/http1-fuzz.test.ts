@@ -10,6 +10,7 @@ import * as fc from 'fast-check'
 import { Conn, parseAll } from './raw-http.ts'
 import { start } from './helpers.ts'
 import type { Running } from './helpers.ts'
+import { until } from './observe.ts'
 
 const SEED = process.env.FC_SEED === undefined ? 0x4854 : Number(process.env.FC_SEED)
 const SCALE = process.env.FC_RUNS_SCALE === undefined ? 1 : Number(process.env.FC_RUNS_SCALE)
@@ -59,8 +60,10 @@ function methodsOf (bytes: string): string[] {
   return [...bytes.matchAll(/(?:^|\r\n\r\n)(?:\r\n)*([!#$%&'*+\-.^_`|~0-9A-Za-z]+) [^\x00-\x20\x7f]+ HTTP\/1\.[01]\r\n/g)].map(m => m[1])
 }
 
-/** Write `bytes` in pieces, then collect what the server sends until it closes the connection
- * or stays silent for a while (it may be waiting for more of a body or a head). */
+/** Write `bytes` in pieces, then collect what the server sends until it closes the connection,
+ * or has nothing left to answer: no request on an isolate or waiting for one (a request that
+ * waits for more of its body is on one until requestTimeout closes the connection), and nothing
+ * more arriving for 60 ms (what the main thread answers itself, it writes as the bytes come). */
 async function exchange (bytes: Buffer, cuts: number[]): Promise<{ data: Buffer, closed: boolean }> {
   const c = await Conn.open(port)
   try {
@@ -73,12 +76,15 @@ async function exchange (bytes: Buffer, cuts: number[]): Promise<{ data: Buffer,
       await new Promise(resolve => setImmediate(resolve))
     }
     let seen = -1
-    // Quiet for 60 ms (or closed): the server has said what it will say for now.
-    await c.until(() => c.ended, 'the server to close', 60).catch(() => {})
-    while (!c.ended && seen !== c.data.length) {
-      seen = c.data.length
-      await new Promise(resolve => setTimeout(resolve, 60))
-    }
+    let quietSince = Date.now()
+    await until('the server to close the connection or have nothing left to answer', () => {
+      if (c.ended) return true
+      if (c.data.length !== seen) {
+        seen = c.data.length
+        quietSince = Date.now()
+      }
+      return app.server.inFlight === 0 && app.server.waiting === 0 && Date.now() - quietSince >= 60
+    }, 10_000)
     return { data: c.data, closed: c.ended }
   } finally {
     c.destroy()

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { execFile } from 'node:child_process'
 import { createServer } from 'isopool'
 import { fixtures, start } from './helpers.ts'
+import { until } from './observe.ts'
 
 /** Run the lifecycle script in its own process; it must end by itself within `ms`. */
 function runScript (arg: string, ms = 20_000): Promise<{ out: any, code: number | null }> {
@@ -102,9 +103,8 @@ describe('close()', () => {
     const app = await start({ isolates: 2 }, [['GET', '/slow', './slow.ts#slow'], ['POST', '/echo', './slow.ts#echo']])
     const inFlight = Array.from({ length: 40 }, (_, i) => app.get(`/slow?ms=${400 + i * 5}&id=${i}`))
     const upload = app.post('/echo', Buffer.alloc(500_000, 9))
-    // Long enough for all 41 connections to be accepted on a loaded machine, well before the
-    // first answer (400 ms).
-    await new Promise(resolve => setTimeout(resolve, 150))
+    // All 41 are accepted (on an isolate, or waiting for one: the upload streams in) before close().
+    await until('the 41 requests to be accepted', () => app.server.inFlight + app.server.waiting === 41)
     const closed = app.server.close()
     const replies = await Promise.all(inFlight)
     replies.forEach((r, i) => {

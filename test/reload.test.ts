@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { start } from './helpers.ts'
+import { until } from './observe.ts'
 import type { Reply, Running } from './helpers.ts'
 
 let app: Running | null = null
@@ -21,14 +22,14 @@ function writeVersion (v: number | string): void {
     : v)
 }
 
-/** `loops` clients sending requests back to back until `stop()`; every reply is kept. */
-function traffic (a: Running, loops: number): { stop: () => Promise<Reply[]> } {
+/** `loops` clients sending requests back to back until `stop()`; every reply is kept, in order. */
+function traffic (a: Running, loops: number): { replies: Reply[], stop: () => Promise<Reply[]> } {
   let running = true
   const replies: Reply[] = []
   const all = Promise.all(Array.from({ length: loops }, async () => {
     while (running) replies.push(await a.get('/version'))
   }))
-  return { stop: async () => { running = false; await all; return replies } }
+  return { replies, stop: async () => { running = false; await all; return replies } }
 }
 
 describe('reload()', () => {
@@ -37,10 +38,13 @@ describe('reload()', () => {
     writeVersion(1)
     app = await start({ isolates: 2, root: dir }, [['GET', '/version', './version.ts#version']])
     const load = traffic(app, 16)
-    await new Promise(resolve => setTimeout(resolve, 300))
+    // The old code answers for a while, then the reload runs under that load, then the new code
+    // answers for a while: 100 replies each side (16 clients: at most 16 old ones in flight).
+    await until('100 replies from the old isolates', () => load.replies.length >= 100)
     writeVersion(2)
     await app.server.reload()
-    await new Promise(resolve => setTimeout(resolve, 300))
+    const reloaded = load.replies.length
+    await until('100 replies after the reload', () => load.replies.length >= reloaded + 100)
     const replies = await load.stop()
     expect(replies.length).toBeGreaterThan(100)
     // Zero failed requests: every reply is a 200 from the old code or the new.
@@ -78,12 +82,7 @@ describe('the watch option', () => {
     app = await start({ isolates: 1, root: dir, watch: true }, [['GET', '/version', './version.ts#version']])
     expect((await app.get('/version')).json.v).toBe(1)
     writeVersion(2)
-    const until = Date.now() + 10_000
-    let v = 1
-    while (v !== 2 && Date.now() < until) {
-      await new Promise(resolve => setTimeout(resolve, 50))
-      v = (await app.get('/version')).json.v
-    }
-    expect(v).toBe(2)
+    // No event says the watcher reloaded: ask until the new code answers.
+    await until('the new code to answer', async () => (await app!.get('/version')).json.v === 2, 10_000, 20)
   })
 })

@@ -6,6 +6,7 @@ import { connect } from 'node:net'
 import { Readable } from 'node:stream'
 import { request } from 'undici'
 import { start } from './helpers.ts'
+import { Signals, until } from './observe.ts'
 import { parseAll } from './raw-http.ts'
 import type { Running } from './helpers.ts'
 
@@ -66,8 +67,8 @@ describe('placement by expected work', () => {
     await app.get('/spin?ms=150')
     for (let i = 0; i < 5; i++) await app.get('/thread')
     const job = app.get('/spin?ms=400')
-    // Sequencing only (the job must be placed first), not a timing assertion.
-    await new Promise(resolve => setTimeout(resolve, 50))
+    // The job is placed first.
+    await until('the job to be placed', () => app.server.inFlight === 1)
     // Fewest-in-flight would put every other one of these behind the job (1 vs 1 in flight).
     const light = await Promise.all(Array.from({ length: 6 }, () => app.get('/thread')))
     const busy = (await job).json.thread
@@ -82,8 +83,8 @@ describe('placement by expected work', () => {
 async function race (app: Running): Promise<string[]> {
   const order: string[] = []
   const jobs = [1, 2, 3, 4].map(i => app.get(`/spin?ms=100&id=${i}`).then(() => order.push(`long ${i}`)))
-  // Sequencing only: the four long requests arrive first.
-  await new Promise(resolve => setTimeout(resolve, 50))
+  // The four long requests arrive first: each is on the isolate or held in the main thread.
+  await until('the four long requests to arrive', () => app.server.inFlight + app.server.waiting === 4)
   await Promise.all([...jobs, app.get('/thread').then(() => order.push('light'))])
   return order
 }
@@ -221,16 +222,17 @@ describe('the bounded queue', () => {
 
   it('gives the queue place of a client that went away to the next request', async () => {
     const hold = Array.from({ length: 2 }, () => app.get('/slow?ms=400'))
-    await new Promise(resolve => setTimeout(resolve, 50))
+    await until('two requests to fill the isolate', () => app.server.inFlight === 2)
     // Three raw clients queue a request each (filling the queue of 3), then hang up.
     const port = Number(new URL(app.url).port)
     const socks = await Promise.all(Array.from({ length: 3 }, () => new Promise<ReturnType<typeof connect>>(resolve => {
       const sock = connect(port, '127.0.0.1', () => resolve(sock))
     })))
     for (const sock of socks) sock.write('GET /slow?ms=400&id=gone HTTP/1.1\r\nhost: x\r\n\r\n')
-    await new Promise(resolve => setTimeout(resolve, 50))
+    await until('three requests to queue', () => app.server.waiting === 3)
     for (const sock of socks) sock.destroy()
-    await new Promise(resolve => setTimeout(resolve, 50))
+    await until('the queue to drop them', () => app.server.waiting === 0)
+    expect(app.server.inFlight).toBe(2)
     // Had they kept their places, these three would be refused with 503.
     const after = await Promise.all(Array.from({ length: 3 }, (_, i) => app.get(`/slow?ms=1&id=after${i}`)))
     for (const [i, r] of after.entries()) {
@@ -259,18 +261,28 @@ describe('responses a slow reader has not taken yet', () => {
     sock.on('data', (chunk: Buffer) => chunks.push(chunk))
     sock.pause()
     const count = 60
+    const signals = new Signals()
     // 60 × 100 KiB pipelined on one connection nobody reads: more than the socket buffers hold.
-    sock.write(Array.from({ length: count }, (_, i) => `GET /numbered?n=${i}&kib=100 HTTP/1.1\r\nhost: x\r\n\r\n`).join(''))
-    await new Promise(resolve => setTimeout(resolve, 100))
+    sock.write(Array.from({ length: count }, (_, i) => `GET /numbered?n=${i}&kib=100&signal=${signals.name} HTTP/1.1\r\nhost: x\r\n\r\n`).join(''))
+    // Its answers are under way (ten of them, 1 MiB, fit in any socket buffers) when the others come.
+    await signals.wait('ten answers to the slow reader', seen => seen.length >= 10)
+    signals.close()
     const others = await Promise.all(Array.from({ length: 40 }, (_, i) => app.get(`/numbered?n=${1000 + i}&kib=100`)))
     others.forEach((r, i) => expect(r.text).toBe(`${1000 + i};`.repeat(Math.ceil(102400 / 5)).slice(0, 102400)))
     sock.resume()
     let parsed = parseAll(Buffer.alloc(0), [], false)
-    for (let waited = 0; parsed.finals < count; waited += 20) {
-      expect(waited).toBeLessThan(10_000)
-      await new Promise(resolve => setTimeout(resolve, 20))
-      parsed = parseAll(Buffer.concat(chunks), Array.from({ length: count }, () => 'GET'), false)
-    }
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${parsed.finals} of ${count} answers after 10 s`)), 10_000)
+      const check = (): void => {
+        parsed = parseAll(Buffer.concat(chunks), Array.from({ length: count }, () => 'GET'), false)
+        if (parsed.finals < count) return
+        clearTimeout(timer)
+        sock.off('data', check)
+        resolve()
+      }
+      sock.on('data', check)
+      check()
+    })
     sock.destroy()
     parsed.responses.forEach((r, i) => {
       expect(r.status).toBe(200)

@@ -128,6 +128,14 @@ export class IsolatePool {
   /** Spare isolates ready now. */
   get spareCount (): number { return this.spares.length }
 
+  /** Requests placed on an isolate (serving or retiring) and not answered whole by it yet. */
+  get inFlight (): number {
+    let n = 0
+    for (const h of this.active) n += h.inFlight
+    for (const h of this.retiring) n += h.inFlight
+    return n
+  }
+
   /** Why the pool cannot serve as configured right now, or null. */
   notReady (): string | null {
     const n = this.options.isolates

@@ -133,6 +133,13 @@ export class Server {
   /** Isolates replaced since listen() (crashes, exits, stuck isolates; not reloads). */
   get restarts (): number { return this.pool.restarts }
 
+  /** Requests placed on an isolate and not answered whole by it yet (one given up on with a 504
+   * counts until its isolate answers or dies). Read-only, for metrics and tests. */
+  get inFlight (): number { return this.pool.inFlight }
+
+  /** Requests accepted and waiting in the main thread for an isolate. Read-only, for metrics and tests. */
+  get waiting (): number { return this.dispatcher.waiting }
+
   /**
    * Take the address, start every isolate and wait until each has imported its modules, then
    * serve. Rejects with nothing left running (no thread, no socket) when the address cannot be

@@ -92,9 +92,15 @@ export class ClaimTable {
    * as busyClock gives it), or 0 when none runs. */
   busyFor (now: number): number {
     const since = Atomics.load(this.words, BUSY_SINCE)
+    if (since === 0) return 0
     // Both sides keep the low 31 bits of the ms count: a difference modulo 2^31 stays right
     // when the count wraps, once every 24.8 days.
-    return since === 0 ? 0 : ((Math.floor(now) & 0x7fffffff) - since) & 0x7fffffff
+    const ran = ((Math.floor(now) & 0x7fffffff) - since) & 0x7fffffff
+    // A handler that started after the caller read `now` (the isolate's clock one ms on, or the
+    // two clocks' rounding apart) gives a negative difference, 2^31 - 1 and so on once masked:
+    // it has run 0 ms, not 24.8 days (read as that, the supervisor killed its isolate as stuck).
+    // A real run of 2^30 ms (12.4 days) is far past any hard timeout.
+    return ran >= 0x40000000 ? 0 : ran
   }
 
   // ── isolate ────────────────────────────────────────────────────────────────────────────────

@@ -449,3 +449,507 @@ describe('retryAfter', () => {
     expect([0, 1, 1000, 1001, 2500, 59_001, 1e9].map(retryAfter)).toEqual([1, 1, 1, 2, 3, 60, 60])
   })
 })
+
+describe('placement, every tie', () => {
+  it('takes the first isolate with the least work when it is first, and of equal work the one with fewer in flight', () => {
+    const { d, iso } = setup(3)
+    iso[0].work = 0.5
+    iso[1].work = 2
+    iso[2].work = 2
+    const a = new FakeJob(light)
+    d.submit(a)
+    expect(a.placedOn).toBe('i0')
+    for (const i of iso) i.work = 1
+    iso[0].inFlight = 3
+    iso[1].inFlight = 1
+    iso[2].inFlight = 2
+    const b = new FakeJob(light)
+    d.submit(b)
+    expect(b.placedOn).toBe('i1')
+  })
+
+  it('prefers less work over fewer in flight, and keeps the isolates\' order when all is equal', () => {
+    const { d, iso } = setup(3)
+    iso[0].work = 1
+    iso[0].inFlight = 5
+    iso[1].work = 3
+    iso[2].work = 3
+    const a = new FakeJob(light)
+    d.submit(a)
+    expect(a.placedOn).toBe('i0')
+    for (const i of iso) { i.work = 2; i.inFlight = 2 }
+    const b = new FakeJob(light)
+    d.submit(b)
+    expect(b.placedOn).toBe('i0')
+  })
+
+  it('places what waited as soon as it is given isolates', () => {
+    const clock = new FakeClock()
+    const d = new Dispatcher<string, FakeJob>({ maxQueue: 10, maxQueueWait: 0, maxQueueBytes: 1 << 20 }, clock)
+    const j = new FakeJob(light)
+    d.submit(j)
+    expect(d.waiting).toBe(1)
+    const iso = new FakeIsolate('late')
+    d.setCandidates([iso])
+    expect(j.placedOn).toBe('late')
+    expect(d.waiting).toBe(0)
+  })
+})
+
+describe('long requests, at their boundaries', () => {
+  it(`count a route of exactly LONG_MS (${LONG_MS} ms) as long`, () => {
+    const { d, iso } = setup(1)
+    const edge = new Route('edge', LONG_MS)
+    const jobs = [1, 2, 3].map(i => new FakeJob(edge, `e${i}`))
+    for (const j of jobs) d.submit(j)
+    expect(iso[0].jobs.map(j => j.label)).toEqual(['e1', 'e2'])
+    expect(iso[0].long).toBe(MAX_LONG)
+  })
+
+  it('do not count as the light requests that make long ones go one to an isolate', () => {
+    const { d, iso } = setup(1)
+    const other = new Route('other heavy', 5)
+    d.submit(new FakeJob(heavy, 'h'))
+    const o = new FakeJob(other, 'o')
+    d.submit(o)
+    expect(iso[0].jobs.map(j => j.label)).toEqual(['h', 'o'])
+  })
+
+  it(`treat a light request exactly ${LIGHT_WINDOW_MS} ms old as gone`, () => {
+    const { d, clock, iso } = setup(1)
+    d.submit(new FakeJob(light))
+    iso[0].done(iso[0].jobs[0])
+    clock.advance(LIGHT_WINDOW_MS)
+    d.submit(new FakeJob(heavy, 'h1'))
+    d.submit(new FakeJob(heavy, 'h2'))
+    expect(iso[0].jobs.map(j => j.label)).toEqual(['h1', 'h2'])
+  })
+
+  it('ask about other routes\' light requests by the last other route, not the route\'s own latest', () => {
+    const { d, clock, iso } = setup(1)
+    const a = new Route('a', 0.05)
+    const b = new Route('b', 0.05)
+    d.submit(new FakeJob(a)) // another route's light request, long ago
+    clock.advance(LIGHT_WINDOW_MS * 2)
+    d.submit(new FakeJob(b))
+    d.submit(new FakeJob(b)) // b's own, twice
+    for (const j of [...iso[0].jobs]) iso[0].done(j)
+    b.ms = 5
+    const jobs = [1, 2].map(i => new FakeJob(b, `b${i}`))
+    for (const j of jobs) d.submit(j)
+    expect(iso[0].jobs.map(j => j.label)).toEqual(['b1', 'b2'])
+  })
+
+  it('queue behind held ones when long, even of another route and with a place free before the pump', () => {
+    const { d, iso } = setup(1)
+    const h = [1, 2, 3].map(i => new FakeJob(heavy, `h${i}`))
+    for (const j of h) d.submit(j) // h3 is held
+    iso[0].done(h[0]) // a place for a long one, not pumped yet
+    const edge = new Route('edge', LONG_MS)
+    const e = new FakeJob(edge, 'edge')
+    d.submit(e)
+    expect(e.placedOn).toBeNull()
+    d.pump()
+    expect(iso[0].jobs.map(j => j.label)).toEqual(['h2', 'h3'])
+    expect(d.waiting).toBe(1)
+  })
+
+  it('move from the queue to the held list when only long places are full, and the light behind go', () => {
+    const { d, iso } = setup(1)
+    iso[0].room = 0
+    const h = new FakeJob(heavy, 'h')
+    const l = new FakeJob(light, 'l')
+    d.submit(h)
+    d.submit(l)
+    iso[0].room = 5
+    iso[0].long = MAX_LONG
+    d.pump()
+    expect(iso[0].jobs.map(j => j.label)).toEqual(['l'])
+    expect(d.waiting).toBe(1)
+    expect(d.expectedWait(true) - d.expectedWait(false)).toBeCloseTo(heavy.ms, 9)
+    // Held now, it keeps later requests of its own route behind it.
+    heavy.ms = 0.5
+    try {
+      const again = new FakeJob(heavy, 'again')
+      d.submit(again)
+      expect(again.placedOn).toBeNull()
+      const other = new FakeJob(light, 'other')
+      d.submit(other)
+      expect(other.placedOn).toBe('i0')
+    } finally {
+      heavy.ms = 5
+    }
+  })
+
+  it('keep a route\'s later requests behind its held ones until the last of them is placed', () => {
+    const { d, iso } = setup(1)
+    const r = new Route('r', 5)
+    const s = new Route('s', 5)
+    const x = [1, 2].map(i => new FakeJob(heavy, `x${i}`))
+    for (const j of x) d.submit(j) // the isolate's two long places taken
+    const [r1, r2] = [1, 2].map(i => new FakeJob(r, `r${i}`))
+    const s1 = new FakeJob(s, 's1')
+    for (const j of [r1, r2, s1]) d.submit(j) // all held
+    iso[0].done(x[0])
+    d.pump() // r1 goes, r2 is still held
+    expect(iso[0].jobs.map(j => j.label)).toEqual(['x2', 'r1'])
+    r.ms = 0.5
+    const rl = new FakeJob(r, 'r light')
+    d.submit(rl)
+    expect(rl.placedOn).toBeNull()
+    expect(d.waiting).toBe(3)
+  })
+
+  it('let a route\'s requests go again once none of it is held', () => {
+    const { d, iso } = setup(1)
+    const r = new Route('r', 5)
+    const s = new Route('s', 5)
+    const x = [1, 2].map(i => new FakeJob(heavy, `x${i}`))
+    for (const j of x) d.submit(j)
+    const [r1, r2] = [1, 2].map(i => new FakeJob(r, `r${i}`))
+    const s1 = new FakeJob(s, 's1')
+    for (const j of [r1, r2, s1]) d.submit(j)
+    for (const j of x) iso[0].done(j)
+    d.pump() // r1 and r2 go, s1 is still held
+    expect(iso[0].jobs.map(j => j.label)).toEqual(['r1', 'r2'])
+    r.ms = 0.5
+    const rl = new FakeJob(r, 'r light')
+    d.submit(rl)
+    expect(rl.placedOn).toBe('i0')
+    expect(d.waiting).toBe(1)
+  })
+})
+
+describe('the pump', () => {
+  it('places a held request that is no longer needed nowhere, and counts it out', () => {
+    const { d, iso } = setup(1)
+    const h = [1, 2, 3, 4].map(i => new FakeJob(heavy, `h${i}`))
+    for (const j of h) d.submit(j) // h3 and h4 held
+    d.withdraw(h[2])
+    h[3].settled = true
+    for (const j of [h[0], h[1]]) iso[0].done(j)
+    d.pump()
+    expect(iso[0].jobs).toEqual([])
+    expect(d.waiting).toBe(0)
+  })
+
+  it('places what was admitted once however much work the isolates have now', () => {
+    const { d, iso } = setup(1, 100, 1000)
+    iso[0].room = 0
+    const q = new FakeJob(light, 'queued')
+    d.submit(q)
+    iso[0].room = 5
+    iso[0].work = 5000
+    d.pump()
+    expect(q.placedOn).toBe('i0')
+    const { d: d2, iso: iso2 } = setup(1, 100, 1000)
+    const h = [1, 2, 3].map(i => new FakeJob(heavy, `h${i}`))
+    for (const j of h) d2.submit(j) // h3 held
+    iso2[0].done(h[0])
+    iso2[0].work = 5000
+    d2.pump()
+    expect(h[2].placedOn).toBe('i0')
+    expect(d2.waiting).toBe(0)
+  })
+})
+
+describe('moved requests, in the middle of the line', () => {
+  it('go between what came before and after them, and count as queued work', () => {
+    const { d, iso } = setup(1)
+    iso[0].accepting = false
+    const a = new FakeJob(light, 'a')
+    const mid = new FakeJob(heavy, 'mid')
+    const b = new FakeJob(light, 'b')
+    d.submit(a)
+    d.submit(b)
+    d.requeue(mid)
+    expect(d.expectedWait(false)).toBeCloseTo(2 * light.ms + heavy.ms, 9)
+    iso[0].accepting = true
+    d.pump()
+    expect(iso[0].jobs.map(j => j.label)).toEqual(['a', 'mid', 'b'])
+  })
+})
+
+describe('the counts', () => {
+  it('count held requests against maxQueue too', () => {
+    const { d, iso } = setup(1, 2)
+    const h = [1, 2, 3].map(i => new FakeJob(heavy, `h${i}`))
+    for (const j of h) d.submit(j) // h3 held
+    iso[0].room = 0
+    const q = new FakeJob(light, 'queued')
+    d.submit(q)
+    expect(q.refused).toBeNull()
+    const over = new FakeJob(light, 'over')
+    d.submit(over)
+    expect(over.refused?.code).toBe('ISOPOOL_ERR_OVERLOADED')
+  })
+
+  it('admit up to exactly maxQueueBytes', () => {
+    const { d, iso } = setup(1, 100, 0, 200)
+    iso[0].accepting = false
+    const jobs = [1, 2, 3].map(i => new FakeJob(light, `l${i}`))
+    for (const j of jobs) d.submit(j)
+    expect(jobs.map(j => j.refused?.code ?? null)).toEqual([null, null, 'ISOPOOL_ERR_OVERLOADED'])
+    expect(d.bytesWaiting).toBe(200)
+  })
+
+  it('take a request\'s work out when it leaves', () => {
+    const { d, iso } = setup(1)
+    iso[0].accepting = false
+    const jobs = [new Route('a', 0.25), new Route('b', 0.5), new Route('c', 2)].map(r => new FakeJob(r))
+    for (const j of jobs) d.submit(j)
+    iso[0].accepting = true
+    iso[0].room = 1
+    d.pump()
+    expect(iso[0].work).toBe(0.25)
+    expect(d.expectedWait(false)).toBe(0.25 + 0.5 + 2) // in flight, and waiting
+  })
+
+  it('leave no rounding over once none waits', () => {
+    const { d, iso } = setup(1)
+    iso[0].accepting = false
+    for (const r of [new Route('a', 0.1), new Route('b', 0.2)]) d.submit(new FakeJob(r))
+    expect(0.1 + 0.2 - 0.1 - 0.2).not.toBe(0) // what adding and taking out leaves in floating point
+    iso[0].accepting = true
+    d.pump()
+    iso[0].work = 0
+    expect(d.expectedWait(false)).toBe(0)
+    expect(d.expectedWait(true)).toBe(0)
+    expect(d.bytesWaiting).toBe(0)
+  })
+
+  it('take a held request\'s work out when it is placed, while others still wait', () => {
+    const { d, iso } = setup(1)
+    const h = [1, 2, 3, 4].map(i => new FakeJob(heavy, `h${i}`))
+    for (const j of h) d.submit(j) // h3, h4 held
+    expect(d.expectedWait(true) - d.expectedWait(false)).toBeCloseTo(2 * heavy.ms, 9)
+    iso[0].done(h[0])
+    d.pump()
+    expect(d.waiting).toBe(1)
+    expect(d.expectedWait(true) - d.expectedWait(false)).toBeCloseTo(heavy.ms, 9)
+  })
+})
+
+describe('taking every waiting request out', () => {
+  it('gives the waiting ones, oldest first, queued before held, and leaves nothing counted', () => {
+    const { d, iso } = setup(1)
+    const h = [1, 2, 3].map(i => new FakeJob(heavy, `h${i}`))
+    for (const j of h) d.submit(j) // h3 held
+    iso[0].room = 0
+    const [q1, q2] = [1, 2].map(i => new FakeJob(light, `q${i}`))
+    d.submit(q1)
+    d.submit(q2)
+    d.withdraw(q1)
+    expect(d.takeAll().map(j => j.label)).toEqual(['q2', 'h3'])
+    expect([d.waiting, d.bytesWaiting, d.expectedWait(true)]).toEqual([0, 0, iso[0].work])
+    // Nothing is held any more: a request of the held route goes straight to the isolate.
+    iso[0].room = 5
+    iso[0].long = 0
+    const next = new FakeJob(heavy, 'next')
+    d.submit(next)
+    expect(next.placedOn).toBe('i0')
+    expect(d.takeAll()).toEqual([])
+  })
+
+  it('forgets them: one withdrawn afterwards changes no count, and their routes hold nothing back', () => {
+    const { d } = setup(1)
+    const h = [1, 2, 3].map(i => new FakeJob(heavy, `h${i}`))
+    for (const j of h) d.submit(j) // h3 held
+    const taken = d.takeAll()
+    expect(taken.map(j => j.label)).toEqual(['h3'])
+    d.withdraw(h[2]) // its client leaves while it is being answered
+    expect([d.waiting, d.bytesWaiting]).toEqual([0, 0])
+    // Another route's long request is held now; heavy's light ones do not wait behind it.
+    const other = new Route('other', 5)
+    const o = new FakeJob(other, 'o')
+    d.submit(o)
+    expect(o.placedOn).toBeNull()
+    heavy.ms = 0.5
+    try {
+      const l = new FakeJob(heavy, 'heavy, light now')
+      d.submit(l)
+      expect(l.placedOn).toBe('i0')
+    } finally {
+      heavy.ms = 5
+    }
+    expect(d.waiting).toBe(1)
+  })
+})
+
+describe('looking at every waiting request', () => {
+  it('visits each waiting one, queued then held, and counts the held ones by their routes again', () => {
+    const { d, iso } = setup(1)
+    const a = new Route('a', 5)
+    const moved = new Route('moved', 5)
+    const x = [1, 2].map(i => new FakeJob(heavy, `x${i}`))
+    for (const j of x) d.submit(j) // the isolate's long places taken
+    const held = [new FakeJob(a, 'a1'), new FakeJob(a, 'a2'), new FakeJob(heavy, 'gone')]
+    for (const j of held) d.submit(j)
+    d.withdraw(held[2])
+    iso[0].room = 0
+    const q = new FakeJob(light, 'q')
+    d.submit(q)
+    const seen: string[] = []
+    d.forEachWaiting(job => {
+      seen.push(job.label)
+      if (job.route === a && job.label === 'a2') (job as { route: Route }).route = moved // rerouted by a reload
+    })
+    expect(seen).toEqual(['q', 'a1', 'a2'])
+    // a has one held request left, `moved` has one now; a light request of a waits, of heavy not.
+    iso[0].room = 5
+    d.pump() // q goes; the held ones stay
+    expect(iso[0].jobs.map(j => j.label)).toEqual(['x1', 'x2', 'q'])
+    a.ms = 0.5
+    heavy.ms = 0.5
+    try {
+      const la = new FakeJob(a, 'a light')
+      d.submit(la)
+      expect(la.placedOn).toBeNull()
+      const lh = new FakeJob(heavy, 'heavy light')
+      d.submit(lh)
+      expect(lh.placedOn).toBe('i0')
+      moved.ms = 0.5
+      const lm = new FakeJob(moved, 'moved light')
+      d.submit(lm)
+      expect(lm.placedOn).toBeNull()
+    } finally {
+      heavy.ms = 5
+    }
+  })
+})
+
+describe('looking at every waiting request, twice', () => {
+  it('counts the held ones afresh each time, not on top of what it counted before', () => {
+    const { d, iso } = setup(1)
+    const a = new Route('a', 5)
+    const s = new Route('s', 5)
+    const x = [1, 2].map(i => new FakeJob(heavy, `x${i}`))
+    for (const j of x) d.submit(j)
+    for (const j of [new FakeJob(a, 'a1'), new FakeJob(a, 'a2'), new FakeJob(s, 's1')]) d.submit(j)
+    let visits = 0
+    d.forEachWaiting(() => { visits++ })
+    d.forEachWaiting(() => { visits++ })
+    expect(visits).toBe(6)
+    for (const j of x) iso[0].done(j)
+    d.pump() // a1 and a2 go, s1 is still held
+    a.ms = 0.5
+    const la = new FakeJob(a, 'a light')
+    d.submit(la)
+    expect(la.placedOn).toBe('i0')
+  })
+})
+
+describe('a re-entrant pump', () => {
+  it('gets a pass of its own after the one it interrupted, even one that found no room', () => {
+    const { d, iso } = setup(1)
+    iso[0].room = 0
+    const j = new FakeJob(light, 'j')
+    d.submit(j)
+    // The isolate's ring is full when the pump tries it, and it reports room at once.
+    const take = iso[0].take.bind(iso[0])
+    let reported = false
+    iso[0].take = (job: FakeJob) => {
+      const p = take(job)
+      if (p === null && !reported) {
+        reported = true
+        iso[0].room = 1
+        d.pump()
+      }
+      return p
+    }
+    d.pump()
+    expect(j.placedOn).toBe('i0')
+    expect(d.waiting).toBe(0)
+  })
+})
+
+describe('expiry, at its boundaries', () => {
+  it('keeps what has waited exactly maxQueueWait, and sheds it a moment later', () => {
+    const { d, clock, iso } = setup(1, 100, 1000)
+    iso[0].accepting = false
+    const j = new FakeJob(light)
+    d.submit(j)
+    clock.advance(1000)
+    d.expire()
+    expect(j.refused).toBeNull()
+    clock.advance(0.5)
+    d.expire()
+    expect(j.refused?.code).toBe('ISOPOOL_ERR_QUEUE_EXPIRED')
+  })
+
+  it('sheds nothing by time with maxQueueWait 0', () => {
+    const { d, clock, iso } = setup(1, 100, 0)
+    iso[0].accepting = false
+    const j = new FakeJob(light)
+    d.submit(j)
+    clock.advance(3_600_000)
+    d.expire()
+    expect(j.refused).toBeNull()
+    expect(d.waiting).toBe(1)
+  })
+
+  it('does not answer a request that was settled meanwhile', () => {
+    const { d, clock, iso } = setup(1, 100, 1000)
+    iso[0].accepting = false
+    const j = new FakeJob(light)
+    d.submit(j)
+    j.settled = true
+    clock.advance(2000)
+    d.expire()
+    expect(j.refused).toBeNull()
+    expect(d.waiting).toBe(0)
+  })
+
+  it('gives each shed request the Retry-After of the list it waited in', () => {
+    const { d, clock, iso } = setup(1, 100, 3000)
+    const big = new Route('big', 900)
+    d.submit(new FakeJob(light, 'warm'))
+    iso[0].done(iso[0].jobs[0])
+    iso[0].room = 1
+    d.submit(new FakeJob(big, 'on the isolate')) // 900 ms in flight, its one long place taken
+    const held = [1, 2, 3].map(i => new FakeJob(big, `held ${i}`)) // waits of 900, 1800, 2700 ms
+    for (const j of held) d.submit(j)
+    const q = new FakeJob(light, 'queued') // the ring is full: queued, 900 ms ahead of it
+    d.submit(q)
+    expect([...held, q].map(j => j.refused)).toEqual([null, null, null, null])
+    clock.advance(3001)
+    d.expire()
+    // The queued one waits for what is in flight, not for the held long ones it passes.
+    expect(q.retryAfter).toBe(1)
+    // The first held one waits for what is in flight and the two held behind it.
+    expect(held[0].retryAfter).toBe(3)
+    expect(held.map(j => j.refused?.code)).toEqual(Array(3).fill('ISOPOOL_ERR_QUEUE_EXPIRED'))
+  })
+})
+
+describe('admission, at its boundaries', () => {
+  it('puts a new request on an isolate with exactly maxQueueWait of work', () => {
+    const { d, iso } = setup(1, 100, 1000)
+    iso[0].work = 1000
+    const j = new FakeJob(light)
+    d.submit(j)
+    expect(j.placedOn).toBe('i0')
+  })
+
+  it('names the least work of the isolates that accept as the wait of a request it refuses', () => {
+    const { d, iso } = setup(3, 100, 1000)
+    iso[0].accepting = false
+    iso[0].work = 1100
+    iso[1].work = 1200
+    iso[2].work = 2500
+    const j = new FakeJob(light)
+    d.submit(j)
+    expect(j.refused?.message).toBe('The request would wait about 1200 ms for an isolate, more than maxQueueWait (1000 ms)')
+    expect(j.retryAfter).toBe(2)
+  })
+
+  it('counts as shedding for SHEDDING_FOR_MS, not a moment longer', () => {
+    const { d, clock, iso } = setup(1, 100, 1000)
+    iso[0].work = 5000
+    d.submit(new FakeJob(light))
+    clock.advance(SHEDDING_FOR_MS - 1)
+    expect(d.shedding).toBe(true)
+    clock.advance(1)
+    expect(d.shedding).toBe(false)
+  })
+})

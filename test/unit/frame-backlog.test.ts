@@ -110,4 +110,42 @@ describe('FrameBacklog', () => {
     await tick()
     expect(written).toEqual(['a', 'c'])
   })
+
+  it('counts what waits, and is empty again once it is written', async () => {
+    const { ring, backlog } = setup()
+    backlog.add(new Item(ring, 'a'))
+    backlog.add(new Item(ring, 'b'))
+    expect([backlog.empty, backlog.length]).toEqual([false, 2])
+    ring.free(2)
+    await tick()
+    expect([backlog.empty, backlog.length]).toEqual([true, 0])
+  })
+
+  it('flushes again for what waits after an earlier wait was drained', async () => {
+    const { ring, backlog, written, drained } = setup()
+    backlog.add(new Item(ring, 'a'))
+    ring.free(1)
+    await tick()
+    expect(backlog.add(new Item(ring, 'b'))).toBe(false)
+    ring.free(1)
+    await tick()
+    expect(written).toEqual(['a', 'b'])
+    expect(drained).toEqual([1, 2])
+  })
+
+  it('once stopped, neither writes nor queues what is added, nor says it drained', async () => {
+    const { ring, backlog, written, drained } = setup()
+    const a = new Item(ring, 'a')
+    backlog.add(a)
+    await tick() // the flush waits for space
+    backlog.stop()
+    expect(backlog.length).toBe(0)
+    const e = new Item(ring, 'e')
+    expect(backlog.add(e)).toBe(false)
+    ring.free(5)
+    await tick()
+    expect(written).toEqual([])
+    expect(drained).toEqual([])
+    expect(e.writes).toBe(1) // the attempt in add() only
+  })
 })

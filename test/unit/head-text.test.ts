@@ -1,6 +1,7 @@
 // The head text of HEAD frames, as both threads write and read it.
 import { describe, expect, it } from 'vitest'
-import { fieldList, forEachField, readRequestLine, requestHead, withField } from '../../src/shared/head-text.ts'
+import * as fc from 'fast-check'
+import { fieldList, forEachField, readRequestLine, requestHead, SEP, withField } from '../../src/shared/head-text.ts'
 
 describe('REQ_HEAD text', () => {
   it('is method \\0 target, then each field as name \\0 value, read back as written', () => {
@@ -32,5 +33,44 @@ describe('RES_HEAD text', () => {
     const pairs: string[] = []
     forEachField('a\x001\0b\x002', 0, (n, v) => pairs.push(`${n}=${v}`))
     expect(pairs).toEqual(['a=1', 'b=2'])
+  })
+})
+
+describe('head text, any fields', () => {
+  // latin1 text without NUL, as both HTTP layers admit it (names may even be empty here: the
+  // codec carries whatever it is given).
+  const part = fc.string({ unit: fc.integer({ min: 1, max: 0xff }).map(c => String.fromCharCode(c)), maxLength: 6 })
+  const fields = fc.array(fc.tuple(part, part), { maxLength: 5 })
+
+  it('reads back every REQ_HEAD field as written, empty names and values included', () => {
+    fc.assert(fc.property(part, part, fields, (method, target, list) => {
+      let text = requestHead(method, target)
+      for (const [n, v] of list) text = withField(text, n, v)
+      const line = readRequestLine(text)
+      expect([line.method, line.target]).toEqual([method, target])
+      const back: [string, string][] = []
+      forEachField(text, line.fieldsAt, (n, v) => back.push([n, v]))
+      expect(back).toEqual(list)
+    }), { seed: 0x4ead, numRuns: 200 })
+  })
+
+  it('reads back every RES_HEAD field as written, the first one with an empty name included', () => {
+    fc.assert(fc.property(fields, list => {
+      const text = list.flat().join(SEP)
+      const back: [string, string][] = []
+      forEachField(text, 0, (n, v) => back.push([n, v]))
+      // An empty list and one empty name with an empty value are the same text: ''.
+      expect(back).toEqual(text === '' ? [] : list)
+      expect(fieldList(text)).toEqual(text === '' ? [] : list.flat())
+    }), { seed: 0x4eae, numRuns: 200 })
+    const back: string[] = []
+    forEachField('\0v', 0, (n, v) => back.push(`${n}=${v}`))
+    expect(back).toEqual(['=v'])
+  })
+
+  it('does not make a field of a name that has no value after it', () => {
+    const back: string[] = []
+    forEachField('a\0b\0dangling', 0, (n, v) => back.push(`${n}=${v}`))
+    expect(back).toEqual(['a=b'])
   })
 })

@@ -14,7 +14,7 @@ import { Unpackr } from 'msgpackr'
 import { IsopoolError } from '../shared/errors.ts'
 import { copyOut } from '../shared/frame.ts'
 import { forEachField, readRequestLine } from '../shared/head-text.ts'
-import { FORM_TYPE, parseForm } from './form.ts'
+import { parseForm } from './form.ts'
 import type { Form, FormLimits } from './form.ts'
 import type { PathPattern } from '../shared/path-pattern.ts'
 
@@ -25,7 +25,6 @@ const EMPTY = new Uint8Array(0)
 /** Headers of which node:http keeps the first when a request repeats them. */
 const SINGLETONS = new Set(['age', 'authorization', 'content-length', 'content-type', 'etag', 'expires', 'from', 'host', 'if-modified-since',
   'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'referer', 'retry-after', 'server', 'user-agent'])
-const MSGPACK_TYPE = /^application\/(x-|vnd\.)?msgpack\s*(;|$)/i
 // Request bodies are decoded without msgpackr's structured-clone references: with them a client
 // can send a cycle (a 24-byte body whose value contains itself), which no handler expects and
 // which JSON, TypeBox and a walk of the value would follow for ever. Otherwise as msgpackr's own
@@ -213,12 +212,6 @@ export class IsolateRequest {
     return this.#form
   }
 
-  /** True when the body is a form (urlencoded or multipart). */
-  get isForm (): boolean {
-    const type = this.headers['content-type']
-    return typeof type === 'string' && FORM_TYPE.test(type)
-  }
-
   /** The body decoded from MessagePack; invalid input is a 400 with code ISOPOOL_ERR_INVALID_MSGPACK. */
   msgpack<T = unknown> (): T {
     try {
@@ -228,12 +221,6 @@ export class IsolateRequest {
       if (err instanceof IsopoolError) throw err
       throw new IsopoolError('ISOPOOL_ERR_INVALID_MSGPACK', { reason: (err as Error).message })
     }
-  }
-
-  /** The body as its Content-Type says: MessagePack for application/msgpack, else JSON. */
-  data<T = unknown> (): T {
-    const type = this.headers['content-type']
-    return typeof type === 'string' && MSGPACK_TYPE.test(type) ? this.msgpack<T>() : this.json<T>()
   }
 
   /**

@@ -20,7 +20,7 @@ import { compileEncoder } from './json-encoder.ts'
 import { describeReceived, preview } from './describe.ts'
 import { compilePath } from '../shared/path-pattern.ts'
 import { Encodable, encodable } from './respond.ts'
-import { BODY_FORM, compileBodyTypes } from './body-types.ts'
+import { BODY_FORM, BODY_MSGPACK, BODY_NONE, compileBodyTypes } from './body-types.ts'
 import { BODY_LENGTH, TYPED } from './request.ts'
 import type { IsolateRequest } from './request.ts'
 
@@ -254,7 +254,7 @@ export function compileAdapter (decl: RouteDeclaration, options: AdapterOptions 
   const bodyTypes = hasBody || isFormRoute(c) ? compileBodyTypes(isFormRoute(c), c.method) : null
   if (parts.length === 0 && bodyTypes === null) return handler as (req: IsolateRequest) => unknown
 
-  const serve = (req: IsolateRequest, formFields: unknown): unknown => {
+  const serve = (req: IsolateRequest, formFields: unknown, kind: number): unknown => {
     let issues: Issues | null = null
     const values: Partial<Record<Part, unknown>> = {}
     for (const { part, validator, schema, coerce, fast, defaults } of parts) {
@@ -271,7 +271,7 @@ export function compileAdapter (decl: RouteDeclaration, options: AdapterOptions 
         // for this request and nothing has read it yet; the typed value then replaces it.
         value = coerce(sourcePart(req, part as Exclude<Part, 'body' | 'response'>))
       } else {
-        value = part === 'body' ? (formFields ?? readBody(req, maxBodyDepth)) : { ...sourcePart(req, part as Exclude<Part, 'body' | 'response'>) }
+        value = part === 'body' ? (formFields ?? readBody(req, maxBodyDepth, kind)) : { ...sourcePart(req, part as Exclude<Part, 'body' | 'response'>) }
         // A JSON body usually has its types already: convert only what does not check as it is.
         if (!defaults && validator.Check(value)) valid = true
         else value = validator.Default(validator.Convert(value))
@@ -297,13 +297,13 @@ export function compileAdapter (decl: RouteDeclaration, options: AdapterOptions 
   // A form body is parsed (asynchronously, by busboy) before its fields are validated; the files
   // stay available through req.form(), which returns the same parse. A Content-Type the route
   // does not take is a 415 before anything reads the body.
-  if (bodyTypes === null) return (req: IsolateRequest) => serve(req, undefined)
+  if (bodyTypes === null) return (req: IsolateRequest) => serve(req, undefined, BODY_NONE)
   return (req: IsolateRequest) => {
     const type = req.headers['content-type']
     const kind = bodyTypes.classify(typeof type === 'string' ? type : undefined, req[BODY_LENGTH])
     return kind === BODY_FORM && hasBody
-      ? req.form(c.form).then(form => serve(req, { ...form.fields }))
-      : serve(req, undefined)
+      ? req.form(c.form).then(form => serve(req, { ...form.fields }, kind))
+      : serve(req, undefined, kind)
   }
 }
 
@@ -317,10 +317,11 @@ function sourcePart (req: IsolateRequest, part: Exclude<Part, 'body' | 'response
   return part === 'params' ? req.params : part === 'query' ? req.query : part === 'headers' ? req.headers : req.cookies
 }
 
-function readBody (req: IsolateRequest, maxDepth: number): unknown {
+/** The body as `kind` (the route's classification of its Content-Type) says it came. */
+function readBody (req: IsolateRequest, maxDepth: number, kind: number): unknown {
   const bytes = req[BODY_LENGTH]
   if (bytes === 0) return undefined
-  const value = req.data()
+  const value = kind === BODY_MSGPACK ? req.msgpack() : req.json()
   // Checked before anything walks the value: TypeBox's Check and Errors recurse, and a body
   // nested 100,000 deep (200 KB of JSON) overflows their stack.
   if (nestsDeeper(value, maxDepth, bytes)) throw new IsopoolError('ISOPOOL_ERR_BODY_TOO_DEEP', { limit: maxDepth })

@@ -11,6 +11,7 @@
 // response is whole when the socket is.
 
 import { Duplex } from 'node:stream'
+import { parseChunkLine } from './http1/syntax.ts'
 
 /**
  * A socket whose far end is this process: `push()`ed bytes are what the server reads, and what
@@ -103,8 +104,8 @@ function dechunk (bytes: Buffer): Buffer {
   for (;;) {
     const eol = bytes.indexOf('\r\n', at, 'latin1')
     if (eol === -1) throw new Error('a chunked response ended early')
-    const size = parseInt(bytes.toString('latin1', at, eol).split(';')[0], 16)
-    if (!(size >= 0)) throw new Error('a chunked response has a bad chunk size')
+    const size = parseChunkLine(bytes.toString('latin1', at, eol))
+    if (size < 0) throw new Error('a chunked response has a bad chunk-size line')
     if (size === 0) return Buffer.concat(parts)
     parts.push(bytes.subarray(eol + 2, eol + 2 + size))
     at = eol + 2 + size + 2

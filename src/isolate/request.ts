@@ -13,7 +13,7 @@
 import { Unpackr } from 'msgpackr'
 import { IsopoolError } from '../shared/errors.ts'
 import { copyOut } from '../shared/frame.ts'
-import { forEachField, readRequestLine } from '../shared/head-text.ts'
+import { forEachField, isMeta, META_ID, META_IP, readMeta, readRequestLine } from '../shared/head-text.ts'
 import { parseForm } from './form.ts'
 import type { Form, FormLimits } from './form.ts'
 import type { PathPattern } from '../shared/path-pattern.ts'
@@ -119,6 +119,19 @@ export class IsolateRequest {
     return this.#path
   }
 
+  /** The client's address: the socket's peer, or what X-Forwarded-For / Forwarded say when the
+   * server trusts the proxy in front of it (the trustProxy option); '' when there is none
+   * (server.request()). */
+  get ip (): string {
+    return readMeta(this.#text, META_IP)
+  }
+
+  /** The request id: the client's x-request-id when valid, else one the server made; '' when the
+   * requestId option is off. */
+  get id (): string {
+    return readMeta(this.#text, META_ID)
+  }
+
   /** Route parameters, percent-decoded. */
   get params (): Record<string, string> {
     if (this.#params === undefined) this.#params = readParams(this.#pattern, this.path)
@@ -148,6 +161,7 @@ export class IsolateRequest {
     if (this.#headers === undefined) {
       const out: Record<string, HeaderValue> = Object.create(null)
       forEachField(this.#text, this.#headersAt, (field, value) => {
+        if (isMeta(field)) return // the main thread's: req.ip, req.id
         const name = field.toLowerCase()
         const prev = out[name]
         if (prev === undefined) out[name] = name === 'set-cookie' ? [value] : value

@@ -142,6 +142,9 @@ export class Dispatcher<P, J extends Job<P> = Job<P>> {
   /** Requests waiting in the main thread. */
   get waiting (): number { return this.queuedN + this.heldN }
 
+  /** Of the waiting requests, the long ones held back (they wait for an isolate with room for one). */
+  get heldCount (): number { return this.heldN }
+
   /** Bytes the waiting requests hold. */
   get bytesWaiting (): number { return this.waitingBytes }
 

@@ -76,7 +76,8 @@ export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink
   constructor (req: Http1Request, res: Http1Response, route: RouteInfo, ctx: ExchangeContext) {
     this.req = req
     this.res = res
-    this.text = req.head
+    // The main thread's pseudo-fields (the client's address, the request id) follow the head's.
+    this.text = req.meta === '' ? req.head : req.head + req.meta
     this.bytes = req.head.length + WAITING_OVERHEAD + (req.bodyLength === 0 ? 0 : req.bodyLength < 0 ? SOCKET_READ : Math.min(req.bodyLength, SOCKET_READ))
     this.bodyLen = req.bodyLength < 0 ? UNKNOWN_LENGTH : req.bodyLength
     this.bodyEnded = this.bodyLen === 0
@@ -101,6 +102,7 @@ export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink
   /** An isolate took it: its frames go there now. */
   placed (p: Placement): void {
     this.placement = p
+    this.req.isolate = p.handle.index
     if (this.bodyLen === 0) {
       this.state = 'running'
       return

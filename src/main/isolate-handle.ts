@@ -65,6 +65,9 @@ export interface IsolateConfig {
   poll: number
   maxBodyDepth: number
   resourceLimits: ResourceLimits | undefined
+  log: IsolateInit['log']
+  compression: IsolateInit['compression']
+  middleware: string[]
 }
 
 export interface IsolateEvents {
@@ -72,6 +75,8 @@ export interface IsolateEvents {
   space (): void
   /** The worker stopped without being asked to (its placements have heard lost()). */
   exit (handle: IsolateHandle, code: number): void
+  /** A message from a ready isolate other than its start-up ones (a log line, a metrics report). */
+  message (handle: IsolateHandle, msg: IsolateMessage): void
 }
 
 /** How a placement's body travels: none, whole in one frame with its head once it has all
@@ -286,7 +291,10 @@ export class IsolateHandle {
       discover: config.discover,
       dev: config.dev,
       poll: config.poll,
-      maxBodyDepth: config.maxBodyDepth
+      maxBodyDepth: config.maxBodyDepth,
+      log: config.log,
+      compression: config.compression,
+      middleware: config.middleware
     }
     this.worker = new Worker(WORKER_URL, {
       workerData: init,
@@ -310,6 +318,7 @@ export class IsolateHandle {
           worker.off('message', onMessage)
           worker.off('error', onError)
           worker.on('error', (err) => { console.error(`isopool: isolate ${index} failed:`, err) })
+          worker.on('message', (m: IsolateMessage) => events.message(handle, m))
           void handle.serveResponses()
           resolve(handle)
         } else if (msg.type === 'error') {
@@ -337,6 +346,11 @@ export class IsolateHandle {
   }
 
   get inFlight (): number { return this.pending.size }
+
+  /** For metrics: what the supervisor and the pool last said of it. */
+  get state (): 'ready' | 'stalled' | 'suspect' | 'stopping' {
+    return this.stopping || this.exited ? 'stopping' : this.stalled ? 'stalled' : this.suspect ? 'suspect' : 'ready'
+  }
 
   /** True while new requests may be placed here. */
   get accepting (): boolean {

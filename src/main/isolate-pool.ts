@@ -18,7 +18,7 @@
 
 import { busyClock } from '../shared/claims.ts'
 import { IsopoolError } from '../shared/errors.ts'
-import type { ManifestRoute } from '../shared/protocol.ts'
+import type { IsolateMessage, ManifestRoute } from '../shared/protocol.ts'
 import { IsolateHandle } from './isolate-handle.ts'
 import type { IsolateConfig, IsolateEvents, Placement } from './isolate-handle.ts'
 import type { IsolatePlan, Routes } from './route-table.ts'
@@ -47,6 +47,8 @@ export interface PoolEvents {
   changed (active: readonly IsolateHandle[]): void
   /** Room came free on an isolate, or requests moved back to the dispatcher. */
   space (): void
+  /** A message from a ready isolate (a log line, a metrics report). */
+  message (handle: IsolateHandle, msg: IsolateMessage): void
 }
 
 interface Generation {
@@ -88,7 +90,8 @@ export class IsolatePool {
     this.events = events
     this.handleEvents = {
       space: () => this.events.space(),
-      exit: (handle) => this.exited(handle)
+      exit: (handle) => this.exited(handle),
+      message: (handle, msg) => this.events.message(handle, msg)
     }
   }
 

@@ -16,6 +16,54 @@ export interface RouteDefinition extends RouteOptions {
 export interface RouteOptions {
   /** Milliseconds this route's handler has before 504; overrides the server's `timeout`. */
   timeout?: number
+  /** This route's own middleware (`module#export`, relative to `root`), run after the global ones. */
+  middleware?: string[]
+  /** This route's own rate limit, or false for none (overrides the server's `rateLimit`). */
+  rateLimit?: RouteRateLimit | false
+  /** false: never compress this route's answers. */
+  compression?: boolean
+}
+
+/** A route's own limit: `max` requests per `window` ms (the key is the server's). */
+export interface RouteRateLimit {
+  max: number
+  window: number
+}
+
+/** The cors option's object form (src/main/cors.ts). */
+export interface CorsOptions {
+  /** Origins allowed: one, a list, a RegExp, a function of the Origin, or true for any (echoed
+   * back, so credentials work). Default true. */
+  origin?: boolean | string | RegExp | (string | RegExp)[] | ((origin: string) => boolean)
+  /** Send Access-Control-Allow-Credentials: true (then the origin is always echoed, never `*`). */
+  credentials?: boolean
+  /** Methods a preflight allows. Default the routed methods: GET, HEAD, PUT, PATCH, POST, DELETE. */
+  methods?: string[]
+  /** Request headers a preflight allows. Default: those it asks for (Access-Control-Request-Headers). */
+  allowedHeaders?: string[]
+  /** Response headers the browser may read. */
+  exposedHeaders?: string[]
+  /** Seconds a preflight may be cached (Access-Control-Max-Age). */
+  maxAge?: number
+}
+
+/** The compression option's object form. */
+export interface CompressionOptions {
+  /** Bodies smaller than this many bytes go as they are. Default 1024. */
+  threshold?: number
+  /** Encodings to use, in the server's order of preference. Default ['br', 'gzip', 'zstd', 'deflate']. */
+  encodings?: ('br' | 'gzip' | 'zstd' | 'deflate')[]
+}
+
+/** The rateLimit option (src/main/rate-limit.ts). */
+export interface RateLimitOptions {
+  /** Requests one key may make per window. */
+  max: number
+  /** The window in ms: a bucket of `max` tokens refills over it. */
+  window: number
+  /** Whose requests count together: 'ip' (default), a request header's name, or a function of the
+   * request (run on the main thread) returning the key. */
+  key?: 'ip' | string | ((req: { method: string, url: string, ip: string, headers: Record<string, string | string[]> }) => string)
 }
 
 export function routeTimeout (method: string, path: string, options: RouteOptions | undefined, fallback: number): number {
@@ -96,6 +144,29 @@ export interface ServerOptions {
    * main thread and one to spare, else 0.
    */
   poll?: number | 'auto'
+  /** Middleware run for every routed request, in the isolates: `module#export` each, relative to
+   * `root`; a middleware is `(req, next) => Response | Promise<Response>`. */
+  middleware?: string[]
+  /** CORS: preflights answered 204 on the main thread, the headers on every response. Default off. */
+  cors?: boolean | CorsOptions
+  /** Compress answers by Accept-Encoding, in the isolates. Default off. */
+  compression?: boolean | CompressionOptions
+  /** Take a valid x-request-id or make one, send it back, and give it to handlers as req.id.
+   * Default true. */
+  requestId?: boolean
+  /** The access log and req.log: pino on the main thread, one JSON line per request. true (stdout),
+   * pino options, a pino logger, or false. Default false. */
+  logger?: boolean | Record<string, unknown> | object
+  /** Whom to believe about the client's address (req.ip): false (the socket's peer, default),
+   * true (the first address of X-Forwarded-For / Forwarded), a number of proxy hops, or the
+   * proxies' addresses (a list or a comma-separated string). */
+  trustProxy?: boolean | number | string | string[]
+  /** Prometheus metrics at `path` (default /metrics), answered by the main thread. Default off. */
+  metrics?: boolean | { path?: string }
+  /** A token bucket per key on the main thread, global over the isolates: 429 past it. Default off. */
+  rateLimit?: RateLimitOptions | false
+  /** Static files: URL prefix → folder (relative to `root`), served by the main thread. */
+  static?: Record<string, string>
   /**
    * Development: watch `root` (recursively) and reload() when a .ts, .js, .mjs, .cjs or .json file
    * changes. Default false.
@@ -150,6 +221,8 @@ export interface ResolvedOptions {
   openapiPath: string | null
   docsPath: string | null
   docsInfo: { title: string, version: string }
+  /** The options as given: each service (src/main/services.ts) resolves and checks its own. */
+  given: ServerOptions
 }
 
 // The names each options object takes, at run time: an unknown one (a typo, `isolate: 2`) fails
@@ -158,7 +231,8 @@ export interface ResolvedOptions {
 const SERVER_OPTION_NAMES: { [K in keyof Required<ServerOptions>]: true } = {
   modules: true, isolates: true, root: true, routes: true, maxBodySize: true, ringSize: true, maxBodyDepth: true, maxQueueWait: true,
   maxQueue: true, maxQueueBytes: true, maxInFlight: true, spares: true, retryAfter: true, dev: true, timeout: true, hardTimeout: true,
-  resourceLimits: true, shutdownTimeout: true, health: true, http: true, docs: true, poll: true, watch: true
+  resourceLimits: true, shutdownTimeout: true, health: true, http: true, docs: true, poll: true, watch: true,
+  middleware: true, cors: true, compression: true, requestId: true, logger: true, trustProxy: true, metrics: true, rateLimit: true, static: true
 }
 const HTTP_OPTION_NAMES: { [K in keyof Required<HttpLimits>]: true } = {
   maxHeaderSize: true, headersTimeout: true, requestTimeout: true, keepAliveTimeout: true, maxConnections: true
@@ -170,7 +244,7 @@ const HEALTH_OPTION_NAMES: { [K in keyof Required<Exclude<ServerOptions['health'
 const DOCS_OPTION_NAMES: { [K in keyof Required<Exclude<ServerOptions['docs'], false | undefined>>]: true } = {
   openapi: true, ui: true, title: true, version: true
 }
-const ROUTE_OPTION_NAMES: { [K in keyof Required<RouteOptions>]: true } = { timeout: true }
+const ROUTE_OPTION_NAMES: { [K in keyof Required<RouteOptions>]: true } = { timeout: true, middleware: true, rateLimit: true, compression: true }
 const ROUTE_DEFINITION_NAMES: { [K in keyof Required<RouteDefinition>]: true } = { ...ROUTE_OPTION_NAMES, method: true, path: true, handler: true }
 
 /**
@@ -270,7 +344,8 @@ export function resolveOptions (input: number | ServerOptions = {}): ResolvedOpt
     watch: o.watch ?? false,
     openapiPath: builtinPath('docs.openapi', o.docs === false ? false : o.docs?.openapi, '/openapi.json'),
     docsPath: builtinPath('docs.ui', o.docs === false || o.docs?.openapi === false ? false : o.docs?.ui, '/docs'),
-    docsInfo: { title: (o.docs === false ? undefined : o.docs?.title) ?? 'isopool API', version: (o.docs === false ? undefined : o.docs?.version) ?? '1.0.0' }
+    docsInfo: { title: (o.docs === false ? undefined : o.docs?.title) ?? 'isopool API', version: (o.docs === false ? undefined : o.docs?.version) ?? '1.0.0' },
+    given: o
   }
 }
 

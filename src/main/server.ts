@@ -15,6 +15,7 @@ import type { FSWatcher } from 'node:fs'
 import type { Socket } from 'node:net'
 import { IsopoolError } from '../shared/errors.ts'
 import { HEAD_PREFIX } from '../shared/frame.ts'
+import { META_IP, metaField } from '../shared/head-text.ts'
 import { maxFrameOf } from '../shared/ring.ts'
 import { Dispatcher } from './dispatch.ts'
 import { Exchange } from './exchange.ts'
@@ -22,12 +23,14 @@ import type { ExchangeContext } from './exchange.ts'
 import { Http1Server, writeError } from './http1.ts'
 import { InMemorySocket, parseResponse, requestBytes } from './in-process.ts'
 import type { Http1Request, Http1Response } from './http1.ts'
-import type { Placement } from './isolate-handle.ts'
+import type { IsolateHandle, Placement } from './isolate-handle.ts'
 import { IsolatePool } from './isolate-pool.ts'
 import { checkRouteDefinition, checkRouteOptions, resolveOptions, routeTimeout } from './options.ts'
 import type { ResolvedOptions, RouteDefinition, RouteOptions, ServerOptions } from './options.ts'
 import { givenRoute, RouteTable, writeNoRoute } from './route-table.ts'
 import type { Health, Routes } from './route-table.ts'
+import { createServices, Services } from './services.ts'
+import type { ServiceHost, ServiceIsolate } from './services.ts'
 
 export interface ListenOptions {
   /** Default 0: any free port. */
@@ -78,6 +81,10 @@ export class Server {
   private readonly maxHeadFrame: number
   private watcher: FSWatcher | null = null
   private sweeper: NodeJS.Timeout | null = null
+  /** The main thread's services (src/main/services.ts): request ids, CORS, logs, metrics, … */
+  private readonly services: Services
+  /** The client's address of a request: its socket's peer, or what the trusted proxies say. */
+  private readonly clientIp: (req: Http1Request) => string = (req) => req.remoteAddress
 
   constructor (options?: number | ServerOptions) {
     this.options = resolveOptions(options)
@@ -89,15 +96,27 @@ export class Server {
       isolates: o.isolates,
       spares: o.spares,
       hardTimeout: o.hardTimeout,
-      isolate: { ringSize: o.ringSize, maxInFlight: o.maxInFlight, dev: o.dev, poll: o.poll, maxBodyDepth: o.maxBodyDepth, resourceLimits: o.resourceLimits }
+      isolate: {
+        ringSize: o.ringSize,
+        maxInFlight: o.maxInFlight,
+        dev: o.dev,
+        poll: o.poll,
+        maxBodyDepth: o.maxBodyDepth,
+        resourceLimits: o.resourceLimits,
+        log: null,
+        compression: null,
+        middleware: []
+      }
     }, {
       switched: (routes) => {
         this.routes = routes
         this.dispatcher.forEachWaiting(ex => ex.rerouteWaiting(routes))
       },
       changed: (active) => this.dispatcher.setCandidates(active),
-      space: () => this.dispatcher.pump()
+      space: () => this.dispatcher.pump(),
+      message: (handle, msg) => this.services.message(handle.index, msg)
     })
+    this.services = new Services(createServices(o, this.serviceHost()))
     const retryAfter = ['retry-after', String(o.retryAfter)]
     this.context = {
       dispatcher: this.dispatcher,
@@ -122,6 +141,22 @@ export class Server {
     const timeout = routeTimeout(String(method).toUpperCase(), path, options, this.options.timeout)
     this.table.add(givenRoute(this.options.root, method, path, handler, timeout))
     return this
+  }
+
+  /** What the services see of this server. */
+  private serviceHost (): ServiceHost {
+    const view = (h: IsolateHandle): ServiceIsolate => ({
+      index: h.index,
+      state: h.state,
+      post: (msg) => h.worker.postMessage(msg),
+      utilization: () => h.worker.performance.eventLoopUtilization().utilization,
+      rings: () => ({ request: h.requests.capacity - h.requests.free(), response: h.responses.used(), capacity: h.requests.capacity })
+    })
+    return {
+      isolates: () => this.pool.active.map(view),
+      load: () => ({ inFlight: this.pool.inFlight, waiting: this.dispatcher.waiting, held: this.dispatcher.heldCount }),
+      restarts: () => this.pool.restarts
+    }
   }
 
   /** Number of isolates serving (after listen()). */
@@ -288,12 +323,17 @@ export class Server {
     http.closeAllConnections()
     await closed
     await this.pool.stop()
+    await this.services.close()
     this.state = 'closed'
   }
 
   // ── per request ───────────────────────────────────────────────────────────────────────────
 
   private onRequest (req: Http1Request, res: Http1Response): void {
+    req.ip = this.clientIp(req)
+    req.meta = metaField(META_IP, req.ip)
+    const services = this.services
+    if (services.any && !services.begin(req, res)) return
     const routes = this.routes!
     const builtin = routes.builtins.get(req.url)
     if (builtin !== undefined) {
@@ -306,6 +346,7 @@ export class Server {
       if (!miss.found) writeNoRoute(res, req.method, req.url, miss)
       return
     }
+    req.route = route.path
     if (this.state !== 'listening') {
       // Closing: finish this one if the isolates still run, and do not keep the connection.
       res.shouldKeepAlive = false
@@ -316,7 +357,7 @@ export class Server {
     }
     // The head crosses to the isolate in one frame: one larger than a frame can be is a head too
     // large for this server (as much a 431 as one past http.maxHeaderSize), not a 500.
-    if (HEAD_PREFIX + req.head.length > this.maxHeadFrame) {
+    if (HEAD_PREFIX + req.head.length + req.meta.length > this.maxHeadFrame) {
       writeError(res, new IsopoolError('ISOPOOL_ERR_HEADERS_TOO_LARGE'), [], true)
       return
     }
@@ -325,6 +366,7 @@ export class Server {
       writeError(res, new IsopoolError('ISOPOOL_ERR_BODY_TOO_LARGE', { limit: this.options.maxBodySize }), [], true)
       return
     }
+    if (services.any && !services.admit(req, res, route)) return
     this.active++
     this.dispatcher.submit(new Exchange(req, res, route, this.context))
   }

@@ -5,6 +5,11 @@
 //                                                                     received, names as sent)
 //   RES_HEAD   name \0 value \0 name \0 value …                       (the fields a handler adds)
 //
+// After the fields of a REQ_HEAD come the main thread's pseudo-fields, whose names start with ':'
+// (no field name can: names are tokens): `:ip` (the client's address, trustProxy applied) and
+// `:id` (the request id), each at most once. The isolate reads them as req.ip and req.id, and
+// leaves them out of req.headers.
+//
 // latin1, one byte per character, as HTTP reads fields; NUL can never appear in a field name or
 // value (both sides refuse control characters, http-syntax.ts), so it is a safe separator and
 // the text needs no escaping and no length prefixes.
@@ -20,6 +25,31 @@ export function requestHead (method: string, target: string): string {
 /** `text` with one more field; the HTTP layer builds the REQ_HEAD text this way as it parses. */
 export function withField (text: string, name: string, value: string): string {
   return text + SEP + name + SEP + value
+}
+
+/** The pseudo-field of the client's address. */
+export const META_IP = ':ip'
+/** The pseudo-field of the request id. */
+export const META_ID = ':id'
+
+/** A pseudo-field to append to a REQ_HEAD text (after every field the client sent). */
+export function metaField (name: string, value: string): string {
+  return SEP + name + SEP + value
+}
+
+/** The value of pseudo-field `name` in a REQ_HEAD text, or '' when it has none. */
+export function readMeta (text: string, name: string): string {
+  const key = SEP + name + SEP
+  const at = text.lastIndexOf(key)
+  if (at < 0) return ''
+  const from = at + key.length
+  const end = text.indexOf(SEP, from)
+  return text.slice(from, end < 0 ? text.length : end)
+}
+
+/** Whether a field name is one of the main thread's pseudo-fields. */
+export function isMeta (name: string): boolean {
+  return name.charCodeAt(0) === 58 // ':'
 }
 
 /** The method, the target, and where the fields start in a REQ_HEAD text. */

@@ -18,6 +18,29 @@ export interface RouteSpec {
   module: number
   /** Export name; 'default' for a module's default export. */
   export: string
+  /** The route's own middleware, `module URL#export` each, run after the global ones. */
+  middleware?: string[]
+  /** false: never compress this route's answers, whatever the compression option says. */
+  compression?: boolean
+}
+
+/** Response compression as an isolate applies it (the compression option, resolved). */
+export interface CompressionConfig {
+  /** Bodies smaller than this many bytes go as they are. */
+  threshold: number
+  /** The encodings the server may use, in its order of preference: br, gzip, zstd, deflate. */
+  encodings: string[]
+}
+
+/** One line of a handler's req.log (or an isolate's own error log), for the main thread's logger. */
+export interface LogRecord {
+  /** pino's level name: trace, debug, info, warn, error, fatal. */
+  level: string
+  /** Date.now() when it was logged. */
+  time: number
+  msg: string
+  /** The bindings (the request id, a child's) and the merging object, made cloneable. */
+  fields: Record<string, unknown>
 }
 
 /** workerData of every isolate. */
@@ -41,6 +64,14 @@ export interface IsolateInit {
   maxBodyDepth: number
   /** Microseconds the isolate keeps looking for requests after it ran dry, before it sleeps; 0 for never. */
   poll: number
+  /** The main thread has a logger (the logger option): req.log's lines and handler errors go to
+   * it (LogRecord messages), at `level` or above. Null: req.log is silent, handler errors go to
+   * stderr. */
+  log: { level: string } | null
+  /** Response compression (the compression option), or null when it is off. */
+  compression: CompressionConfig | null
+  /** Global middleware, `module URL#export` each, run for every routed request. */
+  middleware: string[]
 }
 
 /** A route() declaration an isolate found, as the main thread sees it. Schemas are JSON Schema. */
@@ -91,7 +122,34 @@ export interface ValidationIssue {
 export type IsolateMessage =
   | { type: 'ready', manifest: ManifestRoute[] }
   | { type: 'error', error: WireError }
+  | { type: 'log', records: LogRecord[] }
+  /** The answer to a { type: 'metrics' } request with the same id. */
+  | { type: 'metrics', id: number, metrics: IsolateMetrics }
+
+/** What an isolate reports of itself for /metrics. */
+export interface IsolateMetrics {
+  /** This thread's CPU time since it started (process.threadCpuUsage()), in microseconds. */
+  cpu: { user: number, system: number }
+  /** The handler-defined metrics (isopool/handler's counter() and histogram()): what they
+   * counted since the last report (deltas), which the main thread adds up over every isolate. */
+  handler: HandlerMetricDelta[]
+}
+
+/** What one handler-defined metric counted since the last report. */
+export interface HandlerMetricDelta {
+  type: 'counter' | 'histogram'
+  name: string
+  help: string
+  labelNames: string[]
+  /** A histogram's upper bounds, ascending (without +Inf). */
+  buckets?: number[]
+  /** Per label set (values in labelNames' order): a counter's increase, or a histogram's
+   * observations per bucket (buckets.length + 1 counts, the last for +Inf), sum and count. */
+  series: { labels: string[], value?: number, counts?: number[], sum?: number, count?: number }[]
+}
 
 /** main → isolate */
 export type MainMessage =
   | { type: 'stop' }
+  /** Report IsolateMetrics, answered with the same id. */
+  | { type: 'metrics', id: number }

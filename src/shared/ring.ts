@@ -379,6 +379,11 @@ export class RingConsumer extends RingSide {
     Atomics.notify(this.ctl, ASLEEP)
   }
 
+  /** Bytes written and not yet released (for metrics: ring occupancy). One Atomics.load. */
+  used (): number {
+    return ((Atomics.load(this.ctl, HEAD) >>> 0) - this.tail) >>> 0
+  }
+
   /** True when a frame may be ready without sleeping: one Atomics.load at most. */
   hasData (): boolean {
     return this.current >= 0 || this.tail !== this.headSeen || (Atomics.load(this.ctl, HEAD) >>> 0) !== this.tail

@@ -90,6 +90,18 @@ export class Http1Request {
   readonly expectContinue: boolean
   /** 100 Continue was sent. */
   continued = false
+  /** The client's address as the server's services judged it (trustProxy); '' until then. */
+  ip = ''
+  /** The request id (x-request-id taken or made), '' when there is none. */
+  id = ''
+  /** performance.now() when the server took it, for the access log and metrics; 0 if unmeasured. */
+  startedAt = 0
+  /** The pattern of the route it matched, null while none did. */
+  route: string | null = null
+  /** The isolate that took it, -1 while none did. */
+  isolate = -1
+  /** Pseudo-fields for the isolate (`\0:ip\0…\0:id\0…`, head-text.ts), after the head's. */
+  meta = ''
 
   constructor (conn: Connection, method: string, url: string, head: string, bodyLength: number, expectContinue: boolean) {
     this.conn = conn
@@ -99,6 +111,11 @@ export class Http1Request {
     this.bodyLength = bodyLength
     this.complete = bodyLength === 0
     this.expectContinue = expectContinue
+  }
+
+  /** The peer's address on the socket ('' when the socket has none: server.request()). */
+  get remoteAddress (): string {
+    return this.conn.socket.remoteAddress ?? ''
   }
 
   /** Start reading the body: chunks go to `data`, then `end` once. */

@@ -60,11 +60,31 @@ export class Http1Response {
   private noBody = false
   /** Told once if the connection closes before this response was written whole. */
   private closeListener: CloseListener | null = null
+  /** The status written (0 until the head is). */
+  statusCode = 0
+  /** Body bytes written to the socket (not counting the head or chunk framing). */
+  bytes = 0
+  /**
+   * Fields the server's services add to whatever head goes out (CORS, the request id, rate-limit
+   * state): a handler's answer, a coded error, a builtin alike (name, value, …; trusted).
+   */
+  extra: string[] | null = null
+  /** Told once when this response is over: written whole, or its connection gone first. */
+  private finishListener: FinishListener | null = null
 
   constructor (conn: ResponseConnection, req: RespondedRequest, keepAlive: boolean) {
     this.conn = conn
     this.req = req
     this.shouldKeepAlive = keepAlive
+  }
+
+  /** The request this answers. */
+  get request (): RespondedRequest { return this.req }
+
+  /** `listener.responseFinished(this)` is called once this response is over: written whole, or
+   * its connection closed first (then `writableEnded` is false). One listener: the server's. */
+  onFinish (listener: FinishListener): void {
+    this.finishListener = listener
   }
 
   /** `listener.closed()` is called once if the connection closes before this response was
@@ -99,6 +119,9 @@ export class Http1Response {
       if (name.length === 14 && name.toLowerCase() === 'content-length') length = true
       s += name + ': ' + value + '\r\n'
     }
+    const extra = this.extra
+    if (extra !== null) for (let i = 0; i + 1 < extra.length; i += 2) s += extra[i] + ': ' + extra[i + 1] + '\r\n'
+    this.statusCode = status
     // 1xx, 204 and 304 carry no body; HEAD answers carry the GET answer's headers and no body.
     this.noBody = status < 200 || status === 204 || status === 304 || this.req.method === 'HEAD'
     if (!length && !this.noBody) {
@@ -130,6 +153,7 @@ export class Http1Response {
       if (head !== null) socket.write(head, 'latin1')
       return
     }
+    this.bytes += chunk.byteLength
     if (this.chunked) {
       socket.cork()
       socket.write((head ?? '') + chunk.byteLength.toString(16) + '\r\n', 'latin1')
@@ -162,6 +186,7 @@ export class Http1Response {
         this.write(Buffer.from(src.subarray(start, end)))
         this.conn.socket.write('0\r\n\r\n', 'latin1')
       } else {
+        this.bytes += n
         this.writeJoined(head ?? '', src, start, end)
       }
     } else {
@@ -171,6 +196,14 @@ export class Http1Response {
     this.writableEnded = true
     this.closeListener = null
     this.conn.responded(this)
+    this.finished()
+  }
+
+  private finished (): void {
+    const listener = this.finishListener
+    if (listener === null) return
+    this.finishListener = null
+    listener.responseFinished(this)
   }
 
   /**
@@ -205,7 +238,13 @@ export class Http1Response {
     const listener = this.closeListener
     this.closeListener = null
     listener?.connectionClosed()
+    this.finished()
   }
+}
+
+/** What hears that a response is over (the server's services: the access log, metrics). */
+export interface FinishListener {
+  responseFinished (res: Http1Response): void
 }
 
 /** What hears that a response's connection closed before the response was written whole. */

@@ -1,0 +1,128 @@
+// The main thread's services: what must see every request, globally over the isolates — the
+// request id, CORS, static files, /metrics, rate limits, the access log. Each is a small
+// RequestService with up to three hooks, and the server calls only the hooks some service has:
+// with every service off, a request pays for none of them.
+//
+//   accepted ─▶ begin() each ─▶ builtins / router ─▶ admit() each ─▶ an isolate ─▶ … ─▶ finished() each
+//                  │ false: answered here (a preflight,     │ false: answered here (429)
+//                  ▼ a file, /metrics)                      ▼
+//
+// Fields a service wants on the answer (Access-Control-*, x-request-id, RateLimit-*) go in
+// res.extra: every head carries them, a handler's, a coded error's, a builtin's alike. What the
+// isolates need to know (the client's address, the request id) crosses as the head text's
+// pseudo-fields (src/shared/head-text.ts).
+
+import { IsopoolError } from '../shared/errors.ts'
+import type { IsolateMessage } from '../shared/protocol.ts'
+import type { FinishListener, Http1Request, Http1Response } from './http1.ts'
+import type { ResolvedOptions } from './options.ts'
+import type { RouteInfo } from './route-table.ts'
+
+export interface RequestService {
+  /** Before routing, for every request (builtins and unknown paths too). False: it answered. */
+  begin? (req: Http1Request, res: Http1Response): boolean
+  /** The request matched `route` and is about to wait for an isolate. False: it answered. */
+  admit? (req: Http1Request, res: Http1Response, route: RouteInfo): boolean
+  /** The answer is over: written whole, or its connection gone first (`res.writableEnded` false). */
+  finished? (req: Http1Request, res: Http1Response): void
+  /** A message from isolate `isolate` (a log line, a metrics report). */
+  message? (isolate: number, msg: IsolateMessage): void
+  /** The server is closing, its isolates stopped: flush and let go. */
+  close? (): void | Promise<void>
+}
+
+/** What services may ask of the server they serve. */
+export interface ServiceHost {
+  /** Isolates serving now, with what the metrics report of each. */
+  isolates (): readonly ServiceIsolate[]
+  /** Requests placed on isolates and not answered; waiting in the main thread; of those, held. */
+  load (): { inFlight: number, waiting: number, held: number }
+  /** Isolates replaced since listen(). */
+  restarts (): number
+}
+
+export interface ServiceIsolate {
+  readonly index: number
+  /** Ask it for a metrics report (an IsolateMessage 'metrics' with the same id comes back). */
+  post (msg: { type: 'metrics', id: number }): void
+  /** 'starting' | 'ready' | 'stalled' | 'suspect' | 'stopping'. */
+  readonly state: string
+  /** Event-loop utilization since it started, 0 to 1. */
+  utilization (): number
+  /** Bytes in use in its request and response rings, and their capacity. */
+  rings (): { request: number, response: number, capacity: number }
+}
+
+/** The services the options turn on, in the order their hooks run. */
+export function createServices (options: ResolvedOptions, host: ServiceHost): RequestService[] {
+  void host
+  void options
+  const services: RequestService[] = []
+  return services
+}
+
+/** The services, their hooks gathered once: the server asks `begin`, `admit` and `finished` only
+ * of those that have them. */
+export class Services implements FinishListener {
+  readonly all: readonly RequestService[]
+  private readonly beginners: RequestService[]
+  private readonly admitters: RequestService[]
+  private readonly finishers: RequestService[]
+  /** Some service needs the answer's end (then each request's start is timed too). */
+  readonly listens: boolean
+
+  constructor (all: RequestService[]) {
+    this.all = all
+    this.beginners = all.filter(s => s.begin !== undefined)
+    this.admitters = all.filter(s => s.admit !== undefined)
+    this.finishers = all.filter(s => s.finished !== undefined)
+    this.listens = this.finishers.length > 0
+  }
+
+  get any (): boolean { return this.all.length > 0 }
+
+  /** Before routing; false when a service answered. */
+  begin (req: Http1Request, res: Http1Response): boolean {
+    if (this.listens) {
+      req.startedAt = performance.now()
+      res.onFinish(this)
+    }
+    const b = this.beginners
+    for (let i = 0; i < b.length; i++) if (!b[i].begin!(req, res)) return false
+    return true
+  }
+
+  /** After routing; false when a service answered. */
+  admit (req: Http1Request, res: Http1Response, route: RouteInfo): boolean {
+    const a = this.admitters
+    for (let i = 0; i < a.length; i++) if (!a[i].admit!(req, res, route)) return false
+    return true
+  }
+
+  responseFinished (res: Http1Response): void {
+    const req = res.request as Http1Request
+    const f = this.finishers
+    for (let i = 0; i < f.length; i++) {
+      try {
+        f[i].finished!(req, res)
+      } catch (err) {
+        console.error('isopool: a service failed after a response:', err)
+      }
+    }
+  }
+
+  message (isolate: number, msg: IsolateMessage): void {
+    for (const s of this.all) s.message?.(isolate, msg)
+  }
+
+  async close (): Promise<void> {
+    for (const s of this.all) {
+      try { await s.close?.() } catch (err) { console.error('isopool: a service failed to close:', err) }
+    }
+  }
+}
+
+/** ISOPOOL_ERR_INVALID_OPTION for a service's option. */
+export function badOption (option: string, reason: string): never {
+  throw new IsopoolError('ISOPOOL_ERR_INVALID_OPTION', { option, reason })
+}

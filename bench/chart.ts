@@ -1,6 +1,7 @@
 // The SVG chart of bench/run.ts: one panel per scenario, requests/s against pool size. isopool is
 // drawn as a line over its pool sizes; every peer is a dashed horizontal reference line at its
-// median requests/s, labelled with its name (cluster-2, fastify-piscina-2 carry their size).
+// median requests/s, labelled with its name (cluster-2, fastify-piscina-2 carry their size), and
+// so is every target of the services run (isopool-1:cors), in its family's services colour.
 // Plain SVG text, no dependencies.
 
 export interface ChartPoint {
@@ -18,7 +19,10 @@ const COLORS: Record<string, string> = {
   'node-http': '#7f7f7f',
   fastify: '#1f77b4',
   'fastify-piscina': '#2ca02c',
-  cluster: '#9467bd'
+  cluster: '#9467bd',
+  // The services run's targets (isopool-1:cors, fastify:all): reference lines, like the peers.
+  'isopool+services': '#ff7f0e',
+  'fastify+services': '#17becf'
 }
 
 const PANEL_W = 460

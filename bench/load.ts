@@ -5,7 +5,9 @@
 // send again" for warm-up + duration seconds, cycling through the scenario's request mix
 // (bench/scenarios.ts; clients start at staggered points of it). Latency (send → last body
 // byte) goes into a node:perf_hooks histogram, overall and per latency class (mixed: "light"
-// and "heavy"). Every 2xx body is checked against the scenario's expectation. What counts is
+// and "heavy"). Every 2xx body is checked against the scenario's expectation (a compressed one,
+// one in COMPRESSED_CHECK_EVERY, decoded first: decoding them all would take the CPU the target
+// needs; the encodings the answers came in are counted). What counts is
 // what COMPLETES in the measured window (throughput = completions / duration; latency of those);
 // requests still in flight when it ends are dropped, so heavy scenarios with long latencies are
 // not over-counted. Also measured, with --pid (Linux /proc): the CPU seconds the target's whole
@@ -19,6 +21,7 @@ import { createHistogram, performance } from 'node:perf_hooks'
 import type { RecordableHistogram } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
+import { brotliDecompressSync, gunzipSync, inflateSync, zstdDecompressSync } from 'node:zlib'
 import { Pool } from 'undici'
 import type { Dispatcher } from 'undici'
 import { processTree, RssSampler, treeCpuS } from './proc.ts'
@@ -54,6 +57,8 @@ export interface LoadResult {
   statusCodes: Record<string, number>
   /** 2xx responses whose body is not the expected one. */
   unexpectedBody: number
+  /** 2xx responses by Content-Encoding ('identity' without one). */
+  encodings: Record<string, number>
   /** Requests in flight at the end that had waited over half the timeout (a stuck server). */
   unfinished: number
   /** Milliseconds, all requests. */
@@ -112,8 +117,13 @@ const pool = new Pool(url.origin, {
 const requests = scenario.requests.map(r => ({
   ...r,
   payload: r.body === undefined ? undefined : Buffer.from(r.body),
-  headers: r.body === undefined ? undefined : { 'content-type': 'application/json' }
+  headers: r.body === undefined && r.headers === undefined ? undefined : { ...r.headers, ...(r.body === undefined ? {} : { 'content-type': 'application/json' }) }
 }))
+
+/** A compressed body is decoded and checked one time in this many. */
+const COMPRESSED_CHECK_EVERY = 16
+const DECODERS: Record<string, (b: Buffer) => Buffer> = { br: brotliDecompressSync, gzip: gunzipSync, deflate: inflateSync, zstd: zstdDecompressSync }
+let compressedSeen = 0
 
 const histogram = createHistogram() // nanoseconds
 const classHistograms = new Map<string, RecordableHistogram>()
@@ -126,6 +136,7 @@ let completed = 0
 let errors = 0
 let non2xx = 0
 let unexpectedBody = 0
+const encodings: Record<string, number> = {}
 const errorCodes: Record<string, number> = {}
 const statusCodes: Record<string, number> = {}
 
@@ -139,23 +150,28 @@ const inFlightSince: number[] = []
 /**
  * One request through undici's dispatch API, body gathered as bytes: the cheapest way undici
  * offers (no Readable per response, as pool.request has), so the load generator takes less of the
- * machine from the server it measures. Resolves with the status and the body as text.
+ * machine from the server it measures. Resolves with the status, the body's bytes as they came
+ * and their Content-Encoding (undefined: none).
  */
-function send (r: typeof requests[number]): Promise<{ status: number, body: string }> {
+function send (r: typeof requests[number]): Promise<{ status: number, body: Buffer | null, encoding: string | undefined }> {
   return new Promise((resolve, reject) => {
     let status = 0
+    let encoding: string | undefined
     let first: Buffer | null = null
     let more: Buffer[] | null = null
     const handler: Dispatcher.DispatchHandler = {
       onRequestStart () {}, // required by undici 8, even empty
-      onResponseStart (_controller, statusCode) { status = statusCode },
+      onResponseStart (_controller, statusCode, headers) {
+        status = statusCode
+        const e = headers['content-encoding']
+        encoding = e === undefined ? undefined : String(e)
+      },
       onResponseData (_controller, chunk) {
         if (first === null) first = chunk
         else (more ??= [first]).push(chunk)
       },
       onResponseEnd () {
-        const body = more !== null ? Buffer.concat(more) : first
-        resolve({ status, body: body === null ? '' : body.toString('utf8') })
+        resolve({ status, body: more !== null ? Buffer.concat(more) : first, encoding })
       },
       onResponseError (_controller, err) { reject(err) }
     }
@@ -173,7 +189,6 @@ async function client (i: number, offset: number): Promise<void> {
     inFlightSince[i] = performance.now()
     try {
       const res = await send(r)
-      const body = res.body
       const ns = Math.max(1, Number(process.hrtime.bigint() - t0))
       const t = performance.now()
       if (t >= measureFrom && t <= endAt) {
@@ -184,8 +199,10 @@ async function client (i: number, offset: number): Promise<void> {
         if (res.status < 200 || res.status > 299) {
           non2xx++
           statusCodes[res.status] = (statusCodes[res.status] ?? 0) + 1
-        } else if (!r.check(body)) {
-          unexpectedBody++
+        } else {
+          const enc = res.encoding ?? 'identity'
+          encodings[enc] = (encodings[enc] ?? 0) + 1
+          if (!checked(r, res.body, res.encoding)) unexpectedBody++
         }
       }
     } catch (err) {
@@ -200,6 +217,20 @@ async function client (i: number, offset: number): Promise<void> {
     } finally {
       inFlightSince[i] = 0
     }
+  }
+}
+
+/** Whether a 2xx body is the expected one; a compressed one is decoded and checked only one time
+ * in COMPRESSED_CHECK_EVERY (else true), one in an encoding we cannot decode is not. */
+function checked (r: typeof requests[number], body: Buffer | null, encoding: string | undefined): boolean {
+  if (encoding === undefined || encoding === 'identity') return r.check(body === null ? '' : body.toString('utf8'))
+  const decode = DECODERS[encoding]
+  if (decode === undefined) return false
+  if (compressedSeen++ % COMPRESSED_CHECK_EVERY !== 0) return true
+  try {
+    return r.check(decode(body ?? Buffer.alloc(0)).toString('utf8'))
+  } catch {
+    return false
   }
 }
 
@@ -257,6 +288,7 @@ const result: LoadResult = {
   non2xx,
   statusCodes,
   unexpectedBody,
+  encodings,
   unfinished,
   latencyMs: latency(histogram, completed),
   classes: Object.fromEntries([...classHistograms].map(([cls, h]) => [cls, { requests: classCounts.get(cls)!, latencyMs: latency(h, classCounts.get(cls)!) }])),

@@ -6,6 +6,11 @@
 //   fastify-piscina-N  Fastify 5, every handler run with piscina.run, N threads targets/fastify-piscina.ts
 //   cluster-N          node:cluster, N processes each running the Fastify app  targets/cluster.ts
 //
+// The services run: `isopool-N:SET` and `fastify:SET` are those targets with a set of production
+// services on (bench/service-sets.ts: off, all, one service, several joined by +; `each` for off,
+// every one alone and all). Each set is reported against the same target with every service off,
+// paired by round, and isopool's against the cost issue #16 allows (5 % each, 15 % together).
+//
 // Each target runs as its own child process, started fresh for each measurement; the load comes
 // from another child process (bench/load.ts: undici, keep-alive; or wrk, --loader wrk). For every
 // round and scenario the targets take turns (A B C A B C …) so that drift on a noisy machine
@@ -28,6 +33,7 @@ import { parseArgs } from 'node:util'
 import { chartSvg } from './chart.ts'
 import type { LoadResult } from './load.ts'
 import { CPU_ITERATIONS, cpuWork, SCENARIO_NAMES, SCENARIOS, setupDb } from './scenarios.ts'
+import { costLimit, parseServiceSet, SERVICE_NAMES, serviceSets } from './service-sets.ts'
 import { runWrk, wrkAvailable } from './wrk.ts'
 import { failWith, gitCommit as commitOf, integerOption, numberOption, printTable } from './cli.ts'
 
@@ -43,6 +49,10 @@ interface Target {
   size: number | null
   file: string
   args: string[]
+  /** The services run's set of services (bench/service-sets.ts), null: the target as it is. */
+  services: string | null
+  /** The target's name without its set: its rows are compared with `${base}:off`. */
+  base: string
 }
 
 const FAMILIES = ['isopool', 'node-http', 'fastify', 'fastify-piscina', 'cluster']
@@ -50,8 +60,8 @@ const DEFAULT_SCENARIOS = ['hello', 'async', 'cpu', 'mixed']
 
 const HELP = `Usage: npm run bench -- [scenario...] [options]
 
-Scenarios (default: ${DEFAULT_SCENARIOS.join(' ')}; "all" for every one):
-${Object.keys(SCENARIOS).map(n => `  ${n.padEnd(10)} ${SCENARIOS[n]().description}`).join('\n')}
+Scenarios (default: ${DEFAULT_SCENARIOS.join(' ')}; "all" for every one but ${Object.keys(SCENARIOS).filter(n => !SCENARIO_NAMES.includes(n)).join(', ')}):
+${Object.keys(SCENARIOS).map(n => `  ${n.padEnd(14)} ${SCENARIOS[n]().description}`).join('\n')}
 
 Targets, each its own process, fresh per measurement:
   isopool[-N]          isopool, N isolates (without -N: one target per --isolates size)
@@ -60,12 +70,23 @@ Targets, each its own process, fresh per measurement:
   fastify-piscina[-N]  Fastify 5 + piscina.run, N threads (without -N: --peer-size)
   cluster[-N]          node:cluster, N Fastify processes (without -N: --peer-size)
 
+The services run: isopool[-N] and fastify with a set of services on, named TARGET:SET
+  SET                  off (every service off, request ids too), all, one service, several
+                       joined by + (cors+logger), or each (off, every one alone, all); the
+                       services: ${SERVICE_NAMES.join(', ')}
+  Each set is reported against TARGET:off in the same round; isopool's against the issue's
+  limits (each service ≤ 5 % of req/s, all together ≤ 15 %). Fastify runs its own plugins:
+  @fastify/cors, @fastify/compress, @fastify/rate-limit, pino to /dev/null, genReqId, prom-client
+  in an onResponse hook, an onSend hook for middleware (bench/targets/fastify-services.ts).
+  npm run bench -- hello hello-browser json-16k --targets isopool-1:each,fastify:off,fastify:all --rounds 5
+
 Options:
   --targets list      comma-separated (default: ${FAMILIES.join(',')})
   --isolates list     isopool pool sizes, comma-separated (default: 1,2)
   --peer-size n       threads / processes of fastify-piscina and cluster when not named
                       (default: the largest --isolates size)
-  --baseline name     target the ratios are taken to (default: fastify)
+  --baseline name     target the ratios are taken to (default: fastify; with service sets
+                      among the targets, the first isopool one with services off)
   --duration s        measured seconds per measurement (default 3)
   --warmup s          uncounted warm-up seconds before each (default 1)
   --connections n     keep-alive connections (default 50)
@@ -85,7 +106,7 @@ const { values: opts, positionals } = parseArgs({
     targets: { type: 'string', default: FAMILIES.join(',') },
     isolates: { type: 'string', default: '1,2' },
     'peer-size': { type: 'string' },
-    baseline: { type: 'string', default: 'fastify' },
+    baseline: { type: 'string' },
     duration: { type: 'string', default: '3' },
     warmup: { type: 'string', default: '1' },
     connections: { type: 'string', default: '50' },
@@ -117,7 +138,15 @@ for (const s of scenarioNames) if (!(s in SCENARIOS)) fail(`unknown scenario "${
 
 const targets: Target[] = []
 for (const raw of opts.targets.split(',')) {
-  const name = raw.trim()
+  const spec = raw.trim()
+  // TARGET:SET, the services run's: the target once per set its SET stands for.
+  const colon = spec.indexOf(':')
+  const name = colon < 0 ? spec : spec.slice(0, colon)
+  const sets = colon < 0
+    ? [null]
+    : serviceSets(spec.slice(colon + 1)) ?? fail(`unknown service set in "${spec}"; known: off, all, each, ${SERVICE_NAMES.join(', ')}, or several joined by +`)
+  if (colon >= 0 && !/^(isopool(-\d+)?|fastify)$/.test(name)) fail(`"${spec}": only isopool[-N] and fastify take a set of services`)
+  const bases: Omit<Target, 'services' | 'base'>[] = []
   const m = /^(isopool|fastify-piscina|cluster)(?:-(\d+))?$/.exec(name)
   if (m !== null) {
     const family = m[1]
@@ -126,12 +155,19 @@ for (const raw of opts.targets.split(',')) {
       if (!(size >= 1)) fail(`bad pool size in "${name}"`)
       const file = `targets/${family}.ts`
       const flag = family === 'isopool' ? '--isolates' : family === 'cluster' ? '--workers' : '--threads'
-      targets.push({ name: `${family}-${size}`, family, size, file, args: [flag, String(size)] })
+      bases.push({ name: `${family}-${size}`, family, size, file, args: [flag, String(size)] })
     }
   } else if (name === 'node-http' || name === 'fastify') {
-    targets.push({ name, family: name, size: null, file: `targets/${name}.ts`, args: [] })
+    bases.push({ name, family: name, size: null, file: `targets/${name}.ts`, args: [] })
   } else {
-    fail(`unknown target "${name}"; known: isopool[-N], node-http, fastify, fastify-piscina[-N], cluster[-N]`)
+    fail(`unknown target "${name}"; known: isopool[-N], node-http, fastify, fastify-piscina[-N], cluster[-N], isopool[-N]:SET, fastify:SET`)
+  }
+  for (const b of bases) {
+    for (const set of sets) {
+      targets.push(set === null
+        ? { ...b, services: null, base: b.name }
+        : { ...b, name: `${b.name}:${set}`, args: [...b.args, '--services', set], services: set, base: b.name })
+    }
   }
 }
 const seen = new Set<string>()
@@ -139,7 +175,8 @@ for (const t of targets) {
   if (seen.has(t.name)) fail(`target ${t.name} given twice`)
   seen.add(t.name)
 }
-const baseline = opts.baseline
+const baseline = opts.baseline ??
+  (targets.find(t => t.family === 'isopool' && t.services === 'off') ?? targets.find(t => t.services === 'off'))?.name ?? 'fastify'
 if (!seen.has(baseline)) console.warn(`note: baseline ${baseline} is not among the targets; no ratios`)
 
 // ── child processes ────────────────────────────────────────────────────────────────────────────
@@ -327,6 +364,7 @@ const results: Record<string, Record<string, Outcome[]>> = {}
 for (const s of scenarioNames) results[s] = Object.fromEntries(targets.map(t => [t.name, []]))
 
 let done = 0
+const targetWidth = Math.max(18, ...targets.map(t => t.name.length))
 for (let round = 1; round <= rounds; round++) {
   for (const scenario of scenarioNames) {
     for (const target of targets) {
@@ -334,7 +372,7 @@ for (let round = 1; round <= rounds; round++) {
       const r = await measure(target, scenario)
       results[scenario][target.name].push(r)
       done++
-      progress.log(`round ${round}/${rounds}  ${scenario.padEnd(8)} ${target.name.padEnd(18)} ${describe(r)}`)
+      progress.log(`round ${round}/${rounds}  ${scenario.padEnd(8)} ${target.name.padEnd(targetWidth)} ${describe(r)}`)
     }
   }
 }
@@ -366,6 +404,8 @@ export interface Summary {
   target: string
   family: string
   size: number | null
+  /** The services run's set (bench/service-sets.ts); null: the target as it is. */
+  services: string | null
   /** Rounds measured, and those without errors / non-2xx / bad bodies / unanswered requests. */
   rounds: number
   cleanRounds: number
@@ -413,6 +453,7 @@ for (const scenario of scenarioNames) {
       target: t.name,
       family: t.family,
       size: t.size,
+      services: t.services,
       rounds: outcomes.length,
       cleanRounds: clean.length,
       err: clean.length === 0,
@@ -513,6 +554,104 @@ if (paired.length > 0) {
   console.log()
 }
 
+// ── services: each set against its target with every service off, paired by round ─────────────
+
+// A service costs a few percent, less than the spread of one target's rounds on a shared machine:
+// as for typed routes, each set is compared with its target's `off` in the same round, and the
+// median of those per-round ratios is its cost. CPU per request is the second measure: on 2 cores
+// the load generator takes most of one, so req/s may be capped by the machine while the server's
+// CPU per request still shows what a service adds.
+/** The scenarios the issue's limits are read in: `hello` as it is and as a browser sends it.
+ * json-16k has none: there compression does real work, which is what its row shows. */
+const SERVICE_GOAL_SCENARIOS = new Set(['hello', 'hello-browser'])
+interface ServiceRow {
+  scenario: string
+  target: string
+  /** The target with every service off that this row is compared with. */
+  off: string
+  services: string
+  rps: number
+  offRps: number
+  /** Median req/s over off's median req/s. */
+  rpsVsOff: number
+  /** Per round: req/s over off's in the same round (rounds where both were clean), and their median. */
+  rpsRatios: number[]
+  rpsPaired: number
+  /** CPU seconds per 1,000 requests, and the median per-round ratio to off's. */
+  cpuSPer1k: number | null
+  cpuPaired: number
+  /** 1 − rpsPaired: the share of req/s the set costs. */
+  cost: number
+  /** The cost allowed (isopool's rows in SERVICE_GOAL_SCENARIOS), else null. */
+  limit: number | null
+  /** 2xx answers by Content-Encoding, over the clean rounds. */
+  encodings: Record<string, number>
+}
+const serviceRows: ServiceRow[] = []
+for (const scenario of scenarioNames) {
+  for (const t of targets) {
+    if (t.services === null || t.services === 'off') continue
+    const off = targets.find(o => o.base === t.base && o.services === 'off')
+    const a = get(scenario, t.name)
+    const b = off === undefined ? undefined : get(scenario, off.name)
+    if (off === undefined || a === undefined || b === undefined) continue
+    const rpsRatios: number[] = []
+    const cpuRatios: number[] = []
+    const encodings: Record<string, number> = {}
+    for (let i = 0; i < rounds; i++) {
+      const x = results[scenario][t.name][i]
+      const y = results[scenario][off.name][i]
+      if (x === undefined || y === undefined || 'failed' in x || 'failed' in y || problems(x) !== '' || problems(y) !== '') continue
+      rpsRatios.push(x.rps / y.rps)
+      if (x.cpuSPer1k !== null && y.cpuSPer1k !== null) cpuRatios.push(x.cpuSPer1k / y.cpuSPer1k)
+      for (const [enc, n] of Object.entries(x.encodings)) encodings[enc] = (encodings[enc] ?? 0) + n
+    }
+    const rpsPaired = median(rpsRatios)
+    serviceRows.push({
+      scenario,
+      target: t.name,
+      off: off.name,
+      services: t.services,
+      rps: a.rps,
+      offRps: b.rps,
+      rpsVsOff: a.rps / b.rps,
+      rpsRatios,
+      rpsPaired,
+      cpuSPer1k: a.cpuSPer1k,
+      cpuPaired: median(cpuRatios),
+      cost: 1 - rpsPaired,
+      limit: t.family === 'isopool' && SERVICE_GOAL_SCENARIOS.has(scenario) ? costLimit(parseServiceSet(t.services) ?? []) : null,
+      encodings
+    })
+  }
+}
+if (serviceRows.length > 0) {
+  console.log('services: each set against its target with every service off (req/s and cpu s/1k paired by round: the median of the per-round ratios)')
+  for (const scenario of scenarioNames) {
+    const rows = serviceRows.filter(r => r.scenario === scenario)
+    if (rows.length === 0) continue
+    console.log(`${scenario}${SERVICE_GOAL_SCENARIOS.has(scenario) ? '' : ' (no limit here: compression does its work)'}`)
+    printTable(
+      ['target', 'req/s', 'off req/s', 'vs off', 'vs off paired', 'cost', 'limit', 'goal', 'cpu s/1k', 'cpu vs off paired', 'encodings', 'req/s ratio per round'],
+      rows.map(r => [
+        r.target,
+        fmt(r.rps, 0),
+        fmt(r.offRps, 0),
+        ratio(r.rpsVsOff),
+        ratio(r.rpsPaired),
+        Number.isNaN(r.cost) ? '–' : `${(r.cost * 100).toFixed(1)} %`,
+        r.limit === null ? '–' : `${r.limit * 100} %`,
+        r.limit === null || Number.isNaN(r.cost) ? '–' : r.cost <= r.limit ? 'met' : 'MISSED',
+        r.cpuSPer1k === null ? '?' : fmt(r.cpuSPer1k, 3),
+        ratio(r.cpuPaired),
+        encodingShares(r.encodings),
+        r.rpsRatios.map(x => x.toFixed(3)).join(' / ')
+      ])
+    )
+    console.log()
+  }
+}
+
 // ── goals of the benchmark-harness issue ───────────────────────────────────────────────────────
 
 interface Goal {
@@ -536,7 +675,7 @@ const div = (a: number | undefined | null, b: number | undefined | null): number
   const fy = get('hello', 'fastify')
   goal('hello: isopool-1 req/s ≥ 1.0× fastify', div(iso?.rps, fy?.rps), '>=', 1.0, `(${fmtN(iso?.rps)} vs ${fmtN(fy?.rps)} req/s)`)
   goal('hello: isopool-1 p99 no worse than fastify', div(iso?.p99Ms, fy?.p99Ms), '<=', 1.0, `(${fmtMs(iso?.p99Ms)} vs ${fmtMs(fy?.p99Ms)})`)
-  const isoSizes = targets.filter(t => t.family === 'isopool').map(t => t.name)
+  const isoSizes = targets.filter(t => t.family === 'isopool' && t.services === null).map(t => t.name)
   for (const name of isoSizes.length === 0 ? ['isopool-1'] : isoSizes) {
     const a = get('async', name)
     const h = get('hello', name)
@@ -575,8 +714,15 @@ const div = (a: number | undefined | null, b: number | undefined | null): number
   }
   goal('micro: ring ≥ 5× piscina.run at 64 B (sequential)', micro, '>=', 5, microDetail)
 }
-console.log('goals (benchmark-harness issue; one noisy run, not an assertion):')
-for (const g of goals) console.log(`  ${g.status === 'met' ? 'met    ' : g.status === 'missed' ? 'MISSED ' : 'n/a    '} ${g.goal.padEnd(52)} ${g.detail}`)
+// Issue #16: each service ≤ 5 % of hello's req/s, all together ≤ 15 %.
+for (const r of serviceRows) {
+  if (r.limit === null) continue
+  goal(`services: ${r.scenario} ${r.target} costs ≤ ${r.limit * 100} %`, Number.isNaN(r.rpsPaired) ? null : r.rpsPaired, '>=', 1 - r.limit,
+    `(paired by round vs ${r.off}; ${fmtN(r.rps)} vs ${fmtN(r.offRps)} req/s, cpu per request ${ratio(r.cpuPaired)})`)
+}
+console.log('goals (benchmark-harness issue and #16; one noisy run, not an assertion):')
+const goalWidth = Math.max(52, ...goals.map(g => g.goal.length))
+for (const g of goals) console.log(`  ${g.status === 'met' ? 'met    ' : g.status === 'missed' ? 'MISSED ' : 'n/a    '} ${g.goal.padEnd(goalWidth)} ${g.detail}`)
 
 // ── output files ───────────────────────────────────────────────────────────────────────────────
 
@@ -593,10 +739,14 @@ writeFileSync(jsonFile, JSON.stringify({
   summary: summaries,
   goals,
   paired,
+  services: serviceRows,
   rounds: results
 }, null, 2) + '\n')
 const svgFile = new URL('results/e2e.svg', import.meta.url)
-writeFileSync(svgFile, chartSvg(summaries, scenarioNames, `isopool bench ${date.slice(0, 10)} · ${machine.cpus} cpus · node ${machine.node} · ${rounds} round(s) × ${duration} s · ${connections} conns`))
+// A target with services is drawn as a reference line beside the others, not on isopool's line
+// over pool sizes (which would join its sets as if they were sizes).
+const chartPoints = summaries.map(s => s.services === null ? s : { ...s, family: `${s.family}+services` })
+writeFileSync(svgFile, chartSvg(chartPoints, scenarioNames, `isopool bench ${date.slice(0, 10)} · ${machine.cpus} cpus · node ${machine.node} · ${rounds} round(s) × ${duration} s · ${connections} conns`))
 console.log(`\nwrote ${fileURLToPath(jsonFile)}\nwrote ${fileURLToPath(svgFile)}`)
 
 // ── helpers ────────────────────────────────────────────────────────────────────────────────────
@@ -627,6 +777,13 @@ function fmtMs (n: number | undefined): string {
 
 function ratio (r: number | null): string {
   return r === null || Number.isNaN(r) ? '–' : `${r.toFixed(2)}×`
+}
+
+/** `br 100 %`, `identity 40 %, gzip 60 %`: the encodings answers came in, by share. */
+function encodingShares (counts: Record<string, number>): string {
+  const total = sum(Object.values(counts))
+  if (total === 0) return '–'
+  return Object.entries(counts).sort((a, b) => b[1] - a[1]).map(([enc, n]) => `${enc} ${Math.round(n / total * 100)} %`).join(', ')
 }
 
 function clock (s: number): string {

@@ -14,6 +14,9 @@
 //   params-typed, echo-64k-typed: the same with TypeBox/JSON schemas (isopool and Fastify only)
 //   sqlite    GET /sqlite                → 10 rows read from a node:sqlite database in WAL mode,
 //             through one connection per process / thread / isolate, opened at its start
+//   hello-browser, json-16k: the services run's (bench/service-sets.ts), sent with what a
+//             browser's cross-origin fetch() carries (Origin, Accept-Encoding) so that CORS and
+//             compression do their work: GET / and GET /json-16k → a ~16 KiB JSON document
 
 import { existsSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -64,6 +67,15 @@ export function cpuWork (iterations = CPU_ITERATIONS): number {
 
 export function cpu (): { result: number } {
   return { result: cpuWork() }
+}
+
+let doc16k: unknown
+
+/** The json-16k scenario's answer: a ~16 KiB JSON document, made once and serialized by the
+ * target's framework for every request (as an API's list endpoint would). */
+export function json16k (): unknown {
+  doc16k ??= JSON.parse(echoPayload(16 * 1024))
+  return doc16k
 }
 
 // ── sqlite ─────────────────────────────────────────────────────────────────────────────────────
@@ -126,7 +138,9 @@ export interface RequestSpec {
   method: 'GET' | 'POST'
   path: string
   body?: string
-  /** True when the 2xx body is the expected one. */
+  /** Request headers besides those of the body (lower-case names). */
+  headers?: Record<string, string>
+  /** True when the 2xx body (decoded, when it came compressed) is the expected one. */
   check: (body: string) => boolean
 }
 
@@ -165,6 +179,14 @@ function echoScenario (name: string, bytes: number): Scenario {
 }
 
 const hello10 = (cls: string): RequestSpec => ({ cls, method: 'GET', path: '/', check: b => b === HELLO_JSON })
+
+/**
+ * What a browser's fetch() to an API on another origin carries that the services act on: an
+ * Origin (CORS answers it with its headers) and an Accept-Encoding (compression negotiates it).
+ * `gzip, deflate, br` is what browsers sent before zstd; both isopool's and @fastify/compress's
+ * orders of preference pick br from it, so the two compress alike.
+ */
+export const BROWSER_HEADERS: Record<string, string> = { origin: 'http://localhost:5173', 'accept-encoding': 'gzip, deflate, br' }
 
 /** Scenario builders, so the big payloads are only made when a scenario is used. */
 export const SCENARIOS: Record<string, () => Scenario> = {
@@ -210,6 +232,25 @@ export const SCENARIOS: Record<string, () => Scenario> = {
     requests: [hello10('light'), { cls: 'heavy', method: 'GET', path: '/cpu', check: b => b === CPU_JSON }],
     mix: [0, 0, 0, 0, 0, 0, 0, 0, 0, 1]
   }),
+  // The services run's (bench/service-sets.ts): `hello` as a browser sends it, where CORS answers
+  // with its headers and compression negotiates, then leaves the 17 bytes as they are (under its
+  // 1 KiB threshold): the cost of the services' bookkeeping. json-16k: an answer compression
+  // compresses, so its row is the cost of compressing 16 KiB, against the bytes it saves.
+  'hello-browser': () => ({
+    name: 'hello-browser',
+    description: 'GET / → {"hello":"world"} with Origin and Accept-Encoding: gzip, deflate, br (a browser\'s fetch)',
+    requests: [{ ...hello10('hello-browser'), headers: BROWSER_HEADERS }],
+    mix: [0]
+  }),
+  'json-16k': () => {
+    const text = JSON.stringify(json16k())
+    return {
+      name: 'json-16k',
+      description: `GET /json-16k → a ${(text.length / 1024).toFixed(0)} KiB JSON document, with Origin and Accept-Encoding: gzip, deflate, br`,
+      requests: [{ cls: 'json-16k', method: 'GET', path: '/json-16k', headers: BROWSER_HEADERS, check: b => b === text }],
+      mix: [0]
+    }
+  },
   sqlite: () => ({
     name: 'sqlite',
     description: 'GET /sqlite → 10 rows from node:sqlite (WAL), one connection per process/thread/isolate',
@@ -229,5 +270,9 @@ export const SCENARIOS: Record<string, () => Scenario> = {
     mix: [0]
   })
 }
-/** What `all` means: every scenario every target serves (the typed ones are named explicitly). */
-export const SCENARIO_NAMES = Object.keys(SCENARIOS).filter(n => !n.endsWith('-typed'))
+/** Scenarios `all` leaves out: the typed ones (isopool and Fastify only) and the services run's
+ * (every target serves them, but they are there to measure the services). */
+const NAMED_ONLY = new Set(['hello-browser', 'json-16k'])
+
+/** What `all` means: every scenario every target serves, but for those named explicitly. */
+export const SCENARIO_NAMES = Object.keys(SCENARIOS).filter(n => !n.endsWith('-typed') && !NAMED_ONLY.has(n))

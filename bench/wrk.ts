@@ -25,7 +25,11 @@ export function wrkAvailable (): boolean {
 /** A Lua script that cycles through the scenario's mix on every connection. */
 function script (s: Scenario): string {
   const lua = (x: string): string => `[==[${x}]==]`
-  const reqs = s.requests.map(r => `wrk.format(${lua(r.method)}, ${lua(r.path)}, ${r.body === undefined ? '{}' : '{["Content-Type"]="application/json"}'}, ${r.body === undefined ? 'nil' : lua(r.body)})`)
+  const headers = (r: Scenario['requests'][number]): string => {
+    const all = { ...r.headers, ...(r.body === undefined ? {} : { 'content-type': 'application/json' }) }
+    return `{${Object.entries(all).map(([name, value]) => `[${lua(name)}]=${lua(value)}`).join(',')}}`
+  }
+  const reqs = s.requests.map(r => `wrk.format(${lua(r.method)}, ${lua(r.path)}, ${headers(r)}, ${r.body === undefined ? 'nil' : lua(r.body)})`)
   // The requests are formatted in init(), not when the script loads: wrk.host is not set yet at
   // load time, so wrk.format would leave out the Host header and every server answers 400.
   return `local reqs
@@ -103,6 +107,7 @@ export async function runWrk (o: { scenario: Scenario, port: number, pid: number
       non2xx,
       statusCodes: {},
       unexpectedBody: 0,
+      encodings: {},
       unfinished: 0,
       latencyMs: latency,
       classes: {},

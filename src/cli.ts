@@ -25,6 +25,17 @@ Options:
   --root <dir>          base of relative module paths     env ISOPOOL_ROOT       default the current directory
   --title <text>        title of the API docs at /docs    env ISOPOOL_TITLE
   --no-docs             serve neither /openapi.json nor /docs
+  --no-log              no access log (default: one JSON line per request on stdout)
+                                                          env ISOPOOL_LOG=0
+  --metrics             Prometheus metrics at /metrics    env ISOPOOL_METRICS=1
+  --cors                allow cross-origin requests from any origin
+                                                          env ISOPOOL_CORS=1
+  --compression         compress answers by Accept-Encoding
+                                                          env ISOPOOL_COMPRESSION=1
+  --trust-proxy <v>     believe X-Forwarded-For: true, a hop count, or proxy addresses
+                                                          env ISOPOOL_TRUST_PROXY
+  --static <p=dir>      serve the files of dir under URL prefix p (e.g. /assets=./public)
+                                                          env ISOPOOL_STATIC
   -h, --help            print this help
   -v, --version         print isopool's version
 
@@ -44,8 +55,8 @@ export function parseCli (argv: readonly string[], env: Readonly<Record<string, 
   if (command !== 'serve') throw new IsopoolError('ISOPOOL_ERR_INVALID_OPTION', { option: command, reason: 'the only command is serve (isopool --help)' })
   const paths: string[] = []
   const flags = new Map<string, string | true>()
-  const VALUED = new Set(['--isolates', '--port', '--host', '--timeout', '--root', '--title'])
-  const BARE = new Set(['--watch', '--no-docs'])
+  const VALUED = new Set(['--isolates', '--port', '--host', '--timeout', '--root', '--title', '--trust-proxy', '--static'])
+  const BARE = new Set(['--watch', '--no-docs', '--no-log', '--metrics', '--cors', '--compression'])
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i]
     if (!arg.startsWith('-')) { paths.push(arg); continue }
@@ -73,18 +84,40 @@ export function parseCli (argv: readonly string[], env: Readonly<Record<string, 
   const isolatesText = pick('--isolates', 'ISOPOOL_ISOLATES') ?? 'auto'
   const isolates = isolatesText === 'auto' ? 'auto' : integer('--isolates', 'ISOPOOL_ISOLATES', 0, 1, 1024)
   const root = resolve(cwd, pick('--root', 'ISOPOOL_ROOT') ?? '.')
-  const watchEnv = env.ISOPOOL_WATCH
-  if (watchEnv !== undefined && !['', '0', '1', 'true', 'false'].includes(watchEnv)) {
-    throw new IsopoolError('ISOPOOL_ERR_INVALID_OPTION', { option: 'ISOPOOL_WATCH', reason: `must be 1 or 0, got ${JSON.stringify(watchEnv)}` })
+  /** A switch: its bare flag, else its variable (1/true or 0/false), else `fallback`. */
+  const toggle = (flag: string | null, variable: string, fallback: boolean): boolean => {
+    const e = env[variable]
+    if (e !== undefined && !['', '0', '1', 'true', 'false'].includes(e)) {
+      throw new IsopoolError('ISOPOOL_ERR_INVALID_OPTION', { option: variable, reason: `must be 1 or 0, got ${JSON.stringify(e)}` })
+    }
+    if (flag !== null && flags.has(flag)) return !flag.startsWith('--no-')
+    return e === undefined || e === '' ? fallback : e === '1' || e === 'true'
   }
+  const watch = toggle('--watch', 'ISOPOOL_WATCH', false)
   const title = pick('--title', 'ISOPOOL_TITLE')
+  const trust = pick('--trust-proxy', 'ISOPOOL_TRUST_PROXY')
+  const statics = pick('--static', 'ISOPOOL_STATIC')
+  const staticDirs: Record<string, string> = {}
+  for (const entry of statics === undefined ? [] : statics.split(',')) {
+    const eq = entry.indexOf('=')
+    if (eq <= 0 || eq === entry.length - 1 || !entry.startsWith('/')) {
+      throw new IsopoolError('ISOPOOL_ERR_INVALID_OPTION', { option: flags.has('--static') ? '--static' : 'ISOPOOL_STATIC', reason: `must be /prefix=folder (comma-separated for more), got ${JSON.stringify(entry)}` })
+    }
+    staticDirs[entry.slice(0, eq)] = entry.slice(eq + 1)
+  }
   const options: ServerOptions = {
     isolates,
     root,
     modules: paths.length > 0 ? paths : ['./routes'],
     timeout: integer('--timeout', 'ISOPOOL_TIMEOUT', 30_000, 0, 2 ** 31 - 1),
-    watch: flags.has('--watch') || watchEnv === '1' || watchEnv === 'true',
-    docs: flags.has('--no-docs') ? false : title === undefined ? {} : { title }
+    watch,
+    docs: flags.has('--no-docs') ? false : title === undefined ? {} : { title },
+    logger: toggle('--no-log', 'ISOPOOL_LOG', true),
+    metrics: toggle('--metrics', 'ISOPOOL_METRICS', false),
+    cors: toggle('--cors', 'ISOPOOL_CORS', false),
+    compression: toggle('--compression', 'ISOPOOL_COMPRESSION', false),
+    ...(trust === undefined ? {} : { trustProxy: trustProxyValue(trust) }),
+    ...(statics === undefined ? {} : { static: staticDirs })
   }
   return {
     kind: 'serve',
@@ -92,6 +125,13 @@ export function parseCli (argv: readonly string[], env: Readonly<Record<string, 
     port: integer('--port', 'PORT', 3000, 0, 65_535),
     host: pick('--host', 'HOST') ?? '127.0.0.1'
   }
+}
+
+/** --trust-proxy's text as the trustProxy option: true/false, a hop count, or addresses. */
+function trustProxyValue (text: string): boolean | number | string {
+  if (text === 'true' || text === 'false') return text === 'true'
+  if (/^\d+$/.test(text)) return Number(text)
+  return text
 }
 
 export function version (): string {

@@ -16,6 +16,13 @@ export type {
   Dependency, DepValues, ErrorCode, ExtraBodyPolicy, FileField, Form, FormFile, FormLimits, HeaderValue, HttpMethod, QueryValue, Request,
   Resource, RouteConfig, RouteDeclaration, RouteHandler, TypedRequest, ValidationIssue, WireError
 } from './handler.ts'
+export { counter, histogram } from './handler.ts'
+export type { Counter, CounterOptions, Histogram, HistogramOptions, MetricLabels } from './handler.ts'
+export { apiKey, basic, bearer, jwt } from './handler.ts'
+export type { ApiKeyOptions, BasicOptions, BearerOptions, JwtAlgorithm, JwtOptions } from './handler.ts'
+export type { LogFn, RequestLog } from './handler.ts'
+export type { Middleware } from './handler.ts'
+export type { CorsOptions, RateLimitOptions, RouteRateLimit } from './main/options.ts'
 
 /** Create a server; `createServer(4)` is `createServer({ isolates: 4 })`. */
 export function createServer (options?: number | ServerOptions): Server {

@@ -51,7 +51,9 @@ afterAll(async () => {
   await inProcess.close()
 })
 
-async function both (path: string, init: { method?: string, headers?: Record<string, string>, body?: string } = {}): Promise<[Seen, Seen]> {
+async function both (path: string, given: { method?: string, headers?: Record<string, string>, body?: string } = {}): Promise<[Seen, Seen]> {
+  // The same request id on both: each server would make its own (a random UUID) otherwise.
+  const init = { ...given, headers: { 'x-request-id': `same-${path}`, ...given.headers } }
   const s = await undiciRequest(url + path, { method: (init.method ?? 'GET') as 'GET', headers: init.headers, body: init.body })
   const overSocket = { status: s.statusCode, headers: normal(s.headers), body: await s.body.text() }
   // Web headers join repeated fields but set-cookie; undici's keep them apart: compare set-cookie
@@ -83,6 +85,7 @@ describe('server.request()', () => {
   ] as const)('answers %s as a socket request is answered', async (_name, path, init) => {
     const [overSocket, inMemory] = await both(path, init as Parameters<typeof both>[1])
     expect(inMemory).toEqual(overSocket)
+    expect(overSocket.headers['x-request-id']).toBe(`same-${path}`)
     expect(overSocket.status).toBeGreaterThanOrEqual(200)
   })
 

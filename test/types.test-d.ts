@@ -10,6 +10,7 @@
 import { expectTypeOf } from 'vitest'
 import { Type } from 'typebox'
 import { depends, route } from 'isopool'
+import type { Middleware } from 'isopool'
 
 // ── a typed route: params, query and body from their schemas ──────────────────────────────────
 
@@ -65,3 +66,18 @@ expectTypeOf<Deps['n']>().toEqualTypeOf<number>()
 expectTypeOf<Deps['s']>().toEqualTypeOf<string>()
 // @ts-expect-error awaited, never the promise
 expectTypeOf<Deps['s']>().toEqualTypeOf<Promise<string>>()
+
+// ── middleware: (req, next) => Response, next() the route's Response ──────────────────────────
+
+export const stamp: Middleware = async (req, next) => {
+  expectTypeOf(req.method).toEqualTypeOf<string>()
+  const res = await next()
+  expectTypeOf(res).toEqualTypeOf<Response>()
+  res.headers.set('x-stamp', '1')
+  return res
+}
+// @ts-expect-error a middleware answers with a Response, not a value to serialize
+export const notResponse: Middleware = async () => ({ ok: true })
+export const withMiddleware = route({ method: 'GET', path: '/mw', middleware: [stamp] }, () => 'ok')
+// @ts-expect-error a route() declaration's middleware are functions, not module#export strings
+export const withStrings = route({ method: 'GET', path: '/mw2', middleware: ['./mw.ts#stamp'] }, () => 'ok')

@@ -12,6 +12,7 @@ export const hello = logic.hello
 export const helloAsync = logic.helloAsync
 export const cpu = logic.cpu
 export const sqlite = logic.sqlite
+export const json16k = logic.json16k
 
 export function params (req: Request) {
   const value = logic.params(req.params.id, req.query.fields)

@@ -5,7 +5,7 @@
 import { createServer } from 'node:http'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { cpu, hello, helloAsync, MAX_BODY, openSqlite, params, sqlite } from '../scenarios.ts'
+import { cpu, hello, helloAsync, json16k, MAX_BODY, openSqlite, params, sqlite } from '../scenarios.ts'
 import { ready } from './lifecycle.ts'
 
 openSqlite()
@@ -58,6 +58,7 @@ const server = createServer((req, res) => {
     }
     if (path === '/cpu') return send(res, 200, cpu())
     if (path === '/sqlite') return send(res, 200, sqlite())
+    if (path === '/json-16k') return send(res, 200, json16k())
     if (path.startsWith('/users/')) {
       const query = new URLSearchParams(q < 0 ? '' : url.slice(q + 1))
       const fields = query.getAll('fields')

@@ -10,6 +10,7 @@ export const hello = logic.hello
 export const helloAsync = logic.helloAsync
 export const cpu = logic.cpu
 export const sqlite = logic.sqlite
+export const json16k = logic.json16k
 export function params (arg: { id: string, fields?: string | string[] }) {
   return logic.params(arg.id, arg.fields)
 }

@@ -10,6 +10,8 @@ import { modulePath } from '../shared/protocol.ts'
 import type { ManifestRoute, RouteSpec } from '../shared/protocol.ts'
 import { isResource, startRecording, stopRecording } from './dependencies.ts'
 import type { DeclaredResource } from './dependencies.ts'
+import { compose, middlewareName } from './middleware.ts'
+import type { ChainHooks, Middleware } from './middleware.ts'
 import { compileAdapter, isRouteDeclaration, manifestEntry } from './typed-route.ts'
 import { load as loadTypebox } from './typebox.ts'
 import type { AdapterOptions } from './typed-route.ts'
@@ -25,6 +27,15 @@ export interface LoadedHandlers {
   manifest: ManifestRoute[]
   /** Closes the setup() resources, last opened first. */
   teardown: () => Promise<void>
+  /** Some route runs middleware. */
+  chained: boolean
+}
+
+/** The middleware to compose into the routes: the global ones (`module URL#export`, the
+ * `middleware` option) and what the chains ask of the worker. */
+export interface MiddlewarePlan {
+  global: string[]
+  hooks: ChainHooks
 }
 
 async function importModule (url: string): Promise<Record<string, unknown>> {
@@ -47,18 +58,42 @@ async function importEach (urls: string[], declared: DeclaredResource[], importe
   return namespaces
 }
 
-export async function loadHandlers (modules: string[], routes: RouteSpec[], discover: string[], options: AdapterOptions): Promise<LoadedHandlers> {
+export async function loadHandlers (modules: string[], routes: RouteSpec[], discover: string[], options: AdapterOptions, middleware: MiddlewarePlan | null = null): Promise<LoadedHandlers> {
   // Every setup() the imports make is recorded: one that no served module exports is never
   // opened, and fails the start below rather than every request that reads it.
   const declared = startRecording()
   const importedBy: string[] = []
   let namespaces: Record<string, unknown>[]
   let discovered: Record<string, unknown>[]
+  // The middleware modules are served modules too: their setup() resources are opened.
+  const mwModules = [...new Set([...(middleware?.global ?? []), ...routes.flatMap(r => r.middleware ?? [])].map(spec => splitSpec(spec).module))]
+  let mwNamespaces: Record<string, unknown>[]
   try {
     namespaces = await importEach(modules, declared, importedBy)
     discovered = await importEach(discover, declared, importedBy)
+    mwNamespaces = await importEach(mwModules, declared, importedBy)
   } finally {
     stopRecording()
+  }
+  // Each middleware export found once, before any route is composed: a missing one fails here.
+  const mwNamed = (spec: string): { fn: Middleware, name: string } => {
+    const { module: url, export: name } = splitSpec(spec)
+    const ns = mwNamespaces[mwModules.indexOf(url)]
+    const module = modulePath(url)
+    if (!(name in ns)) throw new IsopoolError('ISOPOOL_ERR_EXPORT_MISSING', { module, export: name })
+    const fn = ns[name]
+    if (typeof fn !== 'function') throw new IsopoolError('ISOPOOL_ERR_EXPORT_NOT_FUNCTION', { module, export: name, type: fn === null ? 'null' : typeof fn })
+    return { fn: fn as Middleware, name: `${module}#${name}` }
+  }
+  const global = (middleware?.global ?? []).map(mwNamed)
+  let chained = false
+  /** The handler of route `index` through its middleware: the global ones, the given route's,
+   * a route() declaration's; the handler itself when there are none. */
+  const withChain = (index: number, handler: Handler, own: { fn: Middleware, name: string }[]): Handler => {
+    const chain = [...global, ...own]
+    if (chain.length === 0 || middleware === null) return handler
+    chained = true
+    return compose(index, chain.map(m => m.fn), chain.map(m => m.name), handler, middleware.hooks) as Handler
   }
   // TypeBox's compiler only when there is a typed route to compile (src/isolate/typebox.ts).
   if ([...namespaces, ...discovered].some(ns => Object.values(ns).some(isRouteDeclaration))) await loadTypebox()
@@ -69,12 +104,16 @@ export async function loadHandlers (modules: string[], routes: RouteSpec[], disc
     const module = modulePath(modules[route.module])
     if (!(route.export in ns)) throw new IsopoolError('ISOPOOL_ERR_EXPORT_MISSING', { module, export: route.export })
     let fn = ns[route.export]
+    const own = (route.middleware ?? []).map(mwNamed)
     // A route() declaration named explicitly serves through its adapter.
-    if (isRouteDeclaration(fn)) fn = compileAdapter(fn, options, { method: route.method, path: route.path, handler: `${module}#${route.export}` })
+    if (isRouteDeclaration(fn)) {
+      own.push(...declaredMiddleware(fn.config.middleware, route.method, route.path, `${module}#${route.export}`))
+      fn = compileAdapter(fn, options, { method: route.method, path: route.path, handler: `${module}#${route.export}` })
+    }
     if (typeof fn !== 'function') {
       throw new IsopoolError('ISOPOOL_ERR_EXPORT_NOT_FUNCTION', { module, export: route.export, type: fn === null ? 'null' : typeof fn })
     }
-    handlers.push(fn as Handler)
+    handlers.push(withChain(handlers.length, fn as Handler, own))
     names.push(`${module}#${route.export}`)
   }
   const manifest: ManifestRoute[] = []
@@ -86,12 +125,14 @@ export async function loadHandlers (modules: string[], routes: RouteSpec[], disc
       const entry = manifestEntry(decl, discover[i], name)
       compilePath(entry.method, entry.path)
       manifest.push(entry)
-      handlers.push(compileAdapter(decl, options, { method: entry.method, path: entry.path, handler: `${modulePath(discover[i])}#${name}` }) as Handler)
+      const handler = `${modulePath(discover[i])}#${name}`
+      const own = declaredMiddleware(decl.config.middleware, entry.method, entry.path, handler)
+      handlers.push(withChain(handlers.length, compileAdapter(decl, options, { method: entry.method, path: entry.path, handler }) as Handler, own))
       names.push(`${modulePath(discover[i])}#${name}`)
     }
   })
   // Per-isolate resources: open them all before the isolate says it is ready.
-  const resources = [...namespaces, ...discovered].flatMap(ns => Object.keys(ns).map(k => ns[k]).filter(isResource))
+  const resources = [...namespaces, ...discovered, ...mwNamespaces].flatMap(ns => Object.keys(ns).map(k => ns[k]).filter(isResource))
   const exported = new Set(resources)
   const lost = declared.findIndex(d => !exported.has(d.resource))
   if (lost >= 0) {
@@ -99,7 +140,7 @@ export async function loadHandlers (modules: string[], routes: RouteSpec[], disc
       ...routes.flatMap((r, i) => modules[r.module] === url ? [`${r.method} ${r.path} (${names[i]})`] : []),
       ...manifest.flatMap((m, j) => m.module === url ? [`${m.method} ${m.path} (${names[routes.length + j]})`] : [])
     ]
-    throw await notOpened(declared[lost], importedBy[lost], [...modules, ...discover], served)
+    throw await notOpened(declared[lost], importedBy[lost], [...modules, ...discover, ...mwModules], served)
   }
   const opened: typeof resources = []
   for (const r of new Set(resources)) {
@@ -111,7 +152,24 @@ export async function loadHandlers (modules: string[], routes: RouteSpec[], disc
       try { await r.close() } catch (err) { console.error('isopool: a setup() teardown failed:', err) }
     }
   }
-  return { handlers, names, manifest, teardown }
+  return { handlers, names, manifest, teardown, chained }
+}
+
+/** `module URL#export` (as the main thread resolved it) split at its last '#'. */
+function splitSpec (spec: string): { module: string, export: string } {
+  const hash = spec.lastIndexOf('#')
+  return hash < 0 ? { module: spec, export: 'default' } : { module: spec.slice(0, hash), export: spec.slice(hash + 1) }
+}
+
+/** A route() declaration's own `middleware`: functions, checked now (ISOPOOL_ERR_INVALID_ROUTE). */
+function declaredMiddleware (list: unknown, method: string, path: string, handler: string): { fn: Middleware, name: string }[] {
+  if (list === undefined) return []
+  const fail = (reason: string): never => { throw new IsopoolError('ISOPOOL_ERR_INVALID_ROUTE', { method, path, reason: `${reason} (${handler})` }) }
+  if (!Array.isArray(list)) fail('middleware must be an array of functions')
+  return (list as unknown[]).map((fn, i) => {
+    if (typeof fn !== 'function') fail(`middleware[${i}] is ${fn === null ? 'null' : `a ${typeof fn}`}, not a function`)
+    return { fn: fn as Middleware, name: middlewareName(fn, handler, i) }
+  })
 }
 
 /** ISOPOOL_ERR_SETUP_NOT_LOADED for a setup() no served module exports: it names the resource

@@ -16,6 +16,8 @@ import { copyOut } from '../shared/frame.ts'
 import { forEachField, isMeta, META_ID, META_IP, readMeta, readRequestLine } from '../shared/head-text.ts'
 import { parseForm } from './form.ts'
 import type { Form, FormLimits } from './form.ts'
+import { requestLog } from './log.ts'
+import type { RequestLog } from './log.ts'
 import type { PathPattern } from '../shared/path-pattern.ts'
 
 export type QueryValue = string | string[]
@@ -37,6 +39,8 @@ export const TYPED: unique symbol = Symbol('isopool.typed')
 export const DETACH: unique symbol = Symbol('isopool.detach')
 /** Key of the body's length in bytes, read without materializing the body. */
 export const BODY_LENGTH: unique symbol = Symbol('isopool.bodyLength')
+/** Key of the request's Accept-Encoding as received, for response compression (compress.ts). */
+export const ACCEPT_ENCODING: unique symbol = Symbol('isopool.acceptEncoding')
 
 export class IsolateRequest {
   readonly method: string
@@ -59,6 +63,7 @@ export class IsolateRequest {
   #form: Promise<Form> | undefined
   #typedBody: unknown
   #hasTypedBody = false
+  #log: RequestLog | undefined
 
   /**
    * `text` is `method \0 url \0 name \0 value \0 …` as the main thread framed it. `lent`: `body`
@@ -98,6 +103,19 @@ export class IsolateRequest {
     return this.#body.byteLength
   }
 
+  /**
+   * The Accept-Encoding fields as received, joined with ", "; undefined when there are none. Read
+   * from the head text, not req.headers: a typed route's headers schema may have stripped it.
+   * Only asked for an answer large enough to compress.
+   */
+  get [ACCEPT_ENCODING] (): string | undefined {
+    let out: string | undefined
+    forEachField(this.#text, this.#headersAt, (name, value) => {
+      if (name.length === 15 && name.toLowerCase() === 'accept-encoding') out = out === undefined ? value : out + ', ' + value
+    })
+    return out
+  }
+
   /** The body bytes as they are now (lent or owned), for a use that ends before the frame does. */
   #bodyNow (): Uint8Array {
     if (this.#released) throw new IsopoolError('ISOPOOL_ERR_BODY_RELEASED', { method: this.method, url: this.url })
@@ -130,6 +148,13 @@ export class IsolateRequest {
    * requestId option is off. */
   get id (): string {
     return readMeta(this.#text, META_ID)
+  }
+
+  /** A logger for this request, with pino's methods and calling conventions: its lines carry the
+   * request id (`id`) and are written by the server's logger (the logger option), which drops
+   * levels below its own; silent when that option is off. Made on first read. */
+  get log (): RequestLog {
+    return this.#log ??= requestLog(this.id)
   }
 
   /** Route parameters, percent-decoded. */

@@ -6,10 +6,18 @@ import { errorBody, FALLBACK_ERROR_BODY, HttpError, IsopoolError } from '../shar
 import { BAD_VALUE, isServerOwnedHeader, isStatus, NOSNIFF, TOKEN } from '../shared/http-syntax.ts'
 import type { WireError } from '../shared/errors.ts'
 import { pack } from 'msgpackr'
-import { CT_JSON, CT_MSGPACK, CT_NONE, CT_OCTET, CT_TEXT, FLAG_END, HEAD_PREFIX, KIND_BODY, KIND_RES_HEAD, resArg, writeBody, writeHead, writeHeadPrefix } from '../shared/frame.ts'
+import { CONTENT_TYPES, CT_JSON, CT_MSGPACK, CT_NONE, CT_OCTET, CT_TEXT, FLAG_END, HEAD_PREFIX, KIND_BODY, KIND_RES_HEAD, resArg, writeBody, writeHead, writeHeadPrefix } from '../shared/frame.ts'
 import { FrameBacklog } from '../shared/frame-backlog.ts'
+import { forEachField } from '../shared/head-text.ts'
 import type { RingProducer } from '../shared/ring.ts'
+import { AnswerResponse, takeAnswer } from './answer-response.ts'
 import { describeThrown } from './describe.ts'
+import { contextText, logError } from './log.ts'
+import type { HandlerContext } from './log.ts'
+import { Compressor, encodedText, mayCompress } from './compress.ts'
+import type { CompressionConfig } from '../shared/protocol.ts'
+import { ACCEPT_ENCODING } from './request.ts'
+import type { IsolateRequest } from './request.ts'
 
 /** A response on its way into the ring; `offset` is how much of the body is in it. */
 class Outgoing {
@@ -68,6 +76,75 @@ export class Encodable {
   }
 }
 
+/**
+ * Where answer() hands the answer it decided: into the ring as frames (ResponseWriter), or into a
+ * Web Response (ResponseWriter.toResponse, for middleware). `c` is the sink's own context: the
+ * request id, or what a 500's log line names.
+ */
+export interface AnswerSink<C, T> {
+  /** A string body, UTF-8. */
+  text (c: C, status: number, ct: number, text: string, body: string): T
+  bytes (c: C, status: number, ct: number, text: string, body: Uint8Array | null): T
+  /** A Response the handler returned, as it is. */
+  response (c: C, res: Response): T
+  /** A Blob (or File): its bytes, its type as the content type. */
+  blob (c: C, blob: Blob): T
+  /** What no answer can carry: the coded error answer of `err`. */
+  fail (c: C, err: unknown): T
+}
+
+/**
+ * How a handler's result is answered — status, content type (CT_*), header text, body — decided
+ * once here for both the frame writer and the Response builder, and handed to `to`. May throw;
+ * both callers catch.
+ */
+export function answer<C, T> (c: C, value: unknown, handler: string, req: { prefersMsgpack (): boolean }, to: AnswerSink<C, T>): T {
+  if (value instanceof Encodable) {
+    if (req.prefersMsgpack()) value = value.value
+    else {
+      let json: string
+      try {
+        json = value.encode(value.value)
+      } catch (err) {
+        return to.fail(c, new IsopoolError('ISOPOOL_ERR_INVALID_RESULT', { handler, type: `${typeof value.value} (${(err as Error).message})` }))
+      }
+      return to.text(c, 200, CT_JSON, '', json)
+    }
+  }
+  if (value === undefined) return to.bytes(c, 204, CT_NONE, '', null)
+  if (typeof value === 'string') return to.text(c, 200, CT_TEXT, '', value)
+  if (value instanceof Uint8Array) return to.bytes(c, 200, CT_OCTET, '', value)
+  if (value instanceof Response) return to.response(c, value)
+  if (value instanceof ArrayBuffer) return to.bytes(c, 200, CT_OCTET, '', new Uint8Array(value))
+  if (typeof value === 'function' || typeof value === 'symbol') {
+    return to.fail(c, new IsopoolError('ISOPOOL_ERR_INVALID_RESULT', { handler, type: `a ${typeof value}` }))
+  }
+  // Plain objects and arrays pass with one prototype read; anything else is bytes (a Blob, a
+  // view), or JSON data (a Date, a class instance with fields), or named and refused.
+  if (value !== null && typeof value === 'object' && !isPlain(value)) {
+    if (ArrayBuffer.isView(value)) return to.bytes(c, 200, CT_OCTET, '', new Uint8Array(value.buffer, value.byteOffset, value.byteLength))
+    if (value instanceof Blob) return to.blob(c, value)
+    const type = unsendable(value, true)
+    if (type !== null) return to.fail(c, new IsopoolError('ISOPOOL_ERR_INVALID_RESULT', { handler, type }))
+  }
+  if (req.prefersMsgpack()) {
+    let bytes: Uint8Array
+    try {
+      bytes = pack(value)
+    } catch (err) {
+      return to.fail(c, new IsopoolError('ISOPOOL_ERR_INVALID_RESULT', { handler, type: `${typeof value} (${(err as Error).message})` }))
+    }
+    return to.bytes(c, 200, CT_MSGPACK, '', bytes)
+  }
+  let json: string | undefined
+  try {
+    json = JSON.stringify(value)
+  } catch (err) {
+    return to.fail(c, new IsopoolError('ISOPOOL_ERR_INVALID_RESULT', { handler, type: `${typeof value} (${(err as Error).message})` }))
+  }
+  return to.text(c, 200, CT_JSON, '', json ?? 'null')
+}
+
 export class ResponseWriter {
   readonly ring: RingProducer
   readonly dev: boolean
@@ -76,11 +153,44 @@ export class ResponseWriter {
   /** µs the handler whose result or error is written next kept the isolate busy; the caller
    * sets it right before result() or error(), which read it synchronously. */
   busy = 0
+  /** The request whose answer is written next, when that answer may be compressed (the
+   * compression option is on and its route allows it); null when it goes as it is. Set by the
+   * caller like `busy`, read synchronously; paths that send later keep the value they started with. */
+  compressing: Pick<IsolateRequest, typeof ACCEPT_ENCODING> | null = null
+  /** The compression option, resolved (src/isolate/compress.ts); null when it is off. */
+  private readonly compressor: Compressor | null
+  /** This writer as answer()'s sink: each answer goes into the ring as request `id`'s. */
+  private readonly frames: AnswerSink<number, void | Promise<void>> = {
+    text: (id, status, ct, text, body) => this.sendString(id, status, ct, text, body),
+    bytes: (id, status, ct, text, body) => this.send(id, status, ct, text, body),
+    response: (id, res) => res instanceof AnswerResponse ? this.answered(id, res) : this.response(id, res, this.busy),
+    blob: (id, blob) => this.blob(id, blob, this.busy),
+    fail: (id, err) => this.error(id, err)
+  }
+  /** This writer as answer()'s sink for toResponse(): the Response the frames would have carried
+   * (the same status, the content type the main thread writes for the CT_* code, the same
+   * fields), its body kept as the string or bytes made here (src/isolate/answer-response.ts).
+   * `context` is a 500's log context. */
+  private readonly responses: AnswerSink<HandlerContext | undefined, Response | Promise<Response>> = {
+    text: (_, status, ct, text, body) => new AnswerResponse({ status, ct, text, body, fields: null }),
+    bytes: (_, status, ct, text, body) => new AnswerResponse({ status, ct, text, body, fields: null }),
+    response: (_, res) => res,
+    blob: (_, blob) => {
+      const type = blob.type
+      const text = type === '' ? '' : headerText([['content-type', type]], this.ring.maxFrame, false)
+      return new Response(blob, { headers: responseFields(type === '' ? CT_OCTET : CT_NONE, text) })
+    },
+    fail: (context, err) => {
+      const a = this.errorAnswer(err, context)
+      return new AnswerResponse({ status: a.status, ct: CT_JSON, text: a.text, body: a.body, fields: null })
+    }
+  }
 
-  constructor (ring: RingProducer, dev: boolean) {
+  constructor (ring: RingProducer, dev: boolean, compression: CompressionConfig | null = null) {
     this.ring = ring
     this.dev = dev
     this.backlog = new FrameBacklog<Outgoing>(ring)
+    this.compressor = compression === null ? null : new Compressor(compression)
   }
 
   /**
@@ -90,58 +200,21 @@ export class ResponseWriter {
    */
   result (id: number, value: unknown, handler: string, req: { prefersMsgpack (): boolean }): void | Promise<void> {
     try {
+      const compressing = this.compressing
       const pending = this.encodeResult(id, value, handler, req)
-      if (pending !== undefined) return pending.catch(err => this.error(id, err))
+      if (pending !== undefined) {
+        return pending.catch(err => {
+          this.compressing = compressing
+          this.error(id, err)
+        })
+      }
     } catch (err) {
       this.error(id, err)
     }
   }
 
   private encodeResult (id: number, value: unknown, handler: string, req: { prefersMsgpack (): boolean }): void | Promise<void> {
-    if (value instanceof Encodable) {
-      if (req.prefersMsgpack()) value = value.value
-      else {
-        let json: string
-        try {
-          json = value.encode(value.value)
-        } catch (err) {
-          return this.error(id, new IsopoolError('ISOPOOL_ERR_INVALID_RESULT', { handler, type: `${typeof value.value} (${(err as Error).message})` }))
-        }
-        return this.sendString(id, 200, CT_JSON, '', json)
-      }
-    }
-    if (value === undefined) return this.send(id, 204, CT_NONE, '', null)
-    if (typeof value === 'string') return this.sendString(id, 200, CT_TEXT, '', value)
-    if (value instanceof Uint8Array) return this.send(id, 200, CT_OCTET, '', value)
-    if (value instanceof Response) return this.response(id, value, this.busy)
-    if (value instanceof ArrayBuffer) return this.send(id, 200, CT_OCTET, '', new Uint8Array(value))
-    if (typeof value === 'function' || typeof value === 'symbol') {
-      return this.error(id, new IsopoolError('ISOPOOL_ERR_INVALID_RESULT', { handler, type: `a ${typeof value}` }))
-    }
-    // Plain objects and arrays pass with one prototype read; anything else is bytes (a Blob, a
-    // view), or JSON data (a Date, a class instance with fields), or named and refused.
-    if (value !== null && typeof value === 'object' && !isPlain(value)) {
-      if (ArrayBuffer.isView(value)) return this.send(id, 200, CT_OCTET, '', new Uint8Array(value.buffer, value.byteOffset, value.byteLength))
-      if (value instanceof Blob) return this.blob(id, value, this.busy)
-      const type = unsendable(value, true)
-      if (type !== null) return this.error(id, new IsopoolError('ISOPOOL_ERR_INVALID_RESULT', { handler, type }))
-    }
-    if (req.prefersMsgpack()) {
-      let bytes: Uint8Array
-      try {
-        bytes = pack(value)
-      } catch (err) {
-        return this.error(id, new IsopoolError('ISOPOOL_ERR_INVALID_RESULT', { handler, type: `${typeof value} (${(err as Error).message})` }))
-      }
-      return this.send(id, 200, CT_MSGPACK, '', bytes)
-    }
-    let json: string | undefined
-    try {
-      json = JSON.stringify(value)
-    } catch (err) {
-      return this.error(id, new IsopoolError('ISOPOOL_ERR_INVALID_RESULT', { handler, type: `${typeof value} (${(err as Error).message})` }))
-    }
-    return this.sendString(id, 200, CT_JSON, '', json ?? 'null')
+    return answer(id, value, handler, req, this.frames)
   }
 
   /**
@@ -151,20 +224,44 @@ export class ResponseWriter {
    * is logged and answered with the fixed coded 500, so the error path can never take the
    * isolate down (it once did: a 5-byte body's 422 details held a BigInt).
    */
-  error (id: number, err: unknown, context?: string): void {
-    let answer: { status: number, text: string, body: string }
+  error (id: number, err: unknown, context?: HandlerContext): void {
+    const a = this.errorAnswer(err, context)
+    this.sendString(id, a.status, CT_JSON, a.text, a.body)
+  }
+
+  /** The status, header text and JSON body of the answer to `err`, as error() sends it. Total. */
+  errorAnswer (err: unknown, context?: HandlerContext): { status: number, text: string, body: string } {
     try {
-      answer = this.describeError(err, context)
+      return this.describeError(err, context)
     } catch (failed) {
-      log(`isopool: an error response${context === undefined ? '' : ` to ${context}, which threw ${describeThrown(err)},`} could not be built; answering 500:`, failed)
-      answer = { status: 500, text: NOSNIFF_TEXT, body: FALLBACK_ERROR_BODY }
+      if (!logError('an error response could not be built; answered 500', failed, context, err)) {
+        log(`isopool: an error response${context === undefined ? '' : ` to ${contextText(context)}, which threw ${describeThrown(err)},`} could not be built; answering 500:`, failed)
+      }
+      return { status: 500, text: NOSNIFF_TEXT, body: FALLBACK_ERROR_BODY }
     }
-    this.sendString(id, answer.status, CT_JSON, answer.text, answer.body)
+  }
+
+  /**
+   * What a handler's outcome — the value it returned, or (`threw`) what it threw — would be sent
+   * as, as a Web Response instead of frames: for middleware (src/isolate/middleware.ts), whose
+   * next() is the Response the route would send. The decisions are result()'s and error()'s
+   * (answer(), errorAnswer()), and it is as total: it never throws, its promise never rejects.
+   * `context` (the request and its route) goes into the log line of a 500.
+   */
+  toResponse (outcome: unknown, threw: boolean, handler: string, req: { prefersMsgpack (): boolean }, context?: HandlerContext): Response | Promise<Response> {
+    const to = this.responses
+    if (threw) return to.fail(context, outcome)
+    try {
+      const r = answer(context, outcome, handler, req, to)
+      return r instanceof Promise ? r.catch(err => to.fail(context, err)) : r
+    } catch (err) {
+      return to.fail(context, err)
+    }
   }
 
   /** The status, header text and body of the answer to `err`; may throw (error() catches).
    * `context` (the request and its route) goes into the log line of a 500. */
-  private describeError (err: unknown, context?: string): { status: number, text: string, body: string } {
+  private describeError (err: unknown, context?: HandlerContext): { status: number, text: string, body: string } {
     let wire: WireError
     let text = NOSNIFF_TEXT
     if (err instanceof HttpError && isErrorStatus(err.status)) {
@@ -173,7 +270,8 @@ export class ResponseWriter {
         try {
           text = headerText(Object.entries(err.headers), this.ring.maxFrame, true)
         } catch (bad) {
-          log(bad) // the error still goes out, without the headers it could not carry
+          // The error still goes out, without the headers it could not carry.
+          if (!logError('an HttpError\'s headers could not be sent', bad, context)) log(bad)
         }
       }
     } else if (err instanceof IsopoolError && err.status !== undefined && err.status < 500) {
@@ -192,6 +290,7 @@ export class ResponseWriter {
   }
 
   private async response (id: number, res: Response, busy: number): Promise<void> {
+    const compressing = this.compressing // read before the first await, like `busy`
     // Response.error() has status 0; the constructor itself allows 200–599 only.
     if (!isStatus(res.status)) throw new IsopoolError('ISOPOOL_ERR_RESPONSE_INVALID', { reason: `invalid status code ${res.status}` })
     const headers: [string, string][] = []
@@ -202,14 +301,45 @@ export class ResponseWriter {
     for (const cookie of res.headers.getSetCookie()) headers.push(['set-cookie', cookie])
     const text = headerText(headers, this.ring.maxFrame, false)
     const body = res.body === null ? null : new Uint8Array(await res.arrayBuffer())
-    this.send(id, res.status, CT_NONE, text, body, busy)
+    this.send(id, res.status, CT_NONE, text, body, busy, compressing)
+  }
+
+  /** An answer made for middleware by toResponse() and handed back with its body unread: sent as
+   * the frame it was decided as, with its fields instead when they were touched. */
+  private answered (id: number, res: AnswerResponse): void | Promise<void> {
+    const taken = takeAnswer(res)
+    if (taken === null) return this.response(id, res, this.busy)
+    const { status, body } = taken
+    let { ct, text } = taken
+    const f = taken.fields
+    if (f !== null) {
+      // One field per name, its values joined as Headers joins them (Set-Cookie's each apart):
+      // what a Response with these headers would have sent.
+      const pairs: [string, string][] = []
+      for (let i = 0; i < f.length; i += 2) {
+        const name = f[i]
+        let at = -1
+        if (name !== 'set-cookie') for (let k = 0; k < pairs.length; k++) if (pairs[k][0] === name) { at = k; break }
+        if (at < 0) pairs.push([name, f[i + 1]])
+        else pairs[at][1] += `, ${f[i + 1]}`
+      }
+      // A content type left as it was goes as its code still: the main thread writes it unparsed.
+      const type = CONTENT_TYPES[ct]
+      const kept = type !== undefined && pairs.length > 0 && pairs[0][0] === 'content-type' && pairs[0][1] === type
+      if (kept) pairs.shift()
+      else ct = CT_NONE
+      text = headerText(pairs, this.ring.maxFrame, false)
+    }
+    if (typeof body === 'string') this.sendString(id, status, ct, text, body)
+    else this.send(id, status, ct, text, body)
   }
 
   /** A Blob (or File) as its bytes, with its type as the content type. */
   private async blob (id: number, blob: Blob, busy: number): Promise<void> {
+    const compressing = this.compressing // read before the first await, like `busy`
     const type = blob.type
     const text = type === '' ? '' : headerText([['content-type', type]], this.ring.maxFrame, false)
-    this.send(id, 200, type === '' ? CT_OCTET : CT_NONE, text, new Uint8Array(await blob.arrayBuffer()), busy)
+    this.send(id, 200, type === '' ? CT_OCTET : CT_NONE, text, new Uint8Array(await blob.arrayBuffer()), busy, compressing)
   }
 
   /** Send a string body, UTF-8-encoded in place when it fits one frame. */
@@ -218,7 +348,8 @@ export class ResponseWriter {
       const ring = this.ring
       const fixed = HEAD_PREFIX + text.length
       const bytes = Buffer.byteLength(body)
-      if (fixed + bytes <= ring.maxFrame) {
+      // A body that may be compressed goes by send(), which compresses bytes.
+      if (fixed + bytes <= ring.maxFrame && (this.compressing === null || this.compressor === null || bytes < this.compressor.threshold)) {
         const pos = ring.reserve(fixed + bytes, fixed + bytes)
         if (pos >= 0) {
           writeHeadPrefix(ring, pos, fixed + bytes, KIND_RES_HEAD, FLAG_END, ct, id, resArg(status, this.busy), text, bytes)
@@ -232,13 +363,74 @@ export class ResponseWriter {
   }
 
   /** Send a response with a byte body; chunks it and waits for ring space as needed. */
-  send (id: number, status: number, ct: number, text: string, body: Uint8Array | null, busy = this.busy): void {
+  send (id: number, status: number, ct: number, text: string, body: Uint8Array | null, busy = this.busy, compressing = this.compressing): void {
+    const c = this.compressor
+    // Compression off, or this route's off, or a small body: one comparison or two, nothing more.
+    if (c !== null && compressing !== null && body !== null && body.byteLength >= c.threshold && mayCompress(status, ct, text)) {
+      const coding = c.choose(compressing[ACCEPT_ENCODING])
+      if (coding === null) {
+        this.encoded(id, status, ct, text, body, busy, null, null)
+      } else if (c.offThread(coding, body.byteLength)) {
+        // Large: on libuv's threadpool, this isolate serving other requests meanwhile (ASYNC_FROM).
+        c.compress(coding, body, (err, out) => this.encoded(id, status, ct, text, body, busy, coding, err ?? out))
+      } else {
+        const start = performance.now()
+        let out: Buffer | Error
+        try {
+          out = c.compressSync(coding, body)
+        } catch (err) {
+          out = err as Error
+        }
+        // Compressing is the isolate's work for this request too: the main thread places by it.
+        this.encoded(id, status, ct, text, body, busy + Math.round((performance.now() - start) * 1000), coding, out)
+      }
+      return
+    }
     this.backlog.add(new Outgoing(this.ring, id, status, ct, text, body, busy))
+  }
+
+  /**
+   * Send an answer that could have been compressed: `out`, the body compressed with `coding`, or
+   * (`coding` null) the body as it is, saying it varies by Accept-Encoding either way. A failed
+   * compression is logged and the body goes as it is; so does one that came out no smaller.
+   */
+  private encoded (id: number, status: number, ct: number, text: string, body: Uint8Array, busy: number, coding: string | null, out: Buffer | Error | null): void {
+    try {
+      let sent: Uint8Array = body
+      if (out instanceof Error) {
+        log(`isopool: compressing an answer with ${coding} failed; it goes uncompressed:`, out)
+        coding = null
+      } else if (out !== null && out.byteLength < body.byteLength) {
+        sent = out
+      } else {
+        coding = null
+      }
+      let fields = encodedText(text, coding)
+      // The head must fit one frame (headerText() checked the handler's fields alone).
+      if (HEAD_PREFIX + fields.length > this.ring.maxFrame) {
+        fields = text
+        sent = body
+      }
+      this.backlog.add(new Outgoing(this.ring, id, status, ct, fields, sent, busy))
+    } catch (err) {
+      // Called back from zlib, nothing above would catch it: the answer goes as it is.
+      log('isopool: a compressed answer could not be sent; it goes uncompressed:', err)
+      this.backlog.add(new Outgoing(this.ring, id, status, ct, text, body, busy))
+    }
   }
 }
 
 /** The header text of every error response: it names its content type, never to be sniffed. */
 const NOSNIFF_TEXT = NOSNIFF.join('\0')
+
+/** The fields of a Response for content-type code `ct` and a RES_HEAD header text. */
+function responseFields (ct: number, text: string): [string, string][] {
+  const headers: [string, string][] = []
+  const type = CONTENT_TYPES[ct]
+  if (type !== undefined) headers.push(['content-type', type])
+  if (text !== '') forEachField(text, 0, (name, value) => { headers.push([name, value]) })
+  return headers
+}
 
 /**
  * `name \0 value \0 …` for a RES_HEAD frame. Names must be tokens and values visible latin1, as
@@ -282,10 +474,12 @@ function safeString (v: unknown): string {
 }
 
 /** The one log record of a handler's 500: the request and route (`context`, when the caller
- * knows them) and what was thrown, described safely (an Error's stack, else a bounded rendering). */
-function logThrown (err: unknown, context: string | undefined): void {
+ * knows them) and what was thrown, described safely (an Error's stack, else a bounded rendering).
+ * An error record of the server's logger when it has one (the logger option), else stderr. */
+function logThrown (err: unknown, context: HandlerContext | undefined): void {
+  if (logError('handler failed', err, context)) return
   if (context === undefined) log(err)
-  else log(`isopool: ${context} threw ${describeThrown(err)}`)
+  else log(`isopool: ${contextText(context)} threw ${describeThrown(err)}`)
 }
 
 /** console.error that cannot throw (inspecting a hostile object can). */

@@ -10,6 +10,7 @@ import { IsopoolError } from '../shared/errors.ts'
 import type { HttpMethod } from '../shared/http-syntax.ts'
 import type { FileField, ManifestRoute, ValidationIssue } from '../shared/protocol.ts'
 import { planDependencies, runPlan } from './dependencies.ts'
+import { securitySchemes } from './auth.ts'
 import type { DepValues, Dependency } from './dependencies.ts'
 import type { FormLimits } from './form.ts'
 import { compileCoercer, hasDefaults } from './coerce.ts'
@@ -23,6 +24,7 @@ import { Encodable, encodable } from './respond.ts'
 import { BODY_FORM, BODY_MSGPACK, BODY_NONE, compileBodyTypes } from './body-types.ts'
 import { BODY_LENGTH, TYPED } from './request.ts'
 import type { IsolateRequest } from './request.ts'
+import type { Middleware } from './middleware.ts'
 
 const DECLARATION = Symbol.for('isopool.route')
 
@@ -42,6 +44,9 @@ export interface RouteConfig {
   extraBody?: ExtraBodyPolicy
   /** Milliseconds before 504, overriding the server's `timeout`. */
   timeout?: number
+  /** Its own rate limit, `max` requests per `window` ms by the server's key, or false for none
+   * (overrides the server's `rateLimit`; kept on the main thread, over every isolate). */
+  rateLimit?: { max: number, window: number } | false
   /** Limits of a form body (urlencoded or multipart); its text fields are what `body` validates.
    * Declaring it (`form: {}` for the default limits) makes the route take forms, not JSON. */
   form?: FormLimits
@@ -50,6 +55,11 @@ export interface RouteConfig {
   fileFields?: Record<string, FileField>
   /** Dependencies (made with depends()): run before the handler, their values its 2nd argument. */
   deps?: Record<string, Dependency>
+  /** This route's own middleware, run after the global ones (the `middleware` option) and
+   * before validation, so they see its 422s too (src/isolate/middleware.ts). */
+  middleware?: Middleware[]
+  /** false: never compress this route's answers, whatever the compression option says. */
+  compression?: boolean
   summary?: string
   description?: string
   tags?: string[]
@@ -93,6 +103,7 @@ export function manifestEntry (decl: RouteDeclaration, module: string, exportNam
   }
   if (c.response !== undefined) schemas.response = JSON.parse(JSON.stringify(c.response))
   const form = isFormRoute(c)
+  const security = securitySchemes(c.deps)
   return {
     method: String(c.method).toUpperCase(),
     path: c.path,
@@ -102,9 +113,12 @@ export function manifestEntry (decl: RouteDeclaration, module: string, exportNam
     ...(c.body === undefined && !form ? {} : { bodyTypes: [...compileBodyTypes(form, c.method).types] }),
     ...(c.fileFields === undefined ? {} : { fileFields: JSON.parse(JSON.stringify(c.fileFields)) }),
     ...(c.timeout === undefined ? {} : { timeout: c.timeout }),
+    ...(c.rateLimit === undefined ? {} : { rateLimit: c.rateLimit }), // checked by compileAdapter()
+    ...(c.compression === false ? { compression: false } : {}), // checked by compileAdapter()
     ...(c.summary === undefined ? {} : { summary: c.summary }),
     ...(c.description === undefined ? {} : { description: c.description }),
-    ...(c.tags === undefined ? {} : { tags: c.tags })
+    ...(c.tags === undefined ? {} : { tags: c.tags }),
+    ...(security === undefined ? {} : { security })
   }
 }
 
@@ -158,6 +172,9 @@ function checkDeclaration (decl: RouteDeclaration, at: ServedAt): void {
   const fail = (reason: string): never => {
     throw new IsopoolError('ISOPOOL_ERR_INVALID_ROUTE', { method: at.method, path: at.path, reason: at.handler === undefined ? reason : `${reason} (${at.handler})` })
   }
+  const limit = rateLimitProblem(c.rateLimit)
+  if (limit !== null) fail(limit)
+  if (c.compression !== undefined && typeof c.compression !== 'boolean') fail(`compression must be a boolean, got ${typeof c.compression}`)
   const params = c.params as { type?: unknown, properties?: unknown } | undefined
   if (params !== undefined && params.type === 'object' && params.properties !== null && typeof params.properties === 'object') {
     const inPath = compilePath(at.method, at.path).names
@@ -180,6 +197,17 @@ function checkDeclaration (decl: RouteDeclaration, at: ServedAt): void {
       fail(`the default of ${bad.path}, ${bad.value}, does not match its own schema (${bad.problem}): every request without it would get 422`)
     }
   }
+}
+
+/** What is wrong with a declaration's `rateLimit` (false, or { max, window } in whole numbers). */
+function rateLimitProblem (value: unknown): string | null {
+  if (value === undefined || value === false) return null
+  const v = value as { max?: unknown, window?: unknown } | null
+  const count = (n: unknown, max: number): boolean => typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= max
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return 'rateLimit must be false or { max, window }'
+  if (!count(v.max, 1e9)) return `rateLimit.max must be an integer from 1 to 1000000000, got ${String(v.max)}`
+  if (!count(v.window, 0x7fffffff)) return `rateLimit.window must be an integer of milliseconds from 1 to 2147483647, got ${String(v.window)}`
+  return null
 }
 
 /** The first default in `schema` (at any depth) that its own schema refuses once applied, or null. */

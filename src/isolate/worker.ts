@@ -11,6 +11,10 @@ import type { IsolateInit, IsolateMessage, MainMessage, ManifestRoute } from '..
 import { pollForData, RingConsumer, RingProducer } from '../shared/ring.ts'
 import { loadHandlers } from './loader.ts'
 import type { Handler } from './loader.ts'
+import type { ChainHooks } from './middleware.ts'
+import { LogSink, setLogSink } from './log.ts'
+import type { HandlerContext } from './log.ts'
+import { takeMetricDeltas } from './metrics.ts'
 import { DETACH, IsolateRequest } from './request.ts'
 import { ResponseWriter } from './respond.ts'
 
@@ -26,13 +30,15 @@ interface PartialRequest {
 const init = workerData as IsolateInit
 const port = parentPort!
 const post = (msg: IsolateMessage): void => port.postMessage(msg)
+// req.log and handler errors go to the main thread's logger when it has one (the logger option).
+if (init.log !== null) setLogSink(new LogSink(init.log.level, post))
 
 const requests = new RingConsumer(init.requestRing)
 const responses = new RingProducer(init.responseRing)
 // The responses of one drain's handlers (and of the promises they settle right after) reach
 // the main thread with one wake-up.
 responses.wakeWith(queueMicrotask)
-const writer = new ResponseWriter(responses, init.dev)
+const writer = new ResponseWriter(responses, init.dev, init.compression)
 // Each request is claimed here before it runs (src/shared/claims.ts): one the main thread took
 // back meanwhile (it moved to another isolate) is dropped unrun.
 const claims = new ClaimTable(init.claims, init.epoch)
@@ -48,6 +54,9 @@ let teardown = async (): Promise<void> => {}
 let patterns: PathPattern[] = []
 /** Per route, `METHOD /pattern`, for the log line of a handler's error. */
 let labels: string[] = []
+/** Per route, whether its answers may be compressed: the compression option is on and the route
+ * did not say `compression: false`. */
+let compressible: boolean[] = []
 let running = true
 
 /** Run the handler of `route` on `req`. True when it finished synchronously (returned a value
@@ -66,14 +75,16 @@ function run (route: number, id: number, req: IsolateRequest): boolean {
   } catch (err) {
     claims.idle()
     writer.busy = micros(start)
+    writer.compressing = compressible[route] ? req : null
     writer.error(id, err, where(route, req))
     return true
   }
   claims.idle()
   const busy = micros(start)
   if (value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function') {
-    (value as PromiseLike<unknown>).then(v => complete(id, v, route, req, busy), err => {
+    (value as PromiseLike<unknown>).then(v => complete(id, v, route, req, chained ? busy + (lateBusy.get(req) ?? 0) : busy), err => {
       writer.busy = busy
+      writer.compressing = compressible[route] ? req : null
       writer.error(id, err, where(route, req))
     })
     return false
@@ -84,15 +95,48 @@ function run (route: number, id: number, req: IsolateRequest): boolean {
 
 const micros = (since: number): number => Math.round((performance.now() - since) * 1000)
 
-/** The request and route a handler's error is logged with: `GET /posts/7?x=1 (route GET
- * /posts/:id, /app/posts.ts#getPost)`. The URL is cut at 1 000 characters. */
-function where (route: number, req: IsolateRequest): string {
-  const url = req.url.length <= 1000 ? req.url : `${req.url.slice(0, 1000)}…`
-  return `${req.method} ${url} (route ${labels[route]}, ${names[route]})`
+/** Some route runs middleware (src/isolate/middleware.ts). */
+let chained = false
+/** Per request, the µs its handler ran after run() had returned: called by a middleware that
+ * awaited something first. */
+const lateBusy = new WeakMap<IsolateRequest, number>()
+
+/** What the middleware chains ask of this worker. */
+const chainHooks: ChainHooks = {
+  // The handler's synchronous part is busy time wherever it runs: within run()'s (a middleware
+  // called next() before its first await) it is counted there; later, it is timed here, shown
+  // to the supervisor like run()'s, and added to what the request reports.
+  call: (_route, handler, req) => claims.running ? handler(req) : runLate(handler, req),
+  toResponse: (route, outcome, threw, req, by) => {
+    // A value is answered without a log context (one that cannot be sent is logged, naming its
+    // handler); a throw, with the request, its route and who threw.
+    if (!threw) return writer.toResponse(outcome, false, names[route], req)
+    const context = where(route, req)
+    if (by !== undefined) context.handler = by
+    return writer.toResponse(outcome, true, names[route], req, context)
+  }
+}
+
+function runLate (handler: (req: IsolateRequest) => unknown, req: IsolateRequest): unknown {
+  const start = performance.now()
+  claims.busy(start + clockOffset)
+  try {
+    return handler(req)
+  } finally {
+    claims.idle()
+    lateBusy.set(req, (lateBusy.get(req) ?? 0) + micros(start))
+  }
+}
+
+/** The request and route a handler's error is logged with (src/isolate/log.ts): made only when
+ * one is. */
+function where (route: number, req: IsolateRequest): HandlerContext {
+  return { method: req.method, url: req.url, route: labels[route], handler: names[route], id: req.id }
 }
 
 function complete (id: number, value: unknown, route: number, req: IsolateRequest, busy: number): void {
   writer.busy = busy
+  writer.compressing = compressible[route] ? req : null
   // Total: whatever the value, one answer goes out and nothing throws or rejects.
   void writer.result(id, value, names[route], req)
 }
@@ -185,14 +229,19 @@ port.on('message', (msg: MainMessage) => {
     // Close the setup() resources, then the port: its listener is what keeps this thread's
     // event loop alive (waitAsync does not), so the isolate ends once user code is done.
     void teardown().finally(() => port.close())
+  } else if (msg.type === 'metrics') {
+    // A scrape (src/main/metrics.ts): this thread's CPU time and the handler metrics' deltas,
+    // which restart from zero.
+    post({ type: 'metrics', id: msg.id, metrics: { cpu: process.threadCpuUsage(), handler: takeMetricDeltas() } })
   }
 })
 
 try {
-  const loaded = await loadHandlers(init.modules, init.routes, init.discover, { dev: init.dev, maxBodyDepth: init.maxBodyDepth })
-  ;({ handlers, names, manifest, teardown } = loaded)
+  const loaded = await loadHandlers(init.modules, init.routes, init.discover, { dev: init.dev, maxBodyDepth: init.maxBodyDepth }, { global: init.middleware, hooks: chainHooks })
+  ;({ handlers, names, manifest, teardown, chained } = loaded)
   patterns = [...init.routes, ...manifest].map(r => compilePath(r.method, r.path))
   labels = [...init.routes, ...manifest].map(r => `${r.method} ${r.path}`)
+  compressible = [...init.routes, ...manifest].map(r => init.compression !== null && r.compression !== false)
 } catch (err) {
   const wire = err instanceof IsopoolError
     ? err.toWire()

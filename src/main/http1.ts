@@ -4,6 +4,6 @@
 // pure syntax rules of the parser (syntax.ts).
 
 export { Http1Request, Http1Server } from './http1/connection.ts'
-export type { Http1Limits, RequestListener } from './http1/connection.ts'
+export type { Http1Limits, Refusal, RefusalListener, RequestListener } from './http1/connection.ts'
 export { Http1Response, writeError, writeHandlerHead } from './http1/response.ts'
 export type { CloseListener, FinishListener } from './http1/response.ts'

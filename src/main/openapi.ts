@@ -36,6 +36,8 @@ function parameters (where: 'path' | 'query' | 'header' | 'cookie', schema: unkn
 
 export function buildOpenApi (routes: DocRoute[], info: { title: string, version: string }): object {
   const paths: Record<string, Record<string, unknown>> = {}
+  // The auth helpers' schemes (jwt(), apiKey(), …), named as the routes that depend on them say.
+  const securitySchemes: Record<string, unknown> = {}
   for (const r of routes) {
     if (r.method === 'HEAD' || r.method === 'OPTIONS') continue
     const m = r.manifest
@@ -62,10 +64,16 @@ export function buildOpenApi (routes: DocRoute[], info: { title: string, version
     if (m?.summary !== undefined) operation.summary = m.summary
     if (m?.description !== undefined) operation.description = m.description
     if (m?.tags !== undefined) operation.tags = m.tags
+    if (m?.security !== undefined) {
+      // One requirement naming every scheme: each helper answers 401 unless its check passes.
+      operation.security = [Object.fromEntries(Object.keys(m.security).map(name => [name, []]))]
+      Object.assign(securitySchemes, m.security)
+      responses['401'] = { description: 'Missing or invalid credentials (ISOPOOL_ERR_UNAUTHORIZED)' }
+    }
     if (body !== undefined) operation.requestBody = body
     ;(paths[openApiPath(r.path)] ??= {})[r.method.toLowerCase()] = operation
   }
-  return { openapi: '3.1.0', info, paths }
+  return { openapi: '3.1.0', info, paths, ...(Object.keys(securitySchemes).length === 0 ? {} : { components: { securitySchemes } }) }
 }
 
 /**

@@ -18,6 +18,7 @@ import { modulePath } from '../shared/protocol.ts'
 import type { ManifestRoute, RouteSpec } from '../shared/protocol.ts'
 import { writeError } from './http1.ts'
 import type { Http1Response } from './http1.ts'
+import type { RouteRateLimit } from './options.ts'
 import { buildOpenApi, docsAssets } from './openapi.ts'
 import { RouteCost } from './route-costs.ts'
 import { Router } from './router.ts'
@@ -31,6 +32,12 @@ export interface GivenRoute {
   export: string
   /** Milliseconds before 504; 0 for none. */
   timeout: number
+  /** Its own rate limit, or false for none; undefined: the server's (src/main/rate-limit.ts). */
+  rateLimit?: RouteRateLimit | false
+  /** false: its answers are never compressed (the isolates read it from its RouteSpec). */
+  compression?: boolean
+  /** Its own middleware, `file URL#export` each, run after the global ones (in the isolates). */
+  middleware?: string[]
 }
 
 /** What a generation of isolates is started with: the modules to import and the routes. */
@@ -53,6 +60,8 @@ export class RouteInfo {
   readonly timeout: number
   /** What its requests cost an isolate, as measured (route-costs.ts). */
   readonly cost = new RouteCost()
+  /** Its own rate limit, or false for none; undefined: the server's (src/main/rate-limit.ts). */
+  rateLimit: RouteRateLimit | false | undefined = undefined
   /** The table it belongs to: a request routed by one generation's table is routed anew when it
    * moves to isolates of another (after a reload). */
   readonly routes: Routes
@@ -82,6 +91,7 @@ export class Routes {
 
   constructor (entries: (GivenRoute & { manifest?: ManifestRoute })[], builtins: (routes: Routes) => Map<string, Builtin>) {
     this.list = entries.map((r, i) => new RouteInfo(this, i, r.method, r.path, handlerName(r), r.timeout))
+    for (let i = 0; i < entries.length; i++) this.list[i].rateLimit = entries[i].rateLimit
     const router = new Router()
     // Explicit HEAD routes first: a HEAD route of its own takes precedence over the one a GET
     // route implies (Router.add skips the implied one when HEAD is taken).
@@ -158,7 +168,7 @@ export class RouteTable {
     const modules = [...new Set(this.given.map(r => r.module))]
     return {
       modules,
-      routes: this.given.map(r => ({ method: r.method, path: r.path, module: modules.indexOf(r.module), export: r.export })),
+      routes: this.given.map(r => ({ method: r.method, path: r.path, module: modules.indexOf(r.module), export: r.export, ...(r.compression === false ? { compression: false } : {}), ...(r.middleware === undefined ? {} : { middleware: r.middleware }) })),
       discover: discoverModules(this.modules)
     }
   }
@@ -171,7 +181,7 @@ export class RouteTable {
   build (manifest: ManifestRoute[], defaultTimeout: number, health: () => Health): Routes {
     const entries = [
       ...this.given,
-      ...manifest.map(m => ({ method: m.method, path: m.path, module: m.module, export: m.export, timeout: m.timeout ?? defaultTimeout, manifest: m }))
+      ...manifest.map(m => ({ method: m.method, path: m.path, module: m.module, export: m.export, timeout: m.timeout ?? defaultTimeout, rateLimit: m.rateLimit, manifest: m }))
     ]
     const seen = new Map<string, GivenRoute>()
     for (const r of entries) {

@@ -29,6 +29,11 @@ import { checkRouteDefinition, checkRouteOptions, resolveOptions, routeTimeout }
 import type { ResolvedOptions, RouteDefinition, RouteOptions, ServerOptions } from './options.ts'
 import { givenRoute, RouteTable, writeNoRoute } from './route-table.ts'
 import type { Health, Routes } from './route-table.ts'
+import { clientIpResolver } from './client-ip.ts'
+import { routeRateLimitProblem } from './rate-limit.ts'
+import { resolveCompression, routeCompressionProblem } from './compression.ts'
+import { isolateLogConfig } from './logger.ts'
+import { globalMiddleware, routeMiddleware } from './middleware-option.ts'
 import { createServices, Services } from './services.ts'
 import type { ServiceHost, ServiceIsolate } from './services.ts'
 
@@ -83,12 +88,16 @@ export class Server {
   private sweeper: NodeJS.Timeout | null = null
   /** The main thread's services (src/main/services.ts): request ids, CORS, logs, metrics, … */
   private readonly services: Services
+  /** Whether a request has anything to do in services.begin() / admit(), read once. */
+  private readonly begins: boolean
+  private readonly admits: boolean
   /** The client's address of a request: its socket's peer, or what the trusted proxies say. */
-  private readonly clientIp: (req: Http1Request) => string = (req) => req.remoteAddress
+  private readonly clientIp: (req: Http1Request) => string
 
   constructor (options?: number | ServerOptions) {
     this.options = resolveOptions(options)
     const o = this.options
+    this.clientIp = clientIpResolver(o.given.trustProxy)
     this.maxHeadFrame = maxFrameOf(o.ringSize)
     this.table = new RouteTable(o.modules, o)
     this.dispatcher = new Dispatcher<Placement, Exchange>({ maxQueue: o.maxQueue, maxQueueBytes: o.maxQueueBytes, maxQueueWait: o.maxQueueWait })
@@ -103,9 +112,9 @@ export class Server {
         poll: o.poll,
         maxBodyDepth: o.maxBodyDepth,
         resourceLimits: o.resourceLimits,
-        log: null,
-        compression: null,
-        middleware: []
+        log: isolateLogConfig(o),
+        compression: resolveCompression(o.given.compression),
+        middleware: globalMiddleware(o.root, o.given.middleware)
       }
     }, {
       switched: (routes) => {
@@ -117,6 +126,8 @@ export class Server {
       message: (handle, msg) => this.services.message(handle.index, msg)
     })
     this.services = new Services(createServices(o, this.serviceHost()))
+    this.begins = this.services.begins
+    this.admits = this.services.admits
     const retryAfter = ['retry-after', String(o.retryAfter)]
     this.context = {
       dispatcher: this.dispatcher,
@@ -125,7 +136,7 @@ export class Server {
       retryAfter,
       maxBodySize: o.maxBodySize
     }
-    this.http = new Http1Server({ ...o.http, maxDrain: o.maxBodySize }, (req, res) => this.onRequest(req, res))
+    this.http = new Http1Server({ ...o.http, maxDrain: o.maxBodySize }, (req, res) => this.onRequest(req, res), this.services.refusals)
     const routes = typeof options === 'object' && options !== null ? options.routes ?? [] : []
     routes.forEach((r, i) => {
       checkRouteDefinition(r, i)
@@ -139,7 +150,19 @@ export class Server {
     if (this.state !== 'new') throw new IsopoolError('ISOPOOL_ERR_ALREADY_LISTENING', { action: 'add a route' })
     checkRouteOptions(options, String(method).toUpperCase(), path)
     const timeout = routeTimeout(String(method).toUpperCase(), path, options, this.options.timeout)
-    this.table.add(givenRoute(this.options.root, method, path, handler, timeout))
+    const given = givenRoute(this.options.root, method, path, handler, timeout)
+    if (options?.rateLimit !== undefined) {
+      const problem = routeRateLimitProblem(options.rateLimit)
+      if (problem !== null) throw new IsopoolError('ISOPOOL_ERR_INVALID_ROUTE', { method: given.method, path, reason: problem })
+      given.rateLimit = options.rateLimit
+    }
+    if (options?.compression !== undefined) {
+      const problem = routeCompressionProblem(options.compression)
+      if (problem !== null) throw new IsopoolError('ISOPOOL_ERR_INVALID_ROUTE', { method: given.method, path, reason: problem })
+      given.compression = options.compression
+    }
+    given.middleware = routeMiddleware(this.options.root, given.method, path, options?.middleware)
+    this.table.add(given)
     return this
   }
 
@@ -333,7 +356,7 @@ export class Server {
     req.ip = this.clientIp(req)
     req.meta = metaField(META_IP, req.ip)
     const services = this.services
-    if (services.any && !services.begin(req, res)) return
+    if (this.begins && !services.begin(req, res)) return
     const routes = this.routes!
     const builtin = routes.builtins.get(req.url)
     if (builtin !== undefined) {
@@ -366,7 +389,7 @@ export class Server {
       writeError(res, new IsopoolError('ISOPOOL_ERR_BODY_TOO_LARGE', { limit: this.options.maxBodySize }), [], true)
       return
     }
-    if (services.any && !services.admit(req, res, route)) return
+    if (this.admits && !services.admit(req, res, route)) return
     this.active++
     this.dispatcher.submit(new Exchange(req, res, route, this.context))
   }

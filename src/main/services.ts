@@ -14,9 +14,15 @@
 
 import { IsopoolError } from '../shared/errors.ts'
 import type { IsolateMessage } from '../shared/protocol.ts'
-import type { FinishListener, Http1Request, Http1Response } from './http1.ts'
+import type { FinishListener, Http1Request, Http1Response, Refusal, RefusalListener } from './http1.ts'
 import type { ResolvedOptions } from './options.ts'
 import type { RouteInfo } from './route-table.ts'
+import { metricsService } from './metrics.ts'
+import { corsService } from './cors.ts'
+import { loggerService } from './logger.ts'
+import { rateLimitService } from './rate-limit.ts'
+import { requestIdService } from './request-id.ts'
+import { staticFiles } from './static-files.ts'
 
 export interface RequestService {
   /** Before routing, for every request (builtins and unknown paths too). False: it answered. */
@@ -27,6 +33,8 @@ export interface RequestService {
   finished? (req: Http1Request, res: Http1Response): void
   /** A message from isolate `isolate` (a log line, a metrics report). */
   message? (isolate: number, msg: IsolateMessage): void
+  /** The HTTP layer answered a request itself, before begin() (a malformed head: 400, 431, 408, 501). */
+  refused? (refusal: Refusal): void
   /** The server is closing, its isolates stopped: flush and let go. */
   close? (): void | Promise<void>
 }
@@ -58,6 +66,26 @@ export function createServices (options: ResolvedOptions, host: ServiceHost): Re
   void host
   void options
   const services: RequestService[] = []
+  // The request id first: every other service's answers (a preflight, a 429) carry it.
+  const id = requestIdService(options.given.requestId)
+  if (id !== null) services.push(id)
+  // CORS: before anything that answers in begin(), so those answers carry its headers.
+  const cors = corsService(options.given.cors)
+  if (cors !== null) services.push(cors)
+  // Files: after the request id and CORS (their headers go on a file's answer too), before
+  // metrics and rate limits.
+  const files = staticFiles(options)
+  if (files !== null) services.push(files)
+  // Metrics: after CORS (a scrape from a browser gets its headers), before rate limits (a scrape
+  // is never limited) and the logger.
+  const metrics = metricsService(options, host)
+  if (metrics !== null) services.push(metrics)
+  // Rate limits (admit: routed requests only). Always there: a route may bring its own limit
+  // after the services are made (server.route(), a route() declaration an isolate finds).
+  services.push(rateLimitService(options.given.rateLimit))
+  // The access log last: its finished() runs after the others', and sees what they added.
+  const logger = loggerService(options)
+  if (logger !== null) services.push(logger)
   return services
 }
 
@@ -70,6 +98,8 @@ export class Services implements FinishListener {
   private readonly finishers: RequestService[]
   /** Some service needs the answer's end (then each request's start is timed too). */
   readonly listens: boolean
+  /** What the HTTP layer tells of the requests it refused itself; null when no service asks. */
+  readonly refusals: RefusalListener | null
 
   constructor (all: RequestService[]) {
     this.all = all
@@ -77,9 +107,21 @@ export class Services implements FinishListener {
     this.admitters = all.filter(s => s.admit !== undefined)
     this.finishers = all.filter(s => s.finished !== undefined)
     this.listens = this.finishers.length > 0
+    const refusers = all.filter(s => s.refused !== undefined)
+    this.refusals = refusers.length === 0 ? null : (r: Refusal) => {
+      for (const s of refusers) {
+        try { s.refused!(r) } catch (err) { console.error('isopool: a service failed after a refusal:', err) }
+      }
+    }
   }
 
   get any (): boolean { return this.all.length > 0 }
+
+  /** begin() has anything to do: a service with a begin hook, or one that hears the end. */
+  get begins (): boolean { return this.beginners.length > 0 || this.listens }
+
+  /** admit() has anything to do. */
+  get admits (): boolean { return this.admitters.length > 0 }
 
   /** Before routing; false when a service answered. */
   begin (req: Http1Request, res: Http1Response): boolean {

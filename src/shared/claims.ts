@@ -120,6 +120,11 @@ export class ClaimTable {
   idle (): void {
     this.words[BUSY_SINCE] = 0
   }
+
+  /** A synchronous handler runs now: busy() was called and idle() not yet (this isolate's view). */
+  get running (): boolean {
+    return this.words[BUSY_SINCE] !== 0
+  }
 }
 
 /** A clock both threads read alike: ms since `epoch` (the main thread's performance.timeOrigin,

@@ -21,12 +21,17 @@ export const ERRORS = {
   ISOPOOL_ERR_REQUEST_TIMEOUT: { status: 408, message: 'The request was not received in time' },
   ISOPOOL_ERR_EXPECTATION_FAILED: { status: 417, message: 'Expectation {expect} is not supported; only 100-continue is' },
   ISOPOOL_ERR_TRANSFER_CODING: { status: 501, message: 'Transfer-Encoding {coding} is not supported; only chunked is' },
+  ISOPOOL_ERR_UNAUTHORIZED: { status: 401, message: 'Missing or invalid credentials: {reason}' },
+  ISOPOOL_ERR_RATE_LIMITED: { status: 429, message: 'Rate limit exceeded: {max} requests per {window} ms; retry in {retry} s' },
   ISOPOOL_ERR_METHOD_NOT_IMPLEMENTED: { status: 501, message: 'Method {method} is not implemented by this server' },
+  ISOPOOL_ERR_RANGE_NOT_SATISFIABLE: { status: 416, message: 'The range {range} is not satisfiable: the file has {size} bytes' },
   // ── errors of the handler, answered by the isolate ─────────────────────────────────────────
   ISOPOOL_ERR_HTTP: { status: 500, message: '{message}' },
   ISOPOOL_ERR_HANDLER: { status: 500, message: 'Internal server error' },
   ISOPOOL_ERR_RESPONSE_SCHEMA: { status: 500, message: 'The response of {route} does not match its schema: {problems}' },
   ISOPOOL_ERR_INVALID_RESULT: { status: 500, message: 'Handler {handler} returned a value that cannot be sent: {type}' },
+  ISOPOOL_ERR_MIDDLEWARE: { status: 500, message: 'Middleware {middleware} returned {type}, not a Response' },
+  ISOPOOL_ERR_MIDDLEWARE_NEXT: { status: 500, message: 'Middleware {middleware} called next() more than once' },
   // ── server-side conditions a client sees ───────────────────────────────────────────────────
   ISOPOOL_ERR_OVERLOADED: { status: 503, message: 'Server is overloaded, retry later' },
   ISOPOOL_ERR_QUEUE_WAIT: { status: 503, message: 'The request would wait about {wait} ms for an isolate, more than maxQueueWait ({limit} ms)' },
@@ -37,6 +42,7 @@ export const ERRORS = {
   ISOPOOL_ERR_TIMEOUT: { status: 504, message: 'The handler did not answer within {timeout} ms' },
   ISOPOOL_ERR_NO_ISOLATE: { status: 503, message: 'No isolate could take the request within {timeout} ms' },
   ISOPOOL_ERR_NOT_READY: { status: 503, message: 'Not ready: {reason}' },
+  ISOPOOL_ERR_AUTH_UNAVAILABLE: { status: 503, message: 'Credentials could not be checked: {reason}' },
   ISOPOOL_ERR_INTERNAL: { status: 500, message: 'Internal server error' },
   ISOPOOL_ERR_BODY_RELEASED: { status: 500, message: 'The body of {method} {url} was first read after its handler had returned; read it while the handler runs' },
   // ── start-up and configuration: thrown to the caller, never sent to a client ───────────────
@@ -51,6 +57,7 @@ export const ERRORS = {
   ISOPOOL_ERR_NOT_LISTENING: { status: undefined, message: 'Cannot {action}: the server is not listening' },
   ISOPOOL_ERR_LISTEN: { status: undefined, message: 'Cannot listen on {address}: {reason}' },
   ISOPOOL_ERR_SETUP_NOT_LOADED: { status: undefined, message: 'The setup() resource {resource} is never opened, so {routes} would fail on every request that reads it: {reason}' },
+  ISOPOOL_ERR_INVALID_METRIC: { status: undefined, message: 'Invalid metric {name}: {reason}' },
   // ── the transport: a broken frame means a bug or memory corruption, never user input ────────
   ISOPOOL_ERR_FRAME_INVALID: { status: undefined, message: 'Malformed frame: {reason}' },
   ISOPOOL_ERR_FRAME_TOO_LARGE: { status: undefined, message: 'Frame of {size} bytes exceeds the ring limit of {max} bytes' }

@@ -95,10 +95,22 @@ export interface ManifestRoute {
   /** A form route's file fields, by name. */
   fileFields?: Record<string, FileField>
   timeout?: number
+  /** Its own rate limit (requests per window ms, on the main thread), or false for none. */
+  rateLimit?: { max: number, window: number } | false
+  /** false: its answers are never compressed (read by the isolates, which number routes alike). */
+  compression?: boolean
   summary?: string
   description?: string
   tags?: string[]
+  /** The auth helpers (jwt(), bearer(), apiKey(), basic()) among its dependencies, by OpenAPI
+   * security scheme name: the route requires each of them. */
+  security?: Record<string, SecurityScheme>
 }
+
+/** An OpenAPI security scheme, as an auth helper describes itself for the API document. */
+export type SecurityScheme =
+  | { type: 'http', scheme: 'bearer' | 'basic', bearerFormat?: string }
+  | { type: 'apiKey', in: 'header', name: string }
 
 /** A file field of a form route, as declared in route({ fileFields }). */
 export interface FileField {

@@ -33,6 +33,21 @@ describe('isopool serve', () => {
     expect(serve(['serve'], { PORT: '' }).port).toBe(3000)
   })
 
+  it('turns the services on and off: the access log on by default, the others off', () => {
+    expect(serve(['serve']).options).toMatchObject({ logger: true, metrics: false, cors: false, compression: false })
+    expect(serve(['serve']).options.trustProxy).toBeUndefined()
+    expect(serve(['serve']).options.static).toBeUndefined()
+    const on = serve(['serve', '--no-log', '--metrics', '--cors', '--compression', '--trust-proxy', '2', '--static', '/assets=./public,/img=pics'])
+    expect(on.options).toMatchObject({ logger: false, metrics: true, cors: true, compression: true, trustProxy: 2, static: { '/assets': './public', '/img': 'pics' } })
+    expect(serve(['serve', '--trust-proxy=true']).options.trustProxy).toBe(true)
+    expect(serve(['serve', '--trust-proxy', '10.0.0.1,10.0.0.2']).options.trustProxy).toBe('10.0.0.1,10.0.0.2')
+    const env = serve(['serve'], { ISOPOOL_LOG: '0', ISOPOOL_METRICS: '1', ISOPOOL_CORS: 'true', ISOPOOL_COMPRESSION: '1', ISOPOOL_TRUST_PROXY: '1', ISOPOOL_STATIC: '/s=static' })
+    expect(env.options).toMatchObject({ logger: false, metrics: true, cors: true, compression: true, trustProxy: 1, static: { '/s': 'static' } })
+    // A flag wins over the variable.
+    expect(serve(['serve', '--metrics'], { ISOPOOL_METRICS: '0' }).options.metrics).toBe(true)
+    expect(serve(['serve', '--no-log'], { ISOPOOL_LOG: '1' }).options.logger).toBe(false)
+  })
+
   it('refuses what it cannot take, naming the flag or variable', () => {
     const refused = (argv: string[], env: Record<string, string>, pattern: RegExp) => {
       let err: unknown
@@ -47,6 +62,9 @@ describe('isopool serve', () => {
     refused(['serve', '--isolates', 'many'], {}, /--isolates/)
     refused(['serve'], { PORT: 'eighty' }, /PORT/)
     refused(['serve'], { ISOPOOL_WATCH: 'yes' }, /ISOPOOL_WATCH/)
+    refused(['serve'], { ISOPOOL_METRICS: 'on' }, /ISOPOOL_METRICS/)
+    refused(['serve', '--static', 'public'], {}, /--static.*\/prefix=folder/)
+    refused(['serve', '--static', '/a='], {}, /--static/)
     refused(['start'], {}, /only command is serve/)
   })
 
@@ -56,6 +74,6 @@ describe('isopool serve', () => {
     expect(parseCli(['--version'], {}, '/')).toEqual({ kind: 'version' })
     expect(version()).toMatch(/^\d+\.\d+\.\d+/)
     // The help names every flag the parser takes.
-    for (const flag of ['--isolates', '--port', '--host', '--timeout', '--watch', '--root', '--title', '--no-docs', '--help', '--version']) expect(HELP).toContain(flag)
+    for (const flag of ['--isolates', '--port', '--host', '--timeout', '--watch', '--root', '--title', '--no-docs', '--no-log', '--metrics', '--cors', '--compression', '--trust-proxy', '--static', '--help', '--version']) expect(HELP).toContain(flag)
   })
 })

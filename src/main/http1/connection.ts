@@ -52,6 +52,22 @@ export interface Http1Limits {
 
 export type RequestListener = (req: Http1Request, res: Http1Response) => void
 
+/** A request this layer answered itself before any listener saw it — a malformed head (400),
+ * one too large (431), too slow (408), an unknown method (501) — for the access log. */
+export interface Refusal {
+  /** Its method; '' when its request line could not be read. */
+  readonly method: string
+  readonly status: number
+  /** Body bytes of the answer. */
+  readonly bytes: number
+  /** The coded error it was answered with. */
+  readonly code: string
+  /** Date.now() of its first byte; 0 when unknown. */
+  readonly since: number
+}
+
+export type RefusalListener = (refusal: Refusal) => void
+
 /** Ms a connection ended after a response waits for the client to close its side. */
 const LINGER_MS = 5000
 
@@ -494,10 +510,18 @@ class Connection {
       // by the one coded-error writer, as a response of its own (the pending one, if any, is
       // never written: its owner hears below that the connection closed).
       const method = this.method === '' ? this.bufferedMethod() : this.method
-      writeError(new Http1Response(this, { method, complete: true, bodyLength: 0, received: 0, expectContinue: false, continued: false }, false), err)
+      const answer = new Http1Response(this, { method, complete: true, bodyLength: 0, received: 0, expectContinue: false, continued: false }, false)
+      writeError(answer, err)
       this.endAfterResponse()
       this.res = null
-      res?.closed()
+      if (res !== null) {
+        // What its owner hears of it (the access log, metrics) is what the client got instead.
+        res.statusCode = answer.statusCode
+        res.bytes = answer.bytes
+        res.closed()
+      } else {
+        this.server.refused?.({ method, status: answer.statusCode, bytes: answer.bytes, code: err.code, since: this.started })
+      }
     } else {
       this.destroy()
     }
@@ -569,6 +593,8 @@ class Connection {
 export class Http1Server {
   readonly limits: Http1Limits
   readonly listener: RequestListener
+  /** Hears of the requests refused before the listener saw them (the access log); null: nobody. */
+  readonly refused: RefusalListener | null
   private readonly net: NetServer
   private readonly connections = new Set<Connection>()
   private timer: NodeJS.Timeout | null = null
@@ -581,9 +607,10 @@ export class Http1Server {
   /** The Keep-Alive header telling clients how long an idle connection is kept. */
   readonly keepAliveHint: string
 
-  constructor (limits: Http1Limits, listener: RequestListener) {
+  constructor (limits: Http1Limits, listener: RequestListener, refused: RefusalListener | null = null) {
     this.limits = limits
     this.listener = listener
+    this.refused = refused
     this.keepAliveHint = limits.keepAliveTimeout >= 1000 ? `keep-alive: timeout=${Math.floor(limits.keepAliveTimeout / 1000)}\r\n` : ''
     // allowHalfOpen: a Connection decides itself what a client's FIN means.
     this.net = createNetServer({ allowHalfOpen: true, noDelay: true }, (socket: Socket) => {

@@ -226,6 +226,18 @@ export class Http1Response {
     if (out.buffer === scratch.buffer && socket.writableLength !== 0) scratch = EMPTY_SCRATCH
   }
 
+  /** The connection holds more of what was written than it wants (its socket's highWaterMark): a
+   * writer streaming a long body (static-files.ts) waits for onDrain() before the next piece, so
+   * a slow client costs a bounded buffer, not the whole body. */
+  get needsDrain (): boolean {
+    return this.conn.socket.writableNeedDrain
+  }
+
+  /** `fn` once the connection has sent what it held. Never if it closes first: onClose() hears that. */
+  onDrain (fn: () => void): void {
+    this.conn.socket.once('drain', fn)
+  }
+
   /** End the connection now: a response that cannot be completed (its status is out already). */
   destroy (): void {
     this.conn.destroy()

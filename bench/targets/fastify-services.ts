@@ -36,7 +36,7 @@ export async function buildServicesApp (services: readonly ServiceName[]): Promi
   const on = new Set(services)
   const options: FastifyServerOptions = {
     bodyLimit: MAX_BODY,
-    ...(on.has('logger') ? { loggerInstance: pino({}, pino.destination('/dev/null')) } : { logger: false }),
+    ...(on.has('logger') ? { loggerInstance: pino({}, pino.destination({ dest: '/dev/null', minLength: 4096 })) } : { logger: false }),
     ...(on.has('requestId') ? { requestIdHeader: 'x-request-id', genReqId: () => randomUUID() } : {})
   }
   const app = Fastify(options)

@@ -17,8 +17,9 @@ export function isopoolServices (services: readonly ServiceName[]): ServerOption
     cors: on.has('cors'),
     compression: on.has('compression'),
     // pino to /dev/null: every request's line is made and written (pino's asynchronous
-    // SonicBoom, as pino.destination() makes it), and nothing floods the terminal or a disk.
-    logger: on.has('logger') ? pino({}, pino.destination('/dev/null')) : false,
+    // SonicBoom, through the 4 KiB buffer isopool's `logger: true` uses on stdout), and nothing
+    // floods the terminal or a disk.
+    logger: on.has('logger') ? pino({}, pino.destination({ dest: '/dev/null', minLength: 4096 })) : false,
     metrics: on.has('metrics'),
     rateLimit: on.has('rateLimit') ? { max: NEVER_LIMITS, window: LIMIT_WINDOW } : false,
     // Relative to the target's root, bench/targets/.

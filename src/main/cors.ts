@@ -18,6 +18,7 @@
 
 import type { CorsOptions } from './options.ts'
 import { knownKeys } from './options.ts'
+import { headLines } from './http1.ts'
 import type { Http1Request, Http1Response } from './http1.ts'
 import { fieldListReader, fieldReader } from './request-fields.ts'
 import { badOption } from './services.ts'
@@ -124,11 +125,6 @@ export function corsPolicy (option: unknown): CorsPolicy | null {
   }
 }
 
-/** `res.extra` with `fields` added. */
-function addExtra (res: Http1Response, fields: readonly string[]): void {
-  if (res.extra === null) res.extra = fields.slice()
-  else for (let i = 0; i < fields.length; i++) res.extra.push(fields[i])
-}
 
 /** The CORS service, or null when the cors option is off. */
 export function corsService (option: unknown): RequestService | null {
@@ -149,6 +145,10 @@ export function corsService (option: unknown): RequestService | null {
   const preflightVary = [star ? '' : 'Origin', allowedHeaders === null ? 'Access-Control-Request-Headers' : ''].filter(v => v !== '').join(', ')
   if (preflightVary !== '') preflightTail.push('vary', preflightVary)
   const refusedPreflight: readonly string[] = star ? [] : ['vary', 'Origin']
+  // …and as head lines (res.extra) for every other answer.
+  const varyLine = headLines(varyOnly)
+  const tailLines = headLines(simpleTail)
+  const starLines = headLines(starFields)
 
   const preflight = (req: Http1Request, res: Http1Response, origin: string): void => {
     let fields: string[]
@@ -170,22 +170,17 @@ export function corsService (option: unknown): RequestService | null {
     begin (req: Http1Request, res: Http1Response): boolean {
       const origin = readOrigin(req.head)
       if (origin === undefined) {
-        if (!star) addExtra(res, varyOnly)
+        res.extra += varyLine
         return true
       }
       if (req.method === 'OPTIONS' && readRequestMethod(req.head) !== undefined) {
         preflight(req, res, origin)
         return false
       }
-      if (star) addExtra(res, starFields)
-      else if (matches(origin)) {
-        const extra = res.extra
-        if (extra === null) res.extra = ['access-control-allow-origin', origin, ...simpleTail]
-        else {
-          extra.push('access-control-allow-origin', origin)
-          for (let i = 0; i < simpleTail.length; i++) extra.push(simpleTail[i])
-        }
-      } else addExtra(res, varyOnly)
+      // The Origin echoed is a field value the HTTP layer has checked (no CR, LF or NUL).
+      if (star) res.extra += starLines
+      else if (matches(origin)) res.extra += 'access-control-allow-origin: ' + origin + '\r\n' + tailLines
+      else res.extra += varyLine
       return true
     }
   }

@@ -5,5 +5,5 @@
 
 export { Http1Request, Http1Server } from './http1/connection.ts'
 export type { Http1Limits, Refusal, RefusalListener, RequestListener } from './http1/connection.ts'
-export { Http1Response, writeError, writeHandlerHead } from './http1/response.ts'
+export { headLines, Http1Response, writeError, writeHandlerHead } from './http1/response.ts'
 export type { CloseListener, FinishListener } from './http1/response.ts'

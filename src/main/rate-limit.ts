@@ -18,7 +18,7 @@
 // generation of routes (a WeakMap), and kept across reloads by method, path and limit.
 
 import { IsopoolError } from '../shared/errors.ts'
-import { writeError } from './http1.ts'
+import { headLines, writeError } from './http1.ts'
 import type { Http1Request, Http1Response } from './http1.ts'
 import { knownKeys } from './options.ts'
 import type { RateLimitOptions, RouteRateLimit } from './options.ts'
@@ -68,10 +68,21 @@ interface Limiter {
   limit: string
   /** ratelimit-policy: `max;w=seconds`. */
   policy: string
+  /** The lines every answer gets that never change: ratelimit-limit and ratelimit-policy. */
+  fixed: string
+  /** The start of the combined field, up to its remaining count: `ratelimit: limit=N, remaining=`. */
+  combined: string
 }
 
 function limiter (max: number, window: number, now: () => number): Limiter {
-  return { buckets: new TokenBuckets(max, window, now), limit: String(max), policy: `${max};w=${Math.ceil(window / 1000)}` }
+  const policy = `${max};w=${Math.ceil(window / 1000)}`
+  return {
+    buckets: new TokenBuckets(max, window, now),
+    limit: String(max),
+    policy,
+    fixed: headLines(['ratelimit-limit', String(max), 'ratelimit-policy', policy]),
+    combined: `ratelimit: limit=${max}, remaining=`
+  }
 }
 
 /**
@@ -119,16 +130,9 @@ export function rateLimitService (option: unknown, now: () => number = () => per
       const ok = b.take(keyOf(req))
       const remaining = String(b.remaining)
       const reset = String(Math.ceil(b.resetMs / 1000))
-      const fields = [
-        'ratelimit-limit', l.limit,
-        'ratelimit-remaining', remaining,
-        'ratelimit-reset', reset,
-        'ratelimit', `limit=${l.limit}, remaining=${remaining}, reset=${reset}`,
-        'ratelimit-policy', l.policy
-      ]
-      const extra = res.extra
-      if (extra === null) res.extra = fields
-      else for (let i = 0; i < fields.length; i++) extra.push(fields[i])
+      // Head lines, not fields: the constant ones were joined when the limit was made.
+      res.extra += l.combined + remaining + ', reset=' + reset + '\r\nratelimit-remaining: ' + remaining +
+        '\r\nratelimit-reset: ' + reset + '\r\n' + l.fixed
       if (ok) return true
       const retry = Math.ceil(b.retryMs / 1000)
       writeError(res, new IsopoolError('ISOPOOL_ERR_RATE_LIMITED', { max: b.max, window: b.window, retry }), ['retry-after', String(retry)])

@@ -33,9 +33,7 @@ export function requestIdService (option: unknown): RequestService | null {
       const id = given !== undefined && VALID_ID.test(given) ? given : randomUUID()
       req.id = id
       req.meta += metaField(META_ID, id)
-      const extra = res.extra
-      if (extra === null) res.extra = ['x-request-id', id]
-      else extra.push('x-request-id', id)
+      res.extra += 'x-request-id: ' + id + '\r\n'
       return true
     }
   }

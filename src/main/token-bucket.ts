@@ -10,7 +10,7 @@
 //   - a sweep drops every full bucket each time the map has doubled since the last sweep (O(1)
 //     a take on average, however many keys come and go);
 //   - past `maxKeys` buckets, the least recently used goes (the map is kept in use order: a
-//     bucket taken from moves to its end), so a flood of distinct keys costs at most `maxKeys`
+//     bucket taken from moves to its end, at most once a second), so a flood of distinct keys costs at most `maxKeys`
 //     buckets. Such an evicted key starts again with a full bucket: under a flood that large its
 //     limit leaks, its memory does not.
 
@@ -18,7 +18,12 @@ interface Bucket {
   tokens: number
   /** The clock's time when `tokens` was last brought up to date. */
   at: number
+  /** When it was last moved to the end of the map (the use order). */
+  moved: number
 }
+
+/** How stale a bucket's place in the use order may get before a take moves it (ms). */
+const TOUCH_MS = 1000
 
 /** Buckets kept before the first sweep. */
 const FIRST_SWEEP = 1024
@@ -61,11 +66,17 @@ export class TokenBuckets {
     if (b === undefined) {
       if (map.size >= this.nextSweep) this.sweep(now)
       if (map.size >= this.maxKeys) map.delete(map.keys().next().value!)
-      b = { tokens: max, at: now }
+      b = { tokens: max, at: now, moved: now }
       map.set(key, b)
     } else {
-      map.delete(key) // to the end: the most recently used
-      map.set(key, b)
+      // To the end, as the most recently used — when it was last moved more than a second ago:
+      // eviction only needs the order roughly (it drops the longest unused), and a key that
+      // comes often costs a Map delete and insert once a second, not on every request.
+      if (now - b.moved > TOUCH_MS) {
+        map.delete(key)
+        map.set(key, b)
+        b.moved = now
+      }
       const elapsed = now - b.at
       if (elapsed > 0) {
         const t = b.tokens + elapsed * this.rate

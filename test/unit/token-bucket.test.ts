@@ -83,12 +83,23 @@ describe('TokenBuckets', () => {
     const c = clock()
     const b = new TokenBuckets(1, 60_000, c.now, 3)
     b.take('a'); b.take('b'); b.take('c')
-    expect(b.take('a')).toBe(false) // 'a' used again: now 'b' is the least recent
+    c.advance(1001)
+    expect(b.take('a')).toBe(false) // 'a' used again a second later: now 'b' is the least recent
     b.take('d')
     expect(b.size).toBe(3)
     expect(b.take('a')).toBe(false) // kept, still empty
     expect(b.take('c')).toBe(false) // kept
     expect(b.take('b')).toBe(true) // dropped, so it starts full again
+  })
+
+  it('moves a bucket in the use order at most once a second', () => {
+    const c = clock()
+    const b = new TokenBuckets(1, 60_000, c.now, 2)
+    b.take('a'); b.take('b')
+    expect(b.take('a')).toBe(false) // used again at once: its place is not moved
+    b.take('c') // drops the first in the order: still 'a'
+    expect(b.take('b')).toBe(false) // kept
+    expect(b.take('a')).toBe(true) // dropped, so it starts full again
   })
 
   it('stays bounded under a flood of distinct keys, sweeping as it grows', () => {

@@ -66,9 +66,11 @@ export class Http1Response {
   bytes = 0
   /**
    * Fields the server's services add to whatever head goes out (CORS, the request id, rate-limit
-   * state): a handler's answer, a coded error, a builtin alike (name, value, …; trusted).
+   * state): a handler's answer, a coded error, a builtin alike. Head lines as they go on the
+   * wire, `name: value\r\n` each (headLines()), trusted: a service appends its own with one
+   * string concatenation, and the head takes them with one more.
    */
-  extra: string[] | null = null
+  extra = ''
   /** Told once when this response is over: written whole, or its connection gone first. */
   private finishListener: FinishListener | null = null
 
@@ -119,8 +121,7 @@ export class Http1Response {
       if (name.length === 14 && name.toLowerCase() === 'content-length') length = true
       s += name + ': ' + value + '\r\n'
     }
-    const extra = this.extra
-    if (extra !== null) for (let i = 0; i + 1 < extra.length; i += 2) s += extra[i] + ': ' + extra[i + 1] + '\r\n'
+    if (this.extra !== '') s += this.extra
     this.statusCode = status
     // 1xx, 204 and 304 carry no body; HEAD answers carry the GET answer's headers and no body.
     this.noBody = status < 200 || status === 204 || status === 304 || this.req.method === 'HEAD'
@@ -252,6 +253,13 @@ export class Http1Response {
     listener?.connectionClosed()
     this.finished()
   }
+}
+
+/** Fields (name, value, …) as head lines for Http1Response.extra: `name: value\r\n` each. */
+export function headLines (fields: readonly string[]): string {
+  let s = ''
+  for (let i = 0; i + 1 < fields.length; i += 2) s += fields[i] + ': ' + fields[i + 1] + '\r\n'
+  return s
 }
 
 /** What hears that a response is over (the server's services: the access log, metrics). */

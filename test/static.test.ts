@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import { connect } from 'node:net'
 import { join } from 'node:path'
 import { request } from 'undici'
 import { createServer } from 'isopool'
@@ -282,6 +283,29 @@ describe('large files', () => {
     c.destroy()
     await until('the file to be closed', () => open() === 0)
     expect((await app.get('/assets/hello.txt')).status).toBe(200)
+  })
+})
+
+describe('shutdown', () => {
+  it('close() lets a file being sent finish before it cuts connections', async () => {
+    const own = await start({ isolates: 1, static: { '/assets': publicDir } }, [['GET', '/api/beside', 'static-files.ts#beside']])
+    const sock = connect({ port: Number(new URL(own.url).port), host: '127.0.0.1' })
+    const chunks: Buffer[] = []
+    let received = 0
+    sock.on('data', (b: Buffer) => { chunks.push(b); received += b.byteLength })
+    const ended = new Promise(resolve => sock.once('close', resolve))
+    sock.write('GET /assets/big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+    // The download is under way, and stalls on a client that stops reading, when close() comes.
+    await until('the first bytes', () => received > 0)
+    sock.pause()
+    const closing = own.close()
+    sock.resume()
+    await ended
+    await closing
+    const all = Buffer.concat(chunks)
+    const body = all.subarray(all.indexOf('\r\n\r\n') + 4)
+    expect(body.byteLength).toBe(BIG.byteLength)
+    expect(createHash('sha256').update(body).digest('hex')).toBe(createHash('sha256').update(BIG).digest('hex'))
   })
 })
 

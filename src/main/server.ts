@@ -329,18 +329,20 @@ export class Server {
     this.watcher?.close()
     const http = this.http
     const closed = http.close() // idle connections close now, the others after their response
+    let deadline: NodeJS.Timeout | undefined
+    const late = new Promise<'late'>(resolve => { deadline = setTimeout(resolve, this.options.shutdownTimeout, 'late') })
     if (this.active > 0) {
       const idle = new Promise<void>(resolve => { this.idle = resolve })
-      let deadline: NodeJS.Timeout | undefined
-      const late = new Promise<'late'>(resolve => { deadline = setTimeout(resolve, this.options.shutdownTimeout, 'late') })
       if (await Promise.race([idle, late]) === 'late') {
         const err = new IsopoolError('ISOPOOL_ERR_SHUTTING_DOWN')
         // Those waiting for an isolate, then those on one (a placement's request is its exchange).
         for (const ex of this.dispatcher.takeAll()) ex.shutDown(err)
         for (const p of this.pool.placements()) (p.request as Exchange).shutDown(err)
       }
-      clearTimeout(deadline)
     }
+    // What the services answer themselves (files being sent) finishes in the same time.
+    await Promise.race([this.services.settle(), late])
+    clearTimeout(deadline)
     this.stopping = true
     if (this.sweeper !== null) clearInterval(this.sweeper)
     http.closeAllConnections()

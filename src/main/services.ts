@@ -35,6 +35,9 @@ export interface RequestService {
   message? (isolate: number, msg: IsolateMessage): void
   /** The HTTP layer answered a request itself, before begin() (a malformed head: 400, 431, 408, 501). */
   refused? (refusal: Refusal): void
+  /** The server is closing: resolves once the answers this service gives itself (a file being
+   * sent) are over; close() waits for it, up to shutdownTimeout, before it cuts connections. */
+  settle? (): Promise<void>
   /** The server is closing, its isolates stopped: flush and let go. */
   close? (): void | Promise<void>
 }
@@ -155,6 +158,11 @@ export class Services implements FinishListener {
 
   message (isolate: number, msg: IsolateMessage): void {
     for (const s of this.all) s.message?.(isolate, msg)
+  }
+
+  /** Every service's answers under way are over. */
+  settle (): Promise<void> {
+    return Promise.all(this.all.map(s => s.settle?.())).then(() => {})
   }
 
   async close (): Promise<void> {

@@ -87,6 +87,9 @@ const PREFIX = /^(?:\/[A-Za-z0-9\-._~!$&'()*+,;=:@]+)+$/
 
 export class StaticFiles implements RequestService {
   private readonly mounts: readonly Mount[]
+  /** Files being sent now, and who waits for there to be none (close()). */
+  private sending = 0
+  private waiters: (() => void)[] = []
 
   constructor (mounts: readonly Mount[]) {
     this.mounts = mounts
@@ -108,11 +111,23 @@ export class StaticFiles implements RequestService {
         : new IsopoolError('ISOPOOL_ERR_BAD_REQUEST', { reason: path.reason }))
       return false
     }
+    this.sending++
     new FileAnswer(req, res, mount).send(join(mount.root, path)).catch((err: unknown) => {
       console.error(`isopool: serving ${method} ${pathOf(url)} from ${mount.root} failed:`, err)
       writeError(res, new IsopoolError('ISOPOOL_ERR_INTERNAL'))
+    }).finally(() => {
+      if (--this.sending > 0) return
+      const waiters = this.waiters
+      this.waiters = []
+      for (const w of waiters) w()
     })
     return false
+  }
+
+  /** Resolves once no file is being sent: the server's close() lets downloads finish. */
+  settle (): Promise<void> {
+    if (this.sending === 0) return Promise.resolve()
+    return new Promise(resolve => { this.waiters.push(resolve) })
   }
 
   /** The mount whose prefix `url` is under, at a segment boundary (`/assets/x`, `/assets`,

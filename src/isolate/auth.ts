@@ -250,8 +250,9 @@ export interface JwtOptions {
   jwks?: string | URL | JSONWebKeySet
   /** One public key: a KeyObject, a CryptoKey, a JWK, or PEM (SPKI) text. */
   publicKey?: KeyObject | webcrypto.CryptoKey | JWK | string
-  /** The `alg` values accepted; required, so that no token chooses how it is checked. */
-  algorithms: readonly JwtAlgorithm[]
+  /** The `alg` values accepted, so that no token chooses how it is checked: required with jwks
+   * or publicKey; with a secret, default ['HS256']. */
+  algorithms?: readonly JwtAlgorithm[]
   /** The accepted `aud`: a token must name one of them. */
   audience?: string | readonly string[]
   /** The accepted `iss`. */
@@ -394,6 +395,9 @@ export function jwt<P extends JWTPayload = JWTPayload> (options: JwtOptions): De
 }
 
 function checkAlgorithms (value: unknown, secret: boolean): string[] {
+  // A shared secret verifies HMAC only, whatever a token's header says: HS256 is the one almost
+  // every issuer signs with. A public key's algorithm is the caller's to name.
+  if (value === undefined && secret) return ['HS256']
   if (!Array.isArray(value) || value.length === 0) throw badOption('jwt({ algorithms })', 'must list the accepted algorithms, such as [\'HS256\'] or [\'RS256\']')
   for (const alg of value) {
     const known = Object.hasOwn(HMAC, alg) || ASYMMETRIC.has(alg)

@@ -112,6 +112,13 @@ describe('route middleware', () => {
     expect(r.headers['x-mw']).toBe('global')
   })
 
+  it('of a route() declaration named as module#export, relative to the declaring module', async () => {
+    const r = await app.get('/named')
+    expect(r.status).toBe(200)
+    expect(r.json).toEqual({ trail: ['global', 'route', 'handler'] })
+    expect(r.headers['x-order']).toBe('route, global')
+  })
+
   it('of a given route naming a route() declaration: the route\'s, then the declaration\'s', async () => {
     const r = await app.get('/given/8')
     expect(r.status).toBe(200)
@@ -207,7 +214,7 @@ describe('configuration', () => {
     const s = createServer({ isolates: 1, root: fixtures, modules: ['./middleware-bad-typed.ts'] })
     await expect(s.listen()).rejects.toMatchObject({
       code: 'ISOPOOL_ERR_INVALID_ROUTE',
-      message: expect.stringContaining('middleware[0] is a string, not a function')
+      message: expect.stringContaining('middleware[0] is a number, not a function')
     })
   })
 

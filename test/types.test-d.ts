@@ -79,5 +79,6 @@ export const stamp: Middleware = async (req, next) => {
 // @ts-expect-error a middleware answers with a Response, not a value to serialize
 export const notResponse: Middleware = async () => ({ ok: true })
 export const withMiddleware = route({ method: 'GET', path: '/mw', middleware: [stamp] }, () => 'ok')
-// @ts-expect-error a route() declaration's middleware are functions, not module#export strings
-export const withStrings = route({ method: 'GET', path: '/mw2', middleware: ['./mw.ts#stamp'] }, () => 'ok')
+export const withStrings = route({ method: 'GET', path: '/mw2', middleware: ['./mw.ts#stamp', stamp] }, () => 'ok')
+// @ts-expect-error a route() declaration's middleware are functions or module#export strings
+export const withNumber = route({ method: 'GET', path: '/mw3', middleware: [42] }, () => 'ok')

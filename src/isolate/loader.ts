@@ -65,12 +65,18 @@ export async function loadHandlers (modules: string[], routes: RouteSpec[], disc
   const importedBy: string[] = []
   let namespaces: Record<string, unknown>[]
   let discovered: Record<string, unknown>[]
-  // The middleware modules are served modules too: their setup() resources are opened.
-  const mwModules = [...new Set([...(middleware?.global ?? []), ...routes.flatMap(r => r.middleware ?? [])].map(spec => splitSpec(spec).module))]
+  let mwModules: string[] = []
   let mwNamespaces: Record<string, unknown>[]
   try {
     namespaces = await importEach(modules, declared, importedBy)
     discovered = await importEach(discover, declared, importedBy)
+    // The middleware modules are served modules too: their setup() resources are opened. Those a
+    // route() declaration names as strings are relative to the module that declares it.
+    const declaredSpecs = [
+      ...routes.flatMap(r => declaredStrings(namespaces[r.module][r.export], modules[r.module])),
+      ...discovered.flatMap((ns, i) => Object.values(ns).flatMap(decl => declaredStrings(decl, discover[i])))
+    ]
+    mwModules = [...new Set([...(middleware?.global ?? []), ...routes.flatMap(r => r.middleware ?? []), ...declaredSpecs].map(spec => splitSpec(spec).module))]
     mwNamespaces = await importEach(mwModules, declared, importedBy)
   } finally {
     stopRecording()
@@ -107,7 +113,7 @@ export async function loadHandlers (modules: string[], routes: RouteSpec[], disc
     const own = (route.middleware ?? []).map(mwNamed)
     // A route() declaration named explicitly serves through its adapter.
     if (isRouteDeclaration(fn)) {
-      own.push(...declaredMiddleware(fn.config.middleware, route.method, route.path, `${module}#${route.export}`))
+      own.push(...declaredMiddleware(fn.config.middleware, route.method, route.path, `${module}#${route.export}`, modules[route.module], mwNamed))
       fn = compileAdapter(fn, options, { method: route.method, path: route.path, handler: `${module}#${route.export}` })
     }
     if (typeof fn !== 'function') {
@@ -126,7 +132,7 @@ export async function loadHandlers (modules: string[], routes: RouteSpec[], disc
       compilePath(entry.method, entry.path)
       manifest.push(entry)
       const handler = `${modulePath(discover[i])}#${name}`
-      const own = declaredMiddleware(decl.config.middleware, entry.method, entry.path, handler)
+      const own = declaredMiddleware(decl.config.middleware, entry.method, entry.path, handler, discover[i], mwNamed)
       handlers.push(withChain(handlers.length, compileAdapter(decl, options, { method: entry.method, path: entry.path, handler }) as Handler, own))
       names.push(`${modulePath(discover[i])}#${name}`)
     }
@@ -161,15 +167,31 @@ function splitSpec (spec: string): { module: string, export: string } {
   return hash < 0 ? { module: spec, export: 'default' } : { module: spec.slice(0, hash), export: spec.slice(hash + 1) }
 }
 
-/** A route() declaration's own `middleware`: functions, checked now (ISOPOOL_ERR_INVALID_ROUTE). */
-function declaredMiddleware (list: unknown, method: string, path: string, handler: string): { fn: Middleware, name: string }[] {
+/** A route() declaration's own `middleware`: functions, or `module#export` strings relative to
+ * `base` (the declaring module's URL), checked now (ISOPOOL_ERR_INVALID_ROUTE). */
+function declaredMiddleware (list: unknown, method: string, path: string, handler: string, base: string, named: (spec: string) => { fn: Middleware, name: string }): { fn: Middleware, name: string }[] {
   if (list === undefined) return []
   const fail = (reason: string): never => { throw new IsopoolError('ISOPOOL_ERR_INVALID_ROUTE', { method, path, reason: `${reason} (${handler})` }) }
-  if (!Array.isArray(list)) fail('middleware must be an array of functions')
+  if (!Array.isArray(list)) fail('middleware must be an array of functions or "module#export" strings')
   return (list as unknown[]).map((fn, i) => {
-    if (typeof fn !== 'function') fail(`middleware[${i}] is ${fn === null ? 'null' : `a ${typeof fn}`}, not a function`)
+    if (typeof fn === 'string') return named(declaredSpec(fn, base))
+    if (typeof fn !== 'function') fail(`middleware[${i}] is ${fn === null ? 'null' : `a ${typeof fn}`}, not a function or a "module#export" string`)
     return { fn: fn as Middleware, name: middlewareName(fn, handler, i) }
   })
+}
+
+/** The `module#export` strings among a route() declaration's middleware, resolved against `base`. */
+function declaredStrings (decl: unknown, base: string): string[] {
+  if (!isRouteDeclaration(decl) || !Array.isArray(decl.config.middleware)) return []
+  return (decl.config.middleware as unknown[]).filter((m): m is string => typeof m === 'string').map(m => declaredSpec(m, base))
+}
+
+/** A declaration's `./mw.ts#timing` as `file:///app/routes/mw.ts#timing`: relative paths are the
+ * declaring module's neighbours (as its own imports are); other specifiers are imported as given. */
+function declaredSpec (spec: string, base: string): string {
+  const { module, export: name } = splitSpec(spec)
+  const url = module.startsWith('./') || module.startsWith('../') || module.startsWith('/') ? new URL(module, base).href : module
+  return `${url}#${name}`
 }
 
 /** ISOPOOL_ERR_SETUP_NOT_LOADED for a setup() no served module exports: it names the resource

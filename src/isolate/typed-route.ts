@@ -56,8 +56,9 @@ export interface RouteConfig {
   /** Dependencies (made with depends()): run before the handler, their values its 2nd argument. */
   deps?: Record<string, Dependency>
   /** This route's own middleware, run after the global ones (the `middleware` option) and
-   * before validation, so they see its 422s too (src/isolate/middleware.ts). */
-  middleware?: Middleware[]
+   * before validation, so they see its 422s too (src/isolate/middleware.ts): functions, or
+   * `'./mw.ts#timing'` strings relative to the declaring module. */
+  middleware?: (Middleware | string)[]
   /** false: never compress this route's answers, whatever the compression option says. */
   compression?: boolean
   summary?: string

@@ -1,11 +1,14 @@
 // The main thread's side of the logger option (src/main/logger.ts), without sockets: the option's
 // forms, the level the isolates are told, the access line of an answer, a refusal and a cut-short
-// answer, and an isolate's records written through pino with their own time and err field.
-import { describe, expect, it } from 'vitest'
+// answer, an isolate's records written through pino with their own time and err field; and the
+// access line the service writes itself, byte for byte what logger.info writes, or left to it.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { tracingChannel } from 'node:diagnostics_channel'
+import os from 'node:os'
 import { Writable } from 'node:stream'
 import { pino } from 'pino'
 import type { LoggerOptions } from 'pino'
-import { AccessLog, isolateLevel, isolateLogConfig, loggerService, serverLogger } from '../../src/main/logger.ts'
+import { AccessLog, asDuration, isolateLevel, isolateLogConfig, loggerService, serverLogger } from '../../src/main/logger.ts'
 import { resolveOptions } from '../../src/main/options.ts'
 import type { Http1Request, Http1Response } from '../../src/main/http1.ts'
 import type { ServerOptions } from '../../src/main/options.ts'
@@ -180,5 +183,155 @@ describe('AccessLog', () => {
     expect(flushed).toBe(1)
     const bare = Object.assign(Object.create(logger), { flush: undefined }) as pino.Logger
     await new AccessLog(bare).close()
+  })
+})
+
+describe('AccessLog, writing its line itself', () => {
+  /** A pino destination that keeps each write as it was given: a string, before any encoding. */
+  function captured (): { write (s: string): void, writes: string[] } {
+    const writes: string[] = []
+    return { writes, write (s: string) { writes.push(s) } }
+  }
+
+  /** The access line finished() gives logger.info (what it did before writing it itself). */
+  function infoLine (req: Http1Request, res: Http1Response): [Record<string, unknown>, string] {
+    const duration = Math.round((performance.now() - req.startedAt) * 1000) / 1000
+    const isolate = req.isolate < 0 ? null : req.isolate
+    const line: Record<string, unknown> = req.id === '' ? {} : { id: req.id }
+    Object.assign(line, { method: req.method, url: req.url, status: res.statusCode, duration, bytes: res.bytes, route: req.route, isolate })
+    if (res.writableEnded) return [line, 'request completed']
+    line.aborted = true
+    return [line, 'request aborted']
+  }
+
+  /** Answers whose lines are to come out the same: strings pino escapes (quotes, backslashes,
+   * control characters, a lone surrogate, over 100 characters and under), nulls, aborted. */
+  const cases = (): [Http1Request, Http1Response][] => {
+    const now = performance.now()
+    return [
+      answered({ id: 'r"1\\', method: 'POST', url: '/a"b\\c?d=\u0001&e=\n\t', route: '/a/:b', isolate: 2, startedAt: now - 5.1234567 }, { statusCode: 201, bytes: 17 }),
+      answered({ url: '/caf\u00e9/\u65e5\u672c/\u{1F600}?q=\u2028\u007f', startedAt: now - 0.0004 }, { statusCode: 404, bytes: 0 }),
+      answered({ url: '/lone\ud800surrogate"', route: '/lone"', isolate: 0, startedAt: now - 1000 }, {}),
+      answered({ id: 'x'.repeat(120), url: '/' + 'a"\\'.repeat(40) + '\ud800', startedAt: now - 12.5 }, {}),
+      answered({ url: '/' + '\u00e9'.repeat(101), startedAt: 0 }, {}),
+      answered({ url: '/slow', route: '/slow', isolate: 1, startedAt: now - 30_000.01 }, { statusCode: 0, writableEnded: false }),
+      answered({ id: 'a\u0000b', url: '/', startedAt: now - 0.01 }, { statusCode: 408, bytes: 0, writableEnded: false }),
+      answered({ startedAt: Number.NaN }, {})
+    ]
+  }
+
+  /** finished()'s bytes against logger.info's, for each case; and whether it wrote them itself. */
+  function compare (make: (dest: ReturnType<typeof captured>) => pino.Logger): boolean {
+    const dest = captured()
+    const logger = make(dest)
+    const log = new AccessLog(logger)
+    for (const [req, res] of cases()) {
+      log.finished(req, res)
+      const [line, msg] = infoLine(req, res)
+      logger.info(line, msg)
+      expect(dest.writes, msg).toHaveLength(2)
+      const [mine, pinos] = dest.writes.splice(0)
+      expect(mine).toBe(pinos)
+    }
+    return log.writesDirectly
+  }
+
+  beforeEach(() => { vi.useFakeTimers({ toFake: ['Date', 'performance'], now: Date.UTC(2024, 4, 6, 7, 8, 9, 123) }) })
+  afterEach(() => { vi.useRealTimers() })
+
+  it('writes what logger.info writes, for a plain logger and options pino puts in its line', () => {
+    const plain: [string, (dest: ReturnType<typeof captured>) => pino.Logger][] = [
+      ['default', dest => pino({}, dest)],
+      ['child bindings', dest => pino({}, dest).child({ svc: 'a"b\u00e9', n: 1, url: 'dup' })],
+      ['a child of a child, with options of its own', dest => pino({ level: 'warn' }, dest).child({ a: 1 }).child({ b: [1, { c: null }] }, { level: 'info', serializers: { other: String } })],
+      ['base: null', dest => pino({ base: null }, dest)],
+      ['name', dest => pino({ name: 'app"x' }, dest)],
+      ['isoTime', dest => pino({ timestamp: pino.stdTimeFunctions.isoTime }, dest)],
+      ['unixTime', dest => pino({ timestamp: pino.stdTimeFunctions.unixTime }, dest)],
+      ['no timestamp', dest => pino({ timestamp: false }, dest)],
+      ['a timestamp of the user\'s', dest => pino({ timestamp: () => `,"at":"${Date.now()}ms"` }, dest)],
+      ['crlf', dest => pino({ crlf: true }, dest)],
+      ['level label formatter', dest => pino({ formatters: { level: label => ({ severity: label.toUpperCase() }) } }, dest)],
+      ['bindings formatter', dest => pino({ formatters: { bindings: b => ({ host: b.hostname }) } }, dest)],
+      ['level debug', dest => pino({ level: 'debug' }, dest)],
+      ['an err serializer', dest => pino({ serializers: { err: () => 'e' } }, dest)]
+    ]
+    for (const [name, make] of plain) expect(compare(make), name).toBe(true)
+  })
+
+  it('leaves the line to logger.info when the logger could make it otherwise', () => {
+    const logMethod = function (this: pino.Logger, args: unknown[], method: (...a: unknown[]) => void): void { method.apply(this, args) }
+    const others: [string, (dest: ReturnType<typeof captured>) => pino.Logger][] = [
+      ['log formatter', dest => pino({ formatters: { log: o => ({ ...o, extra: 1 }) } }, dest)],
+      ['redact a key of the line', dest => pino({ redact: ['url'] }, dest)],
+      ['redact another key', dest => pino({ redact: { paths: ['other'], censor: '?' } }, dest)],
+      ['a child\'s redact', dest => pino({}, dest).child({}, { redact: ['id'] })],
+      ['a serializer of a key', dest => pino({ serializers: { url: (u: string) => u.toUpperCase() } }, dest)],
+      ['a child\'s serializer of msg', dest => pino({}, dest).child({}, { serializers: { msg: (m: string) => m + '!' } })],
+      ['mixin', dest => pino({ mixin: () => ({ m: 1 }) }, dest)],
+      ['messageKey', dest => pino({ messageKey: 'message' }, dest)],
+      ['nestedKey', dest => pino({ nestedKey: 'data' }, dest)],
+      ['msgPrefix', dest => pino({ msgPrefix: '[http] ' }, dest)],
+      ['a child\'s msgPrefix', dest => pino({}, dest).child({}, { msgPrefix: '[c] ' })],
+      ['errorKey one of the line\'s', dest => pino({ errorKey: 'url' }, dest)],
+      ['logMethod hook', dest => pino({ hooks: { logMethod } }, dest)],
+      ['streamWrite hook', dest => pino({ hooks: { streamWrite: s => s.replace('GET', 'get') } }, dest)],
+      ['info is not 30', dest => pino({ customLevels: { info: 35 }, useOnlyCustomLevels: true, level: 'info' }, dest) as unknown as pino.Logger],
+      ['multistream', dest => pino({}, pino.multistream([{ stream: dest }]))]
+    ]
+    for (const [name, make] of others) expect(compare(make), name).toBe(false)
+  })
+
+  it('writes one line a write, to pino\'s stream, and follows the level, the bindings and info() as they change', () => {
+    const dest = captured()
+    const logger = pino({}, dest)
+    const log = new AccessLog(logger)
+    const [req, res] = answered({ url: '/a' }, {})
+    log.finished(req, res)
+    expect(dest.writes).toHaveLength(1)
+    expect(dest.writes[0]).toBe(`{"level":30,"time":${Date.now()},"pid":${process.pid},"hostname":${JSON.stringify(os.hostname())},"method":"GET","url":"/a","status":200,"duration":0,"bytes":0,"route":null,"isolate":null,"msg":"request completed"}\n`)
+    logger.level = 'warn'
+    log.finished(req, res)
+    expect(dest.writes).toHaveLength(1)
+    logger.level = 'trace'
+    logger.setBindings({ tenant: 't"1' })
+    log.finished(req, res)
+    expect(dest.writes[1]).toContain(',"tenant":"t\\"1","method":"GET"')
+    // A spy (or a wrapper) put on info() afterwards sees the lines; once it is gone, no more.
+    const spy = vi.spyOn(logger, 'info')
+    log.finished(req, res)
+    expect(spy).toHaveBeenCalledTimes(1)
+    spy.mockRestore()
+    const info = logger.info
+    let wrapped = 0
+    logger.info = function (this: pino.Logger, ...args: Parameters<pino.LogFn>) { wrapped++; info.apply(this, args) } as pino.LogFn
+    log.finished(req, res)
+    logger.info = info
+    log.finished(req, res)
+    expect(wrapped).toBe(1)
+    expect(dest.writes).toHaveLength(5)
+    expect(new Set(dest.writes.slice(1)).size).toBe(1)
+  })
+
+  it('leaves the line to pino while its asJson is traced', () => {
+    const dest = captured()
+    const logger = pino({}, dest)
+    const log = new AccessLog(logger)
+    let traced = 0
+    const handlers = { start () { traced++ }, end () {}, asyncStart () {}, asyncEnd () {}, error () {} }
+    tracingChannel('pino_asJson').subscribe(handlers)
+    try { log.finished(...answered({}, {})) } finally { tracingChannel('pino_asJson').unsubscribe(handlers) }
+    log.finished(...answered({}, {}))
+    expect(traced).toBe(1)
+    expect(dest.writes).toHaveLength(2)
+    expect(dest.writes[0]).toBe(dest.writes[1])
+  })
+
+  it('writes a duration as its number would be written', () => {
+    const check = (micros: number): void => { if (asDuration(micros, micros / 1000) !== String(micros / 1000)) expect(asDuration(micros, micros / 1000), String(micros)).toBe(String(micros / 1000)) }
+    for (let m = 0; m <= 2_000_000; m++) check(m)
+    for (let k = 0; k < 200_000; k++) check(Math.floor(Math.random() * 2 ** 31))
+    for (const m of [2 ** 31 - 1, 2 ** 31, 2 ** 40 + 7, 2 ** 53 - 1, -1, -0, -1234]) check(m)
+    expect(asDuration(Number.NaN, Number.NaN)).toBe('null')
   })
 })

@@ -35,7 +35,9 @@ function hear (match: (m: string) => boolean, count = 1): Promise<void> {
 }
 
 let app: Running
-beforeAll(async () => { app = await start({ isolates: 2 }, routes) })
+beforeAll(async () => {
+  app = await start({ isolates: 2, routes: [{ method: 'GET', path: '/waits-briefly', handler: './streaming.ts#waits', timeout: 100 }] }, routes)
+})
 afterAll(async () => {
   await app?.close()
   channel.close()
@@ -104,6 +106,12 @@ describe('a streamed response', () => {
     ac.abort()
     expect(await pending).toBeInstanceOf(Error)
     await hear(m => m === 'signal:w1')
+  })
+
+  it('req.signal fires when the route\'s timeout passes before the head (the client gets 504)', async () => {
+    const r = await app.get('/waits-briefly?key=t1')
+    expect(r.status).toBe(504)
+    await hear(m => m === 'signal:t1')
   })
 
   it('a slow reader of a 200 MB stream keeps the server\'s memory bounded', async () => {

@@ -99,6 +99,13 @@ describe('a streamed response', () => {
     await Promise.all([hear(m => m === 'finally:h1'), hear(m => m === 'aborted:h1')])
   })
 
+  it('answers HEAD with the head alone, and cancels the stream', async () => {
+    const res = await request(app.url + '/endless?key=head1', { method: 'HEAD', dispatcher: app.agent })
+    expect(res.statusCode).toBe(200)
+    expect(await res.body.text()).toBe('')
+    await hear(m => m === 'finally:head1')
+  })
+
   it('req.signal fires on a handler still running when its client disconnects', async () => {
     const ac = new AbortController()
     const pending = request(app.url + '/waits?key=w1', { dispatcher: app.agent, signal: ac.signal }).catch(err => err as Error)

@@ -157,6 +157,8 @@ export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink
         return
       }
       this.res.write(EMPTY)
+      // No body may follow (HEAD, 204, 304): the stream is not read at all.
+      if (this.res.bodiless) this.endStream()
       return
     }
     if (final) {
@@ -221,6 +223,9 @@ export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink
   }
 
   evacuate (): void {
+    // A stream from an isolate being retired (a reload) or stalled ends now, rather than keep it
+    // for ever; an SSE client reconnects, to a live isolate.
+    if (this.endStream()) return
     if (this.state === 'sending' || this.state === 'running') this.moveIfUnstarted()
   }
 

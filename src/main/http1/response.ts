@@ -80,6 +80,9 @@ export class Http1Response {
     this.shouldKeepAlive = keepAlive
   }
 
+  /** The head written says no body follows (1xx, 204, 304, an answer to HEAD). */
+  get bodiless (): boolean { return this.noBody }
+
   /** The request this answers. */
   get request (): RespondedRequest { return this.req }
 

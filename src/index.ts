@@ -22,6 +22,8 @@ export { apiKey, basic, bearer, jwt } from './handler.ts'
 export type { ApiKeyOptions, BasicOptions, BearerOptions, JwtAlgorithm, JwtOptions } from './handler.ts'
 export type { LogFn, RequestLog } from './handler.ts'
 export type { Middleware } from './handler.ts'
+export { sse } from './handler.ts'
+export type { SseEvent, SseOptions, SseSource } from './handler.ts'
 export type { CorsOptions, RateLimitOptions, RouteRateLimit } from './main/options.ts'
 
 /** Create a server; `createServer(4)` is `createServer({ isolates: 4 })`. */

@@ -39,6 +39,10 @@ export const TYPED: unique symbol = Symbol('isopool.typed')
 export const DETACH: unique symbol = Symbol('isopool.detach')
 /** Key of the body's length in bytes, read without materializing the body. */
 export const BODY_LENGTH: unique symbol = Symbol('isopool.bodyLength')
+/** Key of the method the isolate calls when the main thread gives the request up (an ABORT frame). */
+export const ABORT: unique symbol = Symbol('isopool.abort')
+/** Key of the method the isolate calls when the answer is all sent: a later abort is not heard. */
+export const SETTLE: unique symbol = Symbol('isopool.settle')
 /** Key of the request's Accept-Encoding as received, for response compression (compress.ts). */
 export const ACCEPT_ENCODING: unique symbol = Symbol('isopool.acceptEncoding')
 
@@ -64,6 +68,11 @@ export class IsolateRequest {
   #typedBody: unknown
   #hasTypedBody = false
   #log: RequestLog | undefined
+  /** Made when `signal` is first read. */
+  #abort: AbortController | undefined
+  /** The request was given up. */
+  #aborted = false
+  #settled = false
 
   /**
    * `text` is `method \0 url \0 name \0 value \0 …` as the main thread framed it. `lent`: `body`
@@ -96,6 +105,31 @@ export class IsolateRequest {
       // Its own ArrayBuffer, as a body handed to user code always has (not a slice of a pool).
       this.#body = copyOut(this.#body as Buffer, 0, this.#body.byteLength, true)
     }
+  }
+
+  /**
+   * Fires when the request is given up: its client disconnected, its route's timeout passed
+   * before the response head, or the server shuts down. A response stream being produced is
+   * cancelled then too. Made on first read: a handler that never reads it pays for nothing.
+   */
+  get signal (): AbortSignal {
+    if (this.#abort === undefined) {
+      this.#abort = new AbortController()
+      if (this.#aborted) this.#abort.abort()
+    }
+    return this.#abort.signal
+  }
+
+  /** The main thread gave the request up: `signal` fires (now, or aborted when first read). */
+  [ABORT] (): void {
+    if (this.#aborted || this.#settled) return
+    this.#aborted = true
+    this.#abort?.abort()
+  }
+
+  /** The answer is all sent: nothing will abort the request any more. */
+  [SETTLE] (): void {
+    this.#settled = true
   }
 
   /** The body's length in bytes, without copying a lent body. */

@@ -8,6 +8,7 @@ import type { WireError } from '../shared/errors.ts'
 import { pack } from 'msgpackr'
 import { CONTENT_TYPES, CT_JSON, CT_MSGPACK, CT_NONE, CT_OCTET, CT_TEXT, FLAG_END, HEAD_PREFIX, KIND_BODY, KIND_RES_HEAD, resArg, writeBody, writeHead, writeHeadPrefix } from '../shared/frame.ts'
 import { FrameBacklog } from '../shared/frame-backlog.ts'
+import type { PendingFrame } from '../shared/frame-backlog.ts'
 import { forEachField } from '../shared/head-text.ts'
 import type { RingProducer } from '../shared/ring.ts'
 import { AnswerResponse, takeAnswer } from './answer-response.ts'
@@ -17,6 +18,8 @@ import type { HandlerContext } from './log.ts'
 import { Compressor, encodedText, mayCompress } from './compress.ts'
 import type { CompressionConfig } from '../shared/protocol.ts'
 import { ACCEPT_ENCODING } from './request.ts'
+import { chunkBytes, collect, isStreamSource, readerSource, ResponseStream, sourceOf } from './stream.ts'
+import type { ChunkSource } from './stream.ts'
 import type { IsolateRequest } from './request.ts'
 
 /** A response on its way into the ring; `offset` is how much of the body is in it. */
@@ -91,6 +94,15 @@ export interface AnswerSink<C, T> {
   blob (c: C, blob: Blob): T
   /** What no answer can carry: the coded error answer of `err`. */
   fail (c: C, err: unknown): T
+  /** A ReadableStream or an async iterable of string or byte chunks (src/isolate/stream.ts). */
+  stream (c: C, source: ReadableStream | AsyncIterable<unknown>): T
+}
+
+/** What answer() and result() need of the request: whether it asks for msgpack, and (for a
+ * stream, which its abort cancels) its signal. */
+export interface AnsweredRequest {
+  prefersMsgpack (): boolean
+  readonly signal?: AbortSignal
 }
 
 /**
@@ -115,6 +127,7 @@ export function answer<C, T> (c: C, value: unknown, handler: string, req: { pref
   if (typeof value === 'string') return to.text(c, 200, CT_TEXT, '', value)
   if (value instanceof Uint8Array) return to.bytes(c, 200, CT_OCTET, '', value)
   if (value instanceof Response) return to.response(c, value)
+  if (value instanceof ReadableStream) return to.stream(c, value)
   if (value instanceof ArrayBuffer) return to.bytes(c, 200, CT_OCTET, '', new Uint8Array(value))
   if (typeof value === 'function' || typeof value === 'symbol') {
     return to.fail(c, new IsopoolError('ISOPOOL_ERR_INVALID_RESULT', { handler, type: `a ${typeof value}` }))
@@ -124,6 +137,7 @@ export function answer<C, T> (c: C, value: unknown, handler: string, req: { pref
   if (value !== null && typeof value === 'object' && !isPlain(value)) {
     if (ArrayBuffer.isView(value)) return to.bytes(c, 200, CT_OCTET, '', new Uint8Array(value.buffer, value.byteOffset, value.byteLength))
     if (value instanceof Blob) return to.blob(c, value)
+    if (isStreamSource(value)) return to.stream(c, value)
     const type = unsendable(value, true)
     if (type !== null) return to.fail(c, new IsopoolError('ISOPOOL_ERR_INVALID_RESULT', { handler, type }))
   }
@@ -149,7 +163,13 @@ export class ResponseWriter {
   readonly ring: RingProducer
   readonly dev: boolean
   /** Responses that did not fit yet, in order; while it is not empty new ones queue behind. */
-  private readonly backlog: FrameBacklog<Outgoing>
+  private readonly backlog: FrameBacklog<PendingFrame>
+  /** Response streams being pulled, by request id: CREDIT frames reach them here. */
+  private readonly streams = new Map<number, ResponseStream>()
+  /** The request and handler name of the result() being decided, read synchronously like `busy`
+   * by the paths that may stream. */
+  private resultReq: AnsweredRequest | null = null
+  private resultHandler = ''
   /** µs the handler whose result or error is written next kept the isolate busy; the caller
    * sets it right before result() or error(), which read it synchronously. */
   busy = 0
@@ -165,7 +185,8 @@ export class ResponseWriter {
     bytes: (id, status, ct, text, body) => this.send(id, status, ct, text, body),
     response: (id, res) => res instanceof AnswerResponse ? this.answered(id, res) : this.response(id, res, this.busy),
     blob: (id, blob) => this.blob(id, blob, this.busy),
-    fail: (id, err) => this.error(id, err)
+    fail: (id, err) => this.error(id, err),
+    stream: (id, source) => this.streamed(id, 200, CT_OCTET, '', sourceOf(source), this.busy, this.compressing)
   }
   /** This writer as answer()'s sink for toResponse(): the Response the frames would have carried
    * (the same status, the content type the main thread writes for the CT_* code, the same
@@ -183,13 +204,14 @@ export class ResponseWriter {
     fail: (context, err) => {
       const a = this.errorAnswer(err, context)
       return new AnswerResponse({ status: a.status, ct: CT_JSON, text: a.text, body: a.body, fields: null })
-    }
+    },
+    stream: (_, source) => new Response(byteStream(sourceOf(source)), { headers: { 'content-type': CONTENT_TYPES[CT_OCTET]! } })
   }
 
   constructor (ring: RingProducer, dev: boolean, compression: CompressionConfig | null = null) {
     this.ring = ring
     this.dev = dev
-    this.backlog = new FrameBacklog<Outgoing>(ring)
+    this.backlog = new FrameBacklog<PendingFrame>(ring)
     this.compressor = compression === null ? null : new Compressor(compression)
   }
 
@@ -198,7 +220,9 @@ export class ResponseWriter {
    * that cannot be sent is answered with a coded 500, and the promise (a Response's body is
    * read asynchronously) never rejects.
    */
-  result (id: number, value: unknown, handler: string, req: { prefersMsgpack (): boolean }): void | Promise<void> {
+  result (id: number, value: unknown, handler: string, req: AnsweredRequest): void | Promise<void> {
+    this.resultReq = req
+    this.resultHandler = handler
     try {
       const compressing = this.compressing
       const pending = this.encodeResult(id, value, handler, req)
@@ -300,8 +324,45 @@ export class ResponseWriter {
     }
     for (const cookie of res.headers.getSetCookie()) headers.push(['set-cookie', cookie])
     const text = headerText(headers, this.ring.maxFrame, false)
-    const body = res.body === null ? null : new Uint8Array(await res.arrayBuffer())
-    this.send(id, res.status, CT_NONE, text, body, busy, compressing)
+    if (res.body === null) {
+      this.send(id, res.status, CT_NONE, text, null, busy, compressing)
+      return
+    }
+    if (res.bodyUsed) throw new IsopoolError('ISOPOOL_ERR_RESPONSE_INVALID', { reason: 'its body was already read' })
+    return this.streamed(id, res.status, CT_NONE, text, readerSource(res.body.getReader(), 'a Response body'), busy, compressing)
+  }
+
+  /** The main thread acknowledged `n` bytes of response stream `id` (a CREDIT frame). */
+  credit (id: number, n: number): void {
+    this.streams.get(id)?.credit(n)
+  }
+
+  /**
+   * Answer with a stream's chunks: whole when they all come at once, else as a stream, head first
+   * (src/isolate/stream.ts). Reads the request and handler of the result() under way before its
+   * first await; resolves once the answer is all in the ring (or the backlog). A stream is never
+   * compressed: its chunks go out as they come.
+   */
+  private async streamed (id: number, status: number, ct: number, text: string, source: ChunkSource, busy: number, compressing: Pick<IsolateRequest, typeof ACCEPT_ENCODING> | null): Promise<void> {
+    const handler = this.resultHandler
+    const signal = this.resultReq?.signal
+    const got = await collect(source, handler, signal)
+    if (got.done) {
+      const body = got.parts.length === 1 ? got.parts[0] : Buffer.concat(got.parts, got.bytes)
+      this.send(id, status, ct, text, body, busy, compressing)
+      return
+    }
+    const s = new ResponseStream(id, this.backlog, source, handler)
+    this.streams.set(id, s)
+    const onAbort = (): void => s.abort(signal!.reason)
+    signal?.addEventListener('abort', onAbort, { once: true })
+    if (signal?.aborted === true) s.abort(signal.reason)
+    try {
+      await s.run(status, ct, text, resArg(status, busy), got)
+    } finally {
+      this.streams.delete(id)
+      signal?.removeEventListener('abort', onAbort)
+    }
   }
 
   /** An answer made for middleware by toResponse() and handed back with its body unread: sent as
@@ -520,7 +581,8 @@ export function unsendable (value: object, json: boolean): string | null {
   if (value instanceof WeakSet) return 'a WeakSet'
   const tag = Object.prototype.toString.call(value).slice(8, -1)
   if (typeof v[Symbol.asyncIterator] === 'function') {
-    return `${tag === 'AsyncGenerator' ? 'an async generator' : article(className(value, tag))} (streaming responses are not supported yet)`
+    // Sent as a stream by answer(); never JSON data.
+    return `${tag === 'AsyncGenerator' ? 'an async generator' : article(className(value, tag))} (a stream)`
   }
   if (typeof v[Symbol.iterator] === 'function') {
     return `${tag === 'Generator' ? 'a generator' : article(className(value, tag))} (return an array: [...iterable])`
@@ -542,4 +604,21 @@ function className (value: object, tag: string): string {
 
 function article (name: string): string {
   return (/^[aeiou]/i.test(name) ? 'an ' : 'a ') + name
+}
+
+/** A stream's chunks as a byte ReadableStream (a Response body), pulled as it is read. */
+function byteStream (source: ChunkSource): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    async pull (controller) {
+      const r = await source.next()
+      if (r.done === true) {
+        controller.close()
+        return
+      }
+      const chunk = chunkBytes(r.value)
+      if (chunk === null) throw new TypeError('a response stream yielded a chunk that is not a string or bytes')
+      controller.enqueue(chunk)
+    },
+    cancel (reason) { source.cancel(reason) }
+  }, { highWaterMark: 0 })
 }

@@ -4,7 +4,10 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import { ClaimTable } from '../shared/claims.ts'
 import { IsopoolError } from '../shared/errors.ts'
-import { bodyView, copyOutInto, FLAG_END, FRAME_HEADER, frameFlags, frameId, frameKind, KIND_ABORT, KIND_BODY, KIND_REQ_HEAD, readHead, UNKNOWN_LENGTH } from '../shared/frame.ts'
+import {
+  bodyView, copyOutInto, FLAG_END, FRAME_HEADER, frameArg, frameFlags, frameId, frameKind, KIND_ABORT, KIND_BODY, KIND_CREDIT, KIND_REQ_HEAD, readHead,
+  UNKNOWN_LENGTH
+} from '../shared/frame.ts'
 import { compilePath } from '../shared/path-pattern.ts'
 import type { PathPattern } from '../shared/path-pattern.ts'
 import type { IsolateInit, IsolateMessage, MainMessage, ManifestRoute } from '../shared/protocol.ts'
@@ -15,7 +18,7 @@ import type { ChainHooks } from './middleware.ts'
 import { LogSink, setLogSink } from './log.ts'
 import type { HandlerContext } from './log.ts'
 import { takeMetricDeltas } from './metrics.ts'
-import { DETACH, IsolateRequest } from './request.ts'
+import { ABORT, DETACH, IsolateRequest, SETTLE } from './request.ts'
 import { ResponseWriter } from './respond.ts'
 
 /** A request whose body is still arriving in BODY frames. */
@@ -47,6 +50,14 @@ const clockOffset = performance.timeOrigin - init.epoch
 const partials = new Map<number, PartialRequest>()
 /** Streamed requests whose claim failed: their BODY frames are dropped until the last one. */
 const dropped = new Set<number>()
+/** Requests whose answer is not all sent yet when their handler's synchronous part ends (a
+ * pending handler, a response stream): an ABORT frame reaches them here (req.signal). */
+const inflight = new Map<number, IsolateRequest>()
+
+function untrack (id: number, req: IsolateRequest): void {
+  if (inflight.get(id) === req) inflight.delete(id)
+  req[SETTLE]()
+}
 let handlers: Handler[] = []
 let names: string[] = []
 let manifest: ManifestRoute[] = []
@@ -82,10 +93,12 @@ function run (route: number, id: number, req: IsolateRequest): boolean {
   claims.idle()
   const busy = micros(start)
   if (value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function') {
-    (value as PromiseLike<unknown>).then(v => complete(id, v, route, req, chained ? busy + (lateBusy.get(req) ?? 0) : busy), err => {
+    inflight.set(id, req)
+    ;(value as PromiseLike<unknown>).then(v => complete(id, v, route, req, chained ? busy + (lateBusy.get(req) ?? 0) : busy), err => {
       writer.busy = busy
       writer.compressing = compressible[route] ? req : null
       writer.error(id, err, where(route, req))
+      untrack(id, req)
     })
     return false
   }
@@ -138,7 +151,13 @@ function complete (id: number, value: unknown, route: number, req: IsolateReques
   writer.busy = busy
   writer.compressing = compressible[route] ? req : null
   // Total: whatever the value, one answer goes out and nothing throws or rejects.
-  void writer.result(id, value, names[route], req)
+  const sending = writer.result(id, value, names[route], req)
+  if (sending === undefined) {
+    untrack(id, req)
+    return
+  }
+  inflight.set(id, req)
+  void sending.finally(() => untrack(id, req))
 }
 
 /** Handle every frame that is ready; runs handlers as their requests complete. */
@@ -202,8 +221,13 @@ function drain (): void {
         continue
       }
     } else if (kind === KIND_ABORT) {
-      partials.delete(frameId(requests, pos))
-      dropped.delete(frameId(requests, pos))
+      const id = frameId(requests, pos)
+      partials.delete(id)
+      dropped.delete(id)
+      // Given up while it runs or streams: req.signal fires, a response stream is cancelled.
+      inflight.get(id)?.[ABORT]()
+    } else if (kind === KIND_CREDIT) {
+      writer.credit(frameId(requests, pos), frameArg(requests, pos))
     } else {
       throw new IsopoolError('ISOPOOL_ERR_FRAME_INVALID', { reason: `unknown frame kind ${kind} in the request ring` })
     }
@@ -226,6 +250,8 @@ port.on('message', (msg: MainMessage) => {
   if (msg.type === 'stop') {
     running = false
     requests.interrupt()
+    // Shutting down: what still runs or streams is given up (its stream's finally runs).
+    for (const req of inflight.values()) req[ABORT]()
     // Close the setup() resources, then the port: its listener is what keeps this thread's
     // event loop alive (waitAsync does not), so the isolate ends once user code is done.
     void teardown().finally(() => port.close())

@@ -10,7 +10,14 @@
 //   timeout     queued, or not claimed yet  → 503 ISOPOOL_ERR_NO_ISOLATE (it never ran, and never will)
 //               claimed                     → 504 ISOPOOL_ERR_TIMEOUT (its late answer is dropped)
 //               responding                  → the connection is cut (the status is out already)
+//               streaming                   → no timeout: a stream lives until it ends, its client
+//                                             goes, or the server shuts down (endStream)
 //   client gone queued → withdrawn · placed → taken back if not claimed, else its answer dropped
+//               and the isolate told (ABORT: req.signal fires, a response stream is cancelled)
+//
+// A streamed answer (RES_HEAD of unknown length) goes out chunked, each BODY frame written to the
+// socket as it comes; its bytes are acknowledged to the isolate (Placement.credit, CREDIT frames)
+// once the socket has taken them, at once or on 'drain', so a slow client pauses the producer.
 //   isolate lost  not claimed → moved, body and all · claimed → 502 ISOPOOL_ERR_ISOLATE_EXITED
 //
 // A request is run at most once: whether the isolate started it is decided by one
@@ -40,6 +47,7 @@ export interface ExchangeContext {
 }
 
 let nextSeq = 0
+const EMPTY = new Uint8Array(0)
 /** Bytes a waiting request holds besides its head text: its Exchange, Http1Request and
  * Http1Response, and a share of its connection's buffers. */
 const WAITING_OVERHEAD = 2048
@@ -72,6 +80,15 @@ export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink
   private reading = false
   /** The whole body has been read from the client. */
   private bodyEnded = false
+  /** Its answer is a stream (responding, chunked, acknowledged by credit). */
+  streaming = false
+  /** Stream bytes written while the socket needed a drain: acknowledged on 'drain'. */
+  private owed = 0
+  private readonly drained = (): void => {
+    const n = this.owed
+    this.owed = 0
+    if (this.state !== 'done') this.placement?.credit(n)
+  }
 
   constructor (req: Http1Request, res: Http1Response, route: RouteInfo, ctx: ExchangeContext) {
     this.req = req
@@ -127,6 +144,23 @@ export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink
     if (this.state === 'done') return // given up: the late answer is dropped
     this.state = 'responding'
     const ok = writeHandlerHead(this.res, status, ct, text, bodyLen)
+    if (bodyLen === UNKNOWN_LENGTH && !final) {
+      // A stream: the timeout covered the time to this head; the head goes out now.
+      this.streaming = true
+      if (this.timer !== null) {
+        clearTimeout(this.timer)
+        this.timer = null
+      }
+      if (!ok) {
+        this.placement?.abandon()
+        this.finish()
+        return
+      }
+      this.res.write(EMPTY)
+      // No body may follow (HEAD, 204, 304): the stream is not read at all.
+      if (this.res.bodiless) this.endStream()
+      return
+    }
     if (final) {
       // Head and body leave in one socket write, copied once out of the ring.
       if (ok) this.res.endFrom(data, start, end)
@@ -140,6 +174,14 @@ export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink
     if (this.state === 'done') return
     const open = !this.res.writableEnded && !this.res.destroyed
     if (open && end > start) this.res.write(copyOut(data, start, end))
+    if (this.streaming && open && !final && end > start) {
+      // Acknowledge what the socket took; what it holds beyond its highWaterMark, once drained.
+      if (this.owed === 0 && !this.res.needsDrain) this.placement?.credit(end - start)
+      else {
+        if (this.owed === 0) this.res.onDrain(this.drained)
+        this.owed += end - start
+      }
+    }
     if (final) {
       if (open) this.res.end()
       this.finish()
@@ -164,7 +206,26 @@ export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink
     this.fail(reason)
   }
 
+  /** The isolate's response stream failed midway: the client must not take it as complete. */
+  broken (): void {
+    this.placement = null
+    if (this.state !== 'done') this.cut()
+  }
+
+  /** The server shuts down: a stream under way ends now (its isolate cancels it), the chunked
+   * body finished cleanly. True when this was a stream. */
+  endStream (): boolean {
+    if (this.state !== 'responding' || !this.streaming) return false
+    this.placement?.abandon()
+    this.res.end()
+    this.finish()
+    return true
+  }
+
   evacuate (): void {
+    // A stream from an isolate being retired (a reload) or stalled ends now, rather than keep it
+    // for ever; an SSE client reconnects, to a live isolate.
+    if (this.endStream()) return
     if (this.state === 'sending' || this.state === 'running') this.moveIfUnstarted()
   }
 
@@ -306,6 +367,7 @@ export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink
 
   /** End the connection: an answer under way cannot be completed. */
   private cut (): void {
+    this.placement?.abandon()
     this.res.destroy()
     this.finish()
   }

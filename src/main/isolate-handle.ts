@@ -13,7 +13,7 @@ import type { EventLoopUtilization } from 'node:perf_hooks'
 import { ClaimTable, createClaimBuffer, nextRequestId } from '../shared/claims.ts'
 import { IsopoolError } from '../shared/errors.ts'
 import {
-  copyOut, FLAG_END, FRAME_HEADER, frameFlags, frameId, frameKind, HEAD_PREFIX, KIND_ABORT, KIND_BODY, KIND_REQ_HEAD,
+  copyOut, FLAG_END, FRAME_HEADER, frameFlags, frameId, frameKind, HEAD_PREFIX, KIND_ABORT, KIND_BODY, KIND_CREDIT, KIND_REQ_HEAD,
   KIND_RES_HEAD, readHead, resBusyMicros, resStatus, UNKNOWN_LENGTH, writeBody, writeHead, writeWholeHead
 } from '../shared/frame.ts'
 import { FrameBacklog } from '../shared/frame-backlog.ts'
@@ -41,6 +41,8 @@ export interface PlacementSink {
   evacuate (): void
   /** A frame of the request that waited for ring space is in the ring now. */
   resume (): void
+  /** The isolate's response stream failed midway (an ABORT frame): the answer cannot complete. */
+  broken (): void
 }
 
 /** What the handle takes: a request routed by this isolate's generation. */
@@ -104,6 +106,11 @@ export class Placement {
   answering = false
   /** Gone from the handle: answered whole, taken back, aborted, or the isolate died. */
   closed = false
+  /** Its RES_HEAD said the body streams (UNKNOWN_LENGTH): it is answered in BODY frames until
+   * END, acknowledged by credit(). */
+  streaming = false
+  /** An ABORT went to the isolate for it (it runs on, and still ends its answer). */
+  aborted = false
 
   constructor (handle: IsolateHandle, request: PlaceableRequest, id: number, slot: number, mode: Mode) {
     this.handle = handle
@@ -153,7 +160,21 @@ export class Placement {
     if (this.closed) return
     if (this.revoke() !== null) return
     // Streamed and not all sent: the isolate drops the partial body on an ABORT.
-    if (this.mode === 'stream' && !this.sent && !this.answering) this.handle.abort(this)
+    if (this.mode === 'stream' && !this.sent && !this.answering) {
+      this.handle.abort(this)
+      return
+    }
+    // Running, or streaming its answer: the ABORT fires its req.signal and cancels its stream;
+    // it keeps its place until its answer ends (a stream ends at once, with an empty END).
+    if (!this.aborted) {
+      this.aborted = true
+      this.handle.signalAbort(this)
+    }
+  }
+
+  /** `n` bytes of its response stream are written to the socket: the isolate may pull more. */
+  credit (n: number): void {
+    if (!this.closed && !this.aborted && n > 0) this.handle.credit(this, n)
   }
 
   /** The bytes of the body this placement was given, copied out of the ring where they lie. */
@@ -180,12 +201,15 @@ class OutFrame {
   readonly chunk: Uint8Array | null
   offset = 0
   readonly final: boolean
+  /** A CREDIT frame's byte count. */
+  readonly arg: number
 
-  constructor (p: Placement, kind: number, chunk: Uint8Array | null, final: boolean) {
+  constructor (p: Placement, kind: number, chunk: Uint8Array | null, final: boolean, arg = 0) {
     this.p = p
     this.kind = kind
     this.chunk = chunk
     this.final = final
+    this.arg = arg
   }
 
   write (): boolean {
@@ -195,6 +219,7 @@ class OutFrame {
     if (this.kind === KIND_ABORT) return writeBody(ring, KIND_ABORT, p.id, null, 0, false) >= 0
     // Taken back or gone while it waited: nothing to send.
     if (p.closed) return true
+    if (this.kind === KIND_CREDIT) return writeBody(ring, KIND_CREDIT, p.id, null, 0, false, this.arg) >= 0
     if (this.kind === KIND_REQ_HEAD) {
       if (p.mode === 'whole') {
         const at = writeWholeHead(ring, KIND_REQ_HEAD, p.id, p.request.route.index, p.slot, p.request.text, p.parts!, p.request.bodyLen)
@@ -425,6 +450,17 @@ export class IsolateHandle {
     this.forget(p, false)
   }
 
+  /** Tell the isolate a request it runs (or streams the answer of) is given up; it stays here
+   * until its answer ends. */
+  signalAbort (p: Placement): void {
+    this.backlog.add(new OutFrame(p, KIND_ABORT, null, false))
+  }
+
+  /** Acknowledge `n` bytes of `p`'s response stream (frame.ts, CREDIT). */
+  credit (p: Placement, n: number): void {
+    this.backlog.add(new OutFrame(p, KIND_CREDIT, null, false, n))
+  }
+
   /** `p` leaves this isolate: answered whole (`answered`), or taken back, aborted, lost. */
   forget (p: Placement, answered: boolean): void {
     if (p.closed) return
@@ -554,6 +590,7 @@ export class IsolateHandle {
         if (p !== undefined) {
           const end = (h.flags & FLAG_END) !== 0
           p.answering = true
+          if (!end && h.bodyLen === UNKNOWN_LENGTH) p.streaming = true
           // What the handler cost the isolate, as it measured it: the route's cost for placement.
           p.request.route.cost.observe(resBusyMicros(h.arg) / 1000)
           // The sink may give the request up (a failed head): forget it here either way.
@@ -577,6 +614,17 @@ export class IsolateHandle {
               this.forget(p, true)
               freed = true
             }
+          }
+        }
+      } else if (kind === KIND_ABORT) {
+        // A response stream failed in the isolate: its answer cannot complete.
+        const p = this.pending.get(frameId(ring, pos))
+        if (p !== undefined) {
+          try {
+            p.request.sink.broken()
+          } finally {
+            this.forget(p, true)
+            freed = true
           }
         }
       } else {

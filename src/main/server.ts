@@ -331,6 +331,9 @@ export class Server {
     const closed = http.close() // idle connections close now, the others after their response
     let deadline: NodeJS.Timeout | undefined
     const late = new Promise<'late'>(resolve => { deadline = setTimeout(resolve, this.options.shutdownTimeout, 'late') })
+    // Streamed answers end now (an endless stream would never let close() finish): the isolate
+    // cancels each, the client gets the end of its chunked body.
+    for (const p of this.pool.placements()) (p.request as Exchange).endStream()
     if (this.active > 0) {
       const idle = new Promise<void>(resolve => { this.idle = resolve })
       if (await Promise.race([idle, late]) === 'late') {

@@ -22,7 +22,23 @@
 //             ┌ textLen u32 ┬ bodyLen u32 ┬ text (latin1) ─────────────┬ body bytes … ┐
 //             text = extra header names and values joined by \0
 //   BODY      both ways        payload = body bytes that follow the HEAD of the same id
-//   ABORT     main → isolate   a streamed request will not complete; drop what was received
+//   ABORT     main → isolate   the request is given up (its client left, its time ran out, the
+//                              server shuts down): drop a partial body, abort `req.signal`,
+//                              cancel a response stream. The isolate still ends its answer.
+//             isolate → main   a streamed response failed midway: cut the connection
+//   CREDIT    main → isolate   arg = bytes of a streamed response written to the socket
+//
+// A streamed response (RES_HEAD with bodyLen UNKNOWN_LENGTH and no END) is flow-controlled by
+// credit: the isolate may have at most STREAM_WINDOW bytes of it not yet acknowledged, and
+// awaits credit before it pulls the next chunk from the handler's stream. The main thread
+// acknowledges each BODY frame once its bytes are in the socket and the socket needs no drain
+// (else on 'drain'), so a slow client stops the producer with bounded memory on both sides:
+//
+//   isolate                          main thread                         client
+//   pull chunk ──BODY(n)──▶ response ring ──▶ socket.write ─────────────▶ reads
+//      ▲  unacked += n                          │ drained (or not full)
+//      └── unacked -= n ◀──CREDIT(n)── request ring
+//   unacked ≥ STREAM_WINDOW: the pull loop waits
 //
 // flags.END marks the last frame of a message: a HEAD with END carries the whole body inline.
 // Strings are latin1 because that is how the HTTP layer reads the request line and headers: one
@@ -35,6 +51,9 @@ export const KIND_REQ_HEAD = 1
 export const KIND_RES_HEAD = 2
 export const KIND_BODY = 3
 export const KIND_ABORT = 4
+export const KIND_CREDIT = 5
+/** Bytes of a streamed response the isolate may have unacknowledged (see CREDIT above). */
+export const STREAM_WINDOW = 256 * 1024
 
 export const FLAG_END = 1
 
@@ -132,17 +151,17 @@ export function writeWholeHead (
 }
 
 /**
- * Write a BODY (or ABORT) frame with as much of `body` from `offset` as fits now; at least one
+ * Write a BODY (or ABORT, or CREDIT with `arg`) frame with as much of `body` from `offset` as fits now; at least one
  * byte unless the body is empty. Returns the bytes written, or -1 when nothing could be written.
  */
 export function writeBody (
-  ring: RingProducer, kind: number, id: number, body: Uint8Array | null, offset: number, final: boolean
+  ring: RingProducer, kind: number, id: number, body: Uint8Array | null, offset: number, final: boolean, arg = 0
 ): number {
   const rest = body === null ? 0 : body.byteLength - offset
   const pos = ring.reserve(FRAME_HEADER + (rest > 0 ? 1 : 0), FRAME_HEADER + rest)
   if (pos < 0) return -1
   const n = Math.min(rest, ring.reserved - FRAME_HEADER)
-  writeFrameHeader(ring, pos, FRAME_HEADER + n, kind, final && n === rest ? FLAG_END : 0, 0, id, 0)
+  writeFrameHeader(ring, pos, FRAME_HEADER + n, kind, final && n === rest ? FLAG_END : 0, 0, id, arg)
   if (n > 0) copyIn(ring.data, pos + FRAME_HEADER, body!, offset, offset + n)
   ring.commit(FRAME_HEADER + n)
   return n
@@ -196,6 +215,7 @@ export const resBusyMicros = (arg: number): number => arg >>> 16
 export const frameKind = (ring: RingConsumer, pos: number): number => ring.data[pos + 4]
 export const frameFlags = (ring: RingConsumer, pos: number): number => ring.data[pos + 5]
 export const frameId = (ring: RingConsumer, pos: number): number => ring.u32[(pos >>> 2) + 2]
+export const frameArg = (ring: RingConsumer, pos: number): number => ring.u32[(pos >>> 2) + 3]
 
 /** Decode the HEAD frame at `pos` (whose length peek() checked against the ring). */
 export function readHead (ring: RingConsumer, pos: number): HeadFrame {

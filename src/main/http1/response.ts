@@ -5,7 +5,7 @@
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import { errorBody, IsopoolError } from '../../shared/errors.ts'
-import { CONTENT_TYPES } from '../../shared/frame.ts'
+import { CONTENT_TYPES, UNKNOWN_LENGTH } from '../../shared/frame.ts'
 import { fieldList } from '../../shared/head-text.ts'
 import { BAD_VALUE, isStatus, NOSNIFF, TOKEN } from '../../shared/http-syntax.ts'
 import { CLOSE } from './syntax.ts'
@@ -79,6 +79,9 @@ export class Http1Response {
     this.req = req
     this.shouldKeepAlive = keepAlive
   }
+
+  /** The head written says no body follows (1xx, 204, 304, an answer to HEAD). */
+  get bodiless (): boolean { return this.noBody }
 
   /** The request this answers. */
   get request (): RespondedRequest { return this.req }
@@ -316,7 +319,8 @@ export function writeHandlerHead (res: Http1Response, status: number, ct: number
   if (type !== undefined) headers.push('content-type', type)
   if (text.length > 0) headers.push(...fieldList(text))
   // 204 and 304 carry no body and no length (RFC 9110 §8.6).
-  if (status !== 204 && status !== 304) headers.push('content-length', String(bodyLen))
+  // A stream's length is unknown (UNKNOWN_LENGTH): no Content-Length, so it goes chunked.
+  if (status !== 204 && status !== 304 && bodyLen !== UNKNOWN_LENGTH) headers.push('content-length', String(bodyLen))
   try {
     res.writeHead(status, headers)
     return true

@@ -6,28 +6,14 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Writable } from 'node:stream'
-import { pino } from 'pino'
-import type { LoggerOptions } from 'pino'
 import { createServer } from 'isopool'
 import { fixtures, start } from './helpers.ts'
 import type { Running } from './helpers.ts'
+import { memoryLogger } from './memory-logger.ts'
+import type { Line } from './memory-logger.ts'
 import { until } from './observe.ts'
 import { withConn } from './raw-http.ts'
 
-type Line = Record<string, any>
-
-/** A pino logger writing into `lines`, one parsed JSON object per line. */
-function memoryLogger (options: LoggerOptions = {}): { logger: pino.Logger, lines: Line[] } {
-  const lines: Line[] = []
-  const stream = new Writable({
-    write (chunk: Buffer, _encoding, done) {
-      for (const text of chunk.toString('utf8').split('\n')) if (text !== '') lines.push(JSON.parse(text))
-      done()
-    }
-  })
-  return { logger: pino(options, stream), lines }
-}
 
 const at = (name: string): string => `${fixtures}logging.ts#${name}`
 

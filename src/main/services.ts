@@ -66,8 +66,6 @@ export interface ServiceIsolate {
 
 /** The services the options turn on, in the order their hooks run. */
 export function createServices (options: ResolvedOptions, host: ServiceHost): RequestService[] {
-  void host
-  void options
   const services: RequestService[] = []
   // The request id first: every other service's answers (a preflight, a 429) carry it.
   const id = requestIdService(options.given.requestId)
@@ -117,8 +115,6 @@ export class Services implements FinishListener {
       }
     }
   }
-
-  get any (): boolean { return this.all.length > 0 }
 
   /** begin() has anything to do: a service with a begin hook, or one that hears the end. */
   get begins (): boolean { return this.beginners.length > 0 || this.listens }

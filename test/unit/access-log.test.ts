@@ -5,27 +5,15 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { tracingChannel } from 'node:diagnostics_channel'
 import os from 'node:os'
-import { Writable } from 'node:stream'
 import { pino } from 'pino'
 import type { LoggerOptions } from 'pino'
 import { AccessLog, asDuration, isolateLevel, isolateLogConfig, loggerService, serverLogger } from '../../src/main/logger.ts'
 import { resolveOptions } from '../../src/main/options.ts'
+import { memoryLogger } from '../memory-logger.ts'
 import type { Http1Request, Http1Response } from '../../src/main/http1.ts'
 import type { ServerOptions } from '../../src/main/options.ts'
 import type { LogRecord } from '../../src/shared/protocol.ts'
 
-type Line = Record<string, any>
-
-function memoryLogger (options: LoggerOptions = {}): { logger: pino.Logger, lines: Line[] } {
-  const lines: Line[] = []
-  const stream = new Writable({
-    write (chunk: Buffer, _encoding, done) {
-      for (const text of chunk.toString('utf8').split('\n')) if (text !== '') lines.push(JSON.parse(text))
-      done()
-    }
-  })
-  return { logger: pino(options, stream), lines }
-}
 
 const resolved = (logger: ServerOptions['logger']) => resolveOptions({ isolates: 1, logger })
 

@@ -62,7 +62,12 @@ describe('Services', () => {
   })
 
   it('is nothing at all without services', () => {
-    expect(new Services([]).any).toBe(false)
-    expect(new Services([{ close: () => {} }]).any).toBe(true)
+    const none = new Services([])
+    expect([none.begins, none.admits]).toEqual([false, false])
+    // A service with only a close() hook gives a request nothing to do either.
+    const closing = new Services([{ close: () => {} }])
+    expect([closing.begins, closing.admits]).toEqual([false, false])
+    expect(new Services([{ admit: () => true }]).admits).toBe(true)
+    expect(new Services([{ finished: () => {} }]).begins).toBe(true) // it times the request
   })
 })

@@ -56,7 +56,7 @@ export interface ServiceIsolate {
   readonly index: number
   /** Ask it for a metrics report (an IsolateMessage 'metrics' with the same id comes back). */
   post (msg: { type: 'metrics', id: number }): void
-  /** 'starting' | 'ready' | 'stalled' | 'suspect' | 'stopping'. */
+  /** 'ready' | 'stalled' | 'suspect' | 'stopping' (IsolateHandle.state). */
   readonly state: string
   /** Event-loop utilization since it started, 0 to 1. */
   utilization (): number

@@ -24,7 +24,8 @@ import { parseArgs } from 'node:util'
 import { brotliDecompressSync, gunzipSync, inflateSync, zstdDecompressSync } from 'node:zlib'
 import { Pool } from 'undici'
 import type { Dispatcher } from 'undici'
-import { processTree, RssSampler, treeCpuS } from './proc.ts'
+import { processTree, RssSampler, threadCosts, threadSamples, treeCpuS } from './proc.ts'
+import type { ThreadCosts } from './proc.ts'
 import { SCENARIO_NAMES, SCENARIOS } from './scenarios.ts'
 
 export interface Latency {
@@ -70,6 +71,9 @@ export interface LoadResult {
   /** serverCpuS in % of one core, and per 1,000 requests. */
   serverCpuPct: number | null
   cpuSPer1k: number | null
+  /** Per request, by thread role (main threads, worker threads / isolates, the rest): CPU µs and
+   * wake-ups (voluntary context switches) in the measured window (--pid, Linux). */
+  threads: ThreadCosts | null
   /** Peak resident memory of the server's process tree, bytes (sampled; VmHWM for one process). */
   peakRssBytes: number | null
   /** Processes in the server's tree. */
@@ -240,9 +244,11 @@ const rss = tree === null ? null : new RssSampler(tree)
 
 // CPU samples at the edges of the measured window.
 let serverCpu0: number | null = null
+let threads0: ReturnType<typeof threadSamples> | null = null
 let loadCpu0 = process.cpuUsage()
 setTimeout(() => {
   serverCpu0 = tree === null ? null : treeCpuS(tree)
+  threads0 = tree === null ? null : threadSamples(tree)
   loadCpu0 = process.cpuUsage()
 }, warmupMs).unref()
 
@@ -253,6 +259,7 @@ for (let i = 0; i < connections * pipelining; i++) {
 }
 await sleep(endAt - performance.now())
 const serverCpu1 = tree === null ? null : treeCpuS(tree)
+const threads1 = tree === null ? null : threadSamples(tree)
 const loadCpu = process.cpuUsage(loadCpu0)
 const peakRss = rss === null ? null : rss.stop()
 // Requests in flight at the end do not count (their completion is outside the window), unless
@@ -295,6 +302,7 @@ const result: LoadResult = {
   serverCpuS,
   serverCpuPct: serverCpuS === null ? null : serverCpuS / (durationMs / 1000) * 100,
   cpuSPer1k: serverCpuS === null || completed === 0 ? null : serverCpuS / completed * 1000,
+  threads: threads0 === null || threads1 === null ? null : threadCosts(threads0, threads1, completed),
   peakRssBytes: peakRss,
   serverProcesses: tree === null ? null : tree.length,
   loadCpuPct: (loadCpu.user + loadCpu.system) / 1e3 / durationMs * 100

@@ -98,3 +98,61 @@ export class RssSampler {
     return this.peak
   }
 }
+
+// ── per thread: CPU and wake-ups, by role ──────────────────────────────────────────────────────
+
+/** What a thread does in the target: the main thread of a process (isopool's accept loop, each
+ * cluster worker's event loop), a worker thread (isopool's isolates, named `isopool isolate N`;
+ * piscina's workers), or the rest (V8's platform threads, libuv's pool). */
+export type ThreadRole = 'main' | 'isolates' | 'other'
+/** Node's own helper threads, by their /proc comm (15 characters at most). */
+const HELPER_THREADS = /^(V8Worker|DelayedTaskSche|SignalInspector|libuv-worker|node|inspector)/
+
+/** One thread's counters at one moment: CPU ticks and voluntary context switches (each one a
+ * sleep, so each one a wake-up the thread needed later). */
+interface ThreadSample { role: ThreadRole, user: number, sys: number, wakes: number }
+
+/** Per thread (pid/tid) of a set of processes, now. */
+export function threadSamples (pids: number[]): Map<string, ThreadSample> {
+  const out = new Map<string, ThreadSample>()
+  for (const pid of pids) {
+    let tids: string[]
+    try {
+      tids = readdirSync(`/proc/${pid}/task`)
+    } catch {
+      continue
+    }
+    for (const tid of tids) {
+      try {
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1')
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+        const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
+        const wakes = Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'latin1'))?.[1] ?? 0)
+        const role: ThreadRole = Number(tid) === pid ? 'main' : HELPER_THREADS.test(comm) ? 'other' : 'isolates'
+        out.set(`${pid}/${tid}`, { role, user: Number(f[11]), sys: Number(f[12]), wakes })
+      } catch {} // the thread ended meanwhile
+    }
+  }
+  return out
+}
+
+/** CPU µs (user, kernel) and wake-ups per request of the threads of one role. */
+export interface RoleCost { userUs: number, sysUs: number, wakes: number }
+export type ThreadCosts = Record<ThreadRole, RoleCost>
+
+/** What each role of threads spent per request between two samples (a thread that started in
+ * between counts from zero; one that ended is left out). */
+export function threadCosts (before: Map<string, ThreadSample>, after: Map<string, ThreadSample>, requests: number): ThreadCosts | null {
+  if (requests <= 0) return null
+  const zero = (): RoleCost => ({ userUs: 0, sysUs: 0, wakes: 0 })
+  const costs: ThreadCosts = { main: zero(), isolates: zero(), other: zero() }
+  const perTick = 1e6 / TICKS / requests
+  for (const [id, a] of after) {
+    const b = before.get(id) ?? { user: 0, sys: 0, wakes: 0 }
+    const c = costs[a.role]
+    c.userUs += (a.user - b.user) * perTick
+    c.sysUs += (a.sys - b.sys) * perTick
+    c.wakes += (a.wakes - b.wakes) / requests
+  }
+  return costs
+}

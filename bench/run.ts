@@ -32,6 +32,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { chartSvg } from './chart.ts'
 import type { LoadResult } from './load.ts'
+import type { RoleCost, ThreadCosts } from './proc.ts'
 import { CPU_ITERATIONS, cpuWork, SCENARIO_NAMES, SCENARIOS, setupDb } from './scenarios.ts'
 import { costLimit, parseServiceSet, SERVICE_NAMES, serviceSets } from './service-sets.ts'
 import { runWrk, wrkAvailable } from './wrk.ts'
@@ -65,6 +66,7 @@ ${Object.keys(SCENARIOS).map(n => `  ${n.padEnd(14)} ${SCENARIOS[n]().descriptio
 
 Targets, each its own process, fresh per measurement:
   isopool[-N]          isopool, N isolates (without -N: one target per --isolates size)
+  isopool[-N]@POLICY   the same with the placement option set: isopool-2@spread, isopool-2@warm
   node-http            bare node:http
   fastify              Fastify 5, handlers inline
   fastify-piscina[-N]  Fastify 5 + piscina.run, N threads (without -N: --peer-size)
@@ -147,15 +149,24 @@ for (const raw of opts.targets.split(',')) {
     : serviceSets(spec.slice(colon + 1)) ?? fail(`unknown service set in "${spec}"; known: off, all, each, ${SERVICE_NAMES.join(', ')}, or several joined by +`)
   if (colon >= 0 && !/^(isopool(-\d+)?|fastify)$/.test(name)) fail(`"${spec}": only isopool[-N] and fastify take a set of services`)
   const bases: Omit<Target, 'services' | 'base'>[] = []
-  const m = /^(isopool|fastify-piscina|cluster)(?:-(\d+))?$/.exec(name)
+  // isopool[-N]@POLICY: isopool with that placement policy (the `placement` option).
+  const m = /^(isopool|fastify-piscina|cluster)(?:-(\d+))?(?:@([a-z]+))?$/.exec(name)
   if (m !== null) {
     const family = m[1]
+    const policy = m[3]
+    if (policy !== undefined && family !== 'isopool') fail(`"${name}": only isopool[-N] takes a placement policy (@${policy})`)
     const sizes = m[2] !== undefined ? [Number(m[2])] : family === 'isopool' ? isolateSizes : [peerSize]
     for (const size of sizes) {
       if (!(size >= 1)) fail(`bad pool size in "${name}"`)
       const file = `targets/${family}.ts`
       const flag = family === 'isopool' ? '--isolates' : family === 'cluster' ? '--workers' : '--threads'
-      bases.push({ name: `${family}-${size}`, family, size, file, args: [flag, String(size)] })
+      bases.push({
+        name: `${family}-${size}${policy === undefined ? '' : `@${policy}`}`,
+        family,
+        size,
+        file,
+        args: [flag, String(size), ...(policy === undefined ? [] : ['--placement', policy])]
+      })
     }
   } else if (name === 'node-http' || name === 'fastify') {
     bases.push({ name, family: name, size: null, file: `targets/${name}.ts`, args: [] })
@@ -393,7 +404,9 @@ function describe (r: Outcome): string {
   const light = r.classes.light
   return `${fmt(r.rps, 0).padStart(8)} req/s  p50 ${fmt(r.latencyMs.p50, 2).padStart(6)}  p99 ${fmt(r.latencyMs.p99, 2).padStart(7)} ms` +
     (light === undefined ? '' : `  light p99 ${fmt(light.latencyMs.p99, 2)} ms`) +
-    `  cpu server ${r.serverCpuPct === null ? '?' : fmt(r.serverCpuPct, 0)}% loadgen ${fmt(r.loadCpuPct, 0)}%  host load ${r.hostLoad1.toFixed(1)}` +
+    `  cpu server ${r.serverCpuPct === null ? '?' : fmt(r.serverCpuPct, 0)}%` +
+    (r.threads == null ? '' : ` (µs/req main ${fmt(r.threads.main.userUs + r.threads.main.sysUs, 1)} isolates ${fmt(r.threads.isolates.userUs + r.threads.isolates.sysUs, 1)}; wakes/req main ${fmt(r.threads.main.wakes, 2)} isolates ${fmt(r.threads.isolates.wakes, 2)})`) +
+    ` loadgen ${fmt(r.loadCpuPct, 0)}%  host load ${r.hostLoad1.toFixed(1)}` +
     (p === '' ? '' : `  ! ${p}`)
 }
 
@@ -421,6 +434,10 @@ export interface Summary {
   heavy: { p50Ms: number, p99Ms: number, maxMs: number } | null
   cpuSPer1k: number | null
   serverCpuPct: number | null
+  /** Per request, by thread role, the median over the rounds of each figure: CPU µs (user,
+   * kernel) and wake-ups (voluntary context switches) of the main thread(s), the isolates (worker
+   * threads), and the rest. */
+  threads: ThreadCosts | null
   peakRssMB: number | null
   errors: number
   non2xx: number
@@ -448,6 +465,12 @@ for (const scenario of scenarioNames) {
     const cpuPer1k = nums(used.map(r => r.cpuSPer1k))
     const cpuPct = nums(used.map(r => r.serverCpuPct))
     const rss = nums(ok.map(r => r.peakRssBytes))
+    const perThread = used.map(r => r.threads).filter((t): t is ThreadCosts => t !== null && t !== undefined)
+    const role = (name: keyof ThreadCosts): RoleCost => ({
+      userUs: median(perThread.map(t => t[name].userUs)),
+      sysUs: median(perThread.map(t => t[name].sysUs)),
+      wakes: median(perThread.map(t => t[name].wakes))
+    })
     summaries.push({
       scenario,
       target: t.name,
@@ -465,6 +488,7 @@ for (const scenario of scenarioNames) {
       heavy: scenario === 'mixed' ? cls('heavy') : null,
       cpuSPer1k: cpuPer1k.length === 0 ? null : median(cpuPer1k),
       serverCpuPct: cpuPct.length === 0 ? null : median(cpuPct),
+      threads: perThread.length === 0 ? null : { main: role('main'), isolates: role('isolates'), other: role('other') },
       peakRssMB: rss.length === 0 ? null : Math.max(...rss) / 2 ** 20,
       errors: sum(ok.map(r => r.errors)),
       non2xx: sum(ok.map(r => r.non2xx)),
@@ -498,7 +522,7 @@ for (const scenario of scenarioNames) {
   printTable(
     ['target', 'req/s', 'vs base', 'p50 ms', 'p99 ms', 'p99 vs base', 'max ms',
       ...(mixed ? ['light p50', 'light p99', 'light p99 vs base', 'heavy p99'] : []),
-      'cpu s/1k req', 'peak RSS MB', 'errors', 'non-2xx', 'clean rounds', 'req/s per round'],
+      'cpu s/1k req', 'main µs/req usr+sys', 'isolates µs/req', 'wakes/req main', 'wakes/req isolates', 'peak RSS MB', 'errors', 'non-2xx', 'clean rounds', 'req/s per round'],
     rows.map(s => [
       `${s.target}${s.err ? ' ERR' : s.cleanRounds < s.rounds ? ' !' : ''}`,
       Number.isNaN(s.rps) ? 'failed' : fmt(s.rps, 0),
@@ -511,6 +535,10 @@ for (const scenario of scenarioNames) {
         ? [s.light === null ? '–' : fmt(s.light.p50Ms, 2), s.light === null ? '–' : fmt(s.light.p99Ms, 2), ratio(s.lightP99VsBaseline), s.heavy === null ? '–' : fmt(s.heavy.p99Ms, 2)]
         : []),
       s.cpuSPer1k === null ? '?' : fmt(s.cpuSPer1k, 3),
+      s.threads === null ? '?' : `${fmt(s.threads.main.userUs, 1)}+${fmt(s.threads.main.sysUs, 1)}`,
+      s.threads === null || s.family === 'fastify' || s.family === 'cluster' || s.family === 'node-http' ? '–' : `${fmt(s.threads.isolates.userUs, 1)}+${fmt(s.threads.isolates.sysUs, 1)}`,
+      s.threads === null ? '?' : fmt(s.threads.main.wakes, 3),
+      s.threads === null || s.family === 'fastify' || s.family === 'cluster' || s.family === 'node-http' ? '–' : fmt(s.threads.isolates.wakes, 3),
       s.peakRssMB === null ? '?' : fmt(s.peakRssMB, 0),
       String(s.errors + s.unexpectedBody + s.unfinished + s.failed.length),
       String(s.non2xx),
@@ -694,6 +722,19 @@ const div = (a: number | undefined | null, b: number | undefined | null): number
     goal(`mixed: ${name} light p99 ≤ 0.5× fastify`, div(mi?.light?.p99Ms, mf?.light?.p99Ms), '<=', 0.5, `(${fmtMs(mi?.light?.p99Ms)} vs ${fmtMs(mf?.light?.p99Ms)})`)
     goal(`mixed: ${name} light p99 ≤ 0.5× ${mc?.target ?? 'cluster'}`, div(mi?.light?.p99Ms, mc?.light?.p99Ms), '<=', 0.5, `(${fmtMs(mi?.light?.p99Ms)} vs ${fmtMs(mc?.light?.p99Ms)})`)
   }
+  // Issue #12: light routes at Fastify's cost, and heavy requests' fair share in mixed.
+  for (const scenario of ['params', 'sqlite', 'echo-1k']) {
+    const iso = get(scenario, 'isopool-2')
+    const cl = get(scenario, 'cluster-2')
+    const fy = get(scenario, 'fastify')
+    goal(`${scenario}: isopool-2 req/s ≥ 1.0× cluster-2`, div(iso?.rps, cl?.rps), '>=', 1.0, `(${fmtN(iso?.rps)} vs ${fmtN(cl?.rps)} req/s)`)
+    goal(`${scenario}: isopool-2 cpu/req ≤ 1.1× fastify`, div(iso?.cpuSPer1k, fy?.cpuSPer1k), '<=', 1.1, `(${iso?.cpuSPer1k?.toFixed(3) ?? '?'} vs ${fy?.cpuSPer1k?.toFixed(3) ?? '?'} cpu s/1k req)`)
+  }
+  {
+    const mi = get('mixed', 'isopool-2')
+    const mc = get('mixed', 'cluster-2')
+    goal('mixed: isopool-2 heavy p99 ≤ 1.5× cluster-2', div(mi?.heavy?.p99Ms, mc?.heavy?.p99Ms), '<=', 1.5, `(${fmtMs(mi?.heavy?.p99Ms)} vs ${fmtMs(mc?.heavy?.p99Ms)})`)
+  }
   // The micro-benchmark's goal, from its latest results (npm run bench:micro).
   const microFile = new URL('results/micro-ring.json', import.meta.url)
   let micro: number | null = null
@@ -720,7 +761,7 @@ for (const r of serviceRows) {
   goal(`services: ${r.scenario} ${r.target} costs ≤ ${r.limit * 100} %`, Number.isNaN(r.rpsPaired) ? null : r.rpsPaired, '>=', 1 - r.limit,
     `(paired by round vs ${r.off}; ${fmtN(r.rps)} vs ${fmtN(r.offRps)} req/s, cpu per request ${ratio(r.cpuPaired)})`)
 }
-console.log('goals (benchmark-harness issue and #16; one noisy run, not an assertion):')
+console.log('goals (benchmark-harness issue, #12 and #16; one noisy run, not an assertion):')
 const goalWidth = Math.max(52, ...goals.map(g => g.goal.length))
 for (const g of goals) console.log(`  ${g.status === 'met' ? 'met    ' : g.status === 'missed' ? 'MISSED ' : 'n/a    '} ${g.goal.padEnd(goalWidth)} ${g.detail}`)
 

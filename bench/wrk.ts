@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Latency, LoadResult } from './load.ts'
-import { processTree, RssSampler, treeCpuS } from './proc.ts'
+import { processTree, RssSampler, threadCosts, threadSamples, treeCpuS } from './proc.ts'
 import type { Scenario } from './scenarios.ts'
 
 export function wrkAvailable (): boolean {
@@ -75,8 +75,10 @@ export async function runWrk (o: { scenario: Scenario, port: number, pid: number
     const tree = processTree(o.pid)
     const rss = new RssSampler(tree)
     const cpu0 = treeCpuS(tree)
+    const threads0 = threadSamples(tree)
     const out = await run([...base, '-d', `${o.duration}s`, '--latency', url])
     const cpuS = treeCpuS(tree) - cpu0
+    const threads1 = threadSamples(tree)
     const peak = rss.stop()
     const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0)
     const lat = /Latency\s+(\S+)\s+(\S+)\s+(\S+)/.exec(out)
@@ -114,6 +116,7 @@ export async function runWrk (o: { scenario: Scenario, port: number, pid: number
       serverCpuS: cpuS,
       serverCpuPct: cpuS / o.duration * 100,
       cpuSPer1k: requests === 0 ? null : cpuS / requests * 1000,
+      threads: threadCosts(threads0, threads1, requests),
       peakRssBytes: peak,
       serverProcesses: tree.length,
       loadCpuPct: NaN

@@ -25,6 +25,7 @@ export type { Middleware } from './handler.ts'
 export { sse } from './handler.ts'
 export type { SseEvent, SseOptions, SseSource } from './handler.ts'
 export type { CorsOptions, RateLimitOptions, RouteRateLimit } from './main/options.ts'
+export type { IsolateState, PlacementPolicy } from './main/placement.ts'
 
 /** Create a server; `createServer(4)` is `createServer({ isolates: 4 })`. */
 export function createServer (options?: number | ServerOptions): Server {

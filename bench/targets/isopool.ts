@@ -3,7 +3,8 @@
 // (default 1 isolate; without --services, isopool's defaults). --services is the services run's:
 // a set of bench/service-sets.ts (off, all, cors, cors+logger, …) turned on, every other service
 // off (./isopool-services.ts).
-// ISOPOOL_POLL=µs in the environment sets the `poll` option (default 'auto'), to compare.
+// ISOPOOL_POLL=µs in the environment sets the `poll` option (default 'auto'), to compare;
+// --placement POLICY the `placement` option.
 
 import { parseArgs } from 'node:util'
 import { createServer } from 'isopool'
@@ -12,7 +13,7 @@ import { parseServiceSet } from '../service-sets.ts'
 import { isopoolServices } from './isopool-services.ts'
 import { ready } from './lifecycle.ts'
 
-const { values } = parseArgs({ options: { isolates: { type: 'string', default: '1' }, services: { type: 'string' } } })
+const { values } = parseArgs({ options: { isolates: { type: 'string', default: '1' }, services: { type: 'string' }, placement: { type: 'string' } } })
 const services = values.services === undefined ? null : parseServiceSet(values.services)
 if (services === null && values.services !== undefined) throw new Error(`--services: not a set of services: ${values.services}`)
 
@@ -21,6 +22,8 @@ const server = createServer({
   root: import.meta.dirname,
   maxBodySize: MAX_BODY,
   poll: process.env.ISOPOOL_POLL === undefined ? 'auto' : Number(process.env.ISOPOOL_POLL),
+  // --placement spread|warm: the `placement` option (bench/run.ts's isopool-N@POLICY targets).
+  ...(values.placement === undefined ? {} : { placement: values.placement as 'spread' | 'warm' }),
   routes: [
     { method: 'GET', path: '/', handler: './handlers.ts#hello' },
     { method: 'GET', path: '/async', handler: './handlers.ts#helloAsync' },

@@ -1,11 +1,11 @@
-// When and where each request runs: admission, placement (the isolate with the least expected
-// work), and the holding of long requests (route-costs.ts has the model). Policy only: the
+// When and where each request runs: admission, placement (which isolate: a PlacementPolicy,
+// placement.ts), and the holding of long requests (route-costs.ts has the model). Policy only: the
 // dispatcher sees isolates through Candidate and requests through Job, and reads time from an
 // injected Clock, so every rule here is tested without sockets, threads or sleeps
 // (test/unit/dispatch.test.ts).
 //
 //   submit(job) ── a candidate can take it soon enough ──▶ candidate.take(job) → job.placed(p)
-//        │                                                (least work, then fewest in flight)
+//        │                                                (the one the placement policy picks)
 //        ├── every candidate full ────────────────────────▶ queue   (FIFO; pump() retries)
 //        ├── long, every candidate has its long ones ──────▶ held    (light ones pass it)
 //        ├── its expected wait is over maxQueueWait ───────▶ refuse(503 QUEUE_WAIT, Retry-After: that wait)
@@ -20,13 +20,18 @@
 // stalled, or the estimate was short) are shed by expire(). The counts are a memory backstop only.
 //
 // Order: nothing passes the queue (a request that finds others waiting waits behind them), light
-// requests pass held long ones, and no request passes a held one of its own route (a route whose
+// requests pass held long ones — until the oldest has been held HELD_FOR_MS (route-costs.ts): then
+// it goes to an isolate as soon as one may take a second long one, and light requests queue
+// behind it meanwhile, so a long request's wait is bounded however many light ones come — and no
+// request passes a held one of its own route (a route whose
 // cost hovers around LONG_MS must not have its held requests passed by its own later ones that
 // came in as light). Requests moved off an isolate that died or stalled before they started go
 // back into the queue before every request accepted after them.
 
 import { IsopoolError } from '../shared/errors.ts'
-import { LIGHT_WINDOW_MS, LONG_MS, MAX_LONG, MAX_LONG_MIXED } from './route-costs.ts'
+import { spreadPolicy } from './placement.ts'
+import type { IsolateState, PlacementPolicy } from './placement.ts'
+import { HELD_FOR_MS, LIGHT_WINDOW_MS, LONG_MS, MAX_LONG, MAX_LONG_MIXED } from './route-costs.ts'
 
 /** Milliseconds, monotonic. */
 export interface Clock {
@@ -55,11 +60,8 @@ export interface Job<P> {
   refuse (err: IsopoolError, retryAfter?: number): void
 }
 
-/** An isolate as the dispatcher sees it. */
-export interface Candidate<J, P> {
-  /** Expected ms of work in flight: the costs of the requests placed on it. */
-  readonly work: number
-  readonly inFlight: number
+/** An isolate as the dispatcher sees it (work, inFlight, awake, lastActive: IsolateState). */
+export interface Candidate<J, P> extends IsolateState {
   /** Long requests in flight (cost ≥ LONG_MS). */
   readonly long: number
   /** False while it may take nothing: starting or stopping, stalled, at maxInFlight, its ring
@@ -78,6 +80,8 @@ export interface DispatcherOptions {
   /** Expected wait in ms a request is admitted with, and the longest it may then wait; 0 for no
    * limit by time. */
   maxQueueWait: number
+  /** Which of the isolates that may take a request gets it (placement.ts); 'spread' when not given. */
+  placement?: PlacementPolicy
 }
 
 const PLACED = 0
@@ -128,10 +132,16 @@ export class Dispatcher<P, J extends Job<P> = Job<P>> {
   private lightRoute: object | null = null
   private otherLightAt = -Infinity
 
+  private readonly policy: PlacementPolicy
+
   constructor (options: DispatcherOptions, clock: Clock = systemClock) {
     this.options = options
     this.clock = clock
+    this.policy = options.placement ?? spreadPolicy
   }
+
+  /** The placement policy in use. */
+  get placement (): PlacementPolicy { return this.policy }
 
   /** The isolates requests may go to; waiting requests are placed on them at once. */
   setCandidates (candidates: readonly Candidate<J, P>[]): void {
@@ -157,6 +167,12 @@ export class Dispatcher<P, J extends Job<P> = Job<P>> {
     if (this.queuedN > 0) this.wait(job, false)
     // No overtaking among long requests, nor within a route.
     else if (this.heldN > 0 && ((this.heldOf.get(job.route) ?? 0) > 0 || job.expectedCost() >= LONG_MS)) this.wait(job, true)
+    // The oldest held one is overdue: nothing passes it any more until it is placed.
+    else if (this.heldN > 0 && this.heldOverdue()) {
+      this.wait(job, false)
+      // It may have become overdue just now, with an isolate free to take it.
+      this.pump()
+    }
     else {
       const placed = this.place(job, true)
       if (placed === FULL) this.wait(job, false)
@@ -261,6 +277,13 @@ export class Dispatcher<P, J extends Job<P> = Job<P>> {
   private again = false
 
   private pumpOnce (): void {
+    // Held ones overdue go first, ahead of the queue (whose light requests queued behind them).
+    while (this.heldN > 0 && this.heldOverdue()) {
+      const job = this.held[0]
+      if (!job.settled && this.place(job, false) !== PLACED) return
+      this.held.shift()
+      this.uncounted(job)
+    }
     while (this.queue.length > 0) {
       const job = this.queue[0]
       // Settled or withdrawn meanwhile: it needs no place.
@@ -297,29 +320,21 @@ export class Dispatcher<P, J extends Job<P> = Job<P>> {
     const cost = job.expectedCost()
     const long = cost >= LONG_MS
     const now = this.clock.now()
-    const maxLong = !long ? 0
-      : now - (job.route === this.lightRoute ? this.otherLightAt : this.lightAt) < LIGHT_WINDOW_MS ? MAX_LONG_MIXED : MAX_LONG
-    let full: Candidate<J, P>[] | null = null
-    let held = false
+    // A held one overdue may be the second long one on an isolate, light ones about or not.
+    this.maxLong = !long ? 0
+      : now - (job.route === this.lightRoute ? this.otherLightAt : this.lightAt) < LIGHT_WINDOW_MS && !this.overdue(job, now) ? MAX_LONG_MIXED : MAX_LONG
+    this.long = long
+    this.full = null
+    this.skippedLong = false
     let placement: P | null = null
     while (placement === null) {
-      let best: Candidate<J, P> | null = null
-      for (let i = 0; i < candidates.length; i++) {
-        const c = candidates[i]
-        if (!c.accepting || (full !== null && full.includes(c))) continue
-        if (long && c.long >= maxLong) {
-          held = true
-          continue
-        }
-        // Least expected work in flight (route-costs.ts), then fewest requests.
-        if (best === null || c.work < best.work || (c.work === best.work && c.inFlight < best.inFlight)) best = c
-      }
-      if (best === null) return held ? HELD : FULL
+      const best = this.policy.pick(candidates, this.eligible, cost, now)
+      if (best === null) return this.skippedLong ? HELD : FULL
       if (admit && this.options.maxQueueWait > 0 && best.work > this.options.maxQueueWait) return TOO_LONG
       job.cost = cost
       placement = best.take(job)
       // Its ring is full: try the next one; it reports its space, and pump() comes back.
-      if (placement === null) (full ??= []).push(best)
+      if (placement === null) (this.full ??= []).push(best)
     }
     if (!long) {
       if (job.route !== this.lightRoute) {
@@ -330,6 +345,37 @@ export class Dispatcher<P, J extends Job<P> = Job<P>> {
     }
     job.placed(placement)
     return PLACED
+  }
+
+  // The request being placed, as eligible() reads it: made once, not a closure per request.
+  private long = false
+  private maxLong = 0
+  private full: Candidate<J, P>[] | null = null
+  /** A candidate was passed over only for having its long ones: the request is HELD, not FULL. */
+  private skippedLong = false
+  private readonly eligible = (c: Candidate<J, P>): boolean => {
+    if (!c.accepting || (this.full !== null && this.full.includes(c))) return false
+    if (this.long && c.long >= this.maxLong) {
+      this.skippedLong = true
+      return false
+    }
+    return true
+  }
+
+  /** `job` is held and has been for HELD_FOR_MS or longer. */
+  private overdue (job: J, now: number): boolean {
+    const w = this.waitingOf.get(job)
+    return w !== undefined && w.held && now - w.since >= HELD_FOR_MS
+  }
+
+  /** The oldest held request has been held HELD_FOR_MS or longer (withdrawn ones at the front
+   * leave the list here). */
+  private heldOverdue (): boolean {
+    while (this.held.length > 0 && (this.held[0].settled || !this.waitingOf.has(this.held[0]))) {
+      this.uncounted(this.held[0])
+      this.held.shift()
+    }
+    return this.held.length > 0 && this.overdue(this.held[0], this.clock.now())
   }
 
   /** The work on the candidate that has least: what a request placed now would wait for. */

@@ -372,6 +372,12 @@ export class IsolateHandle {
 
   get inFlight (): number { return this.pending.size }
 
+  /** Its thread is not asleep on the request ring (placement.ts, IsolateState). */
+  get awake (): boolean { return !this.requests.consumerAsleep() }
+
+  /** When (performance.now()) it last took a request or its answers were drained (placement). */
+  lastActive = 0
+
   /** For metrics: what the supervisor and the pool last said of it. */
   get state (): 'ready' | 'stalled' | 'suspect' | 'stopping' {
     return this.stopping || this.exited ? 'stopping' : this.stalled ? 'stalled' : this.suspect ? 'suspect' : 'ready'
@@ -414,6 +420,7 @@ export class IsolateHandle {
     // done with a frame, which for a stuck handler's own frame is never.
     if (this.pending.size === 0) this.lastProgress = Date.now()
     this.work += request.cost
+    this.lastActive = performance.now()
     if (request.cost >= LONG_MS) this.long++
     this.pending.set(id, p)
     return p
@@ -632,6 +639,9 @@ export class IsolateHandle {
       }
       ring.release()
     }
-    if (freed) this.events.space()
+    if (freed) {
+      this.lastActive = performance.now()
+      this.events.space()
+    }
   }
 }

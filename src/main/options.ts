@@ -4,6 +4,8 @@ import { availableParallelism } from 'node:os'
 import { IsopoolError } from '../shared/errors.ts'
 import type { HttpMethod } from '../shared/http-syntax.ts'
 import { RING_MAX_CAPACITY, RING_MIN_CAPACITY } from '../shared/ring.ts'
+import { PLACEMENT_POLICIES } from './placement.ts'
+import type { PlacementPolicy } from './placement.ts'
 import { modulePaths } from './route-table.ts'
 
 export interface RouteDefinition extends RouteOptions {
@@ -144,6 +146,13 @@ export interface ServerOptions {
    * main thread and one to spare, else 0.
    */
   poll?: number | 'auto'
+  /**
+   * Which isolate a request goes to (src/main/placement.ts): 'spread', the one with the least
+   * expected work; 'warm', light requests to an isolate already awake while its expected work is
+   * small, spreading only when needed (fewer cross-thread wake-ups); or a PlacementPolicy of your
+   * own. Default 'spread'.
+   */
+  placement?: 'spread' | 'warm' | PlacementPolicy
   /** Middleware run for every routed request, in the isolates: `module#export` each, relative to
    * `root`; a middleware is `(req, next) => Response | Promise<Response>`. */
   middleware?: string[]
@@ -210,6 +219,7 @@ export interface ResolvedOptions {
   retryAfter: number
   dev: boolean
   poll: number
+  placement: PlacementPolicy
   timeout: number
   hardTimeout: number
   resourceLimits: ResourceLimits | undefined
@@ -229,6 +239,7 @@ export interface ResolvedOptions {
 // createServer() instead of being ignored. Typed against the interfaces, so an option added to
 // one of them and not here fails `tsc`.
 const SERVER_OPTION_NAMES: { [K in keyof Required<ServerOptions>]: true } = {
+  placement: true,
   modules: true, isolates: true, root: true, routes: true, maxBodySize: true, ringSize: true, maxBodyDepth: true, maxQueueWait: true,
   maxQueue: true, maxQueueBytes: true, maxInFlight: true, spares: true, retryAfter: true, dev: true, timeout: true, hardTimeout: true,
   resourceLimits: true, shutdownTimeout: true, health: true, http: true, docs: true, poll: true, watch: true,
@@ -334,6 +345,7 @@ export function resolveOptions (input: number | ServerOptions = {}): ResolvedOpt
     poll: o.poll === undefined || o.poll === 'auto'
       ? (availableParallelism() >= isolates + 2 ? 100 : 0)
       : integer('poll', o.poll, 0, 10_000),
+    placement: placementOption(o.placement),
     timeout,
     hardTimeout: o.hardTimeout === undefined ? (timeout === 0 ? 0 : Math.max(2 * timeout, 5000)) : integer('hardTimeout', o.hardTimeout, 0, MAX_MS),
     resourceLimits: o.resourceLimits,
@@ -390,6 +402,17 @@ function integer (option: string, value: unknown, min: number, max: number): num
   }
   return value as number
 }
+
+/** The placement option: a policy's name, or a policy object (one with a pick method). */
+function placementOption (value: unknown): PlacementPolicy {
+  if (value === undefined) return PLACEMENT_POLICIES[DEFAULT_PLACEMENT]
+  if (typeof value === 'string' && Object.hasOwn(PLACEMENT_POLICIES, value)) return PLACEMENT_POLICIES[value]
+  if (value !== null && typeof value === 'object' && typeof (value as PlacementPolicy).pick === 'function') return value as PlacementPolicy
+  fail('placement', `must be ${Object.keys(PLACEMENT_POLICIES).map(n => `'${n}'`).join(' or ')}, or an object with a pick() method, got ${typeof value === 'string' ? `'${value}'` : String(value)}`)
+}
+
+/** The placement policy when none is given (chosen by measurement: bench/README.md, issue #12). */
+const DEFAULT_PLACEMENT = 'spread'
 
 function powerOfTwo (option: string, value: unknown, min: number, max: number): number {
   const n = integer(option, value, min, max)

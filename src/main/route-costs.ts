@@ -30,6 +30,15 @@ export const MAX_LONG = 2
 /** How recent a light request must be for MAX_LONG_MIXED to apply. */
 export const LIGHT_WINDOW_MS = 1000
 
+// Light requests passing held long ones keeps their latency low, but under a steady light load a
+// long one could wait for ever — and with a closed-loop client (every connection sends its next
+// request when the last is answered), the faster the light ones are answered, the more connections
+// end up parked on long ones, so their wait grows with the light traffic served. So the wait is
+// bounded: a long request held HELD_FOR_MS is overdue, and goes to the first isolate that may take
+// a second long one (MAX_LONG), while light requests queue behind it instead of passing (dispatch.ts).
+/** How long (ms) a long request may be held while light ones pass it. */
+export const HELD_FOR_MS = 20
+
 /** A route nobody has answered yet is taken to cost this much, in ms: about a light request. */
 const UNKNOWN_MS = 0.05
 /** Weight of the newest observation in the moving average. */

@@ -100,7 +100,7 @@ export class Server {
     this.clientIp = clientIpResolver(o.given.trustProxy)
     this.maxHeadFrame = maxFrameOf(o.ringSize)
     this.table = new RouteTable(o.modules, o)
-    this.dispatcher = new Dispatcher<Placement, Exchange>({ maxQueue: o.maxQueue, maxQueueBytes: o.maxQueueBytes, maxQueueWait: o.maxQueueWait })
+    this.dispatcher = new Dispatcher<Placement, Exchange>({ maxQueue: o.maxQueue, maxQueueBytes: o.maxQueueBytes, maxQueueWait: o.maxQueueWait, placement: o.placement })
     this.pool = new IsolatePool({
       isolates: o.isolates,
       spares: o.spares,

@@ -245,6 +245,12 @@ export class RingProducer extends RingSide {
     }
   }
 
+  /** The consumer has announced that it sleeps (or is about to): a frame committed now costs it
+   * a wake-up. One Atomics.load; a hint for placement, never for correctness. */
+  consumerAsleep (): boolean {
+    return Atomics.load(this.ctl, ASLEEP) === 1
+  }
+
   /** The consumer's cursor: it moves whenever the consumer releases a frame. */
   consumed (): number {
     return Atomics.load(this.ctl, TAIL) >>> 0

@@ -3,7 +3,9 @@
 import { describe, expect, it } from 'vitest'
 import { Dispatcher, retryAfter, SHEDDING_FOR_MS } from '../../src/main/dispatch.ts'
 import type { Candidate, Clock, Job } from '../../src/main/dispatch.ts'
-import { LIGHT_WINDOW_MS, LONG_MS, MAX_LONG, MAX_LONG_MIXED } from '../../src/main/route-costs.ts'
+import { warmPolicy } from '../../src/main/placement.ts'
+import type { PlacementPolicy } from '../../src/main/placement.ts'
+import { HELD_FOR_MS, LIGHT_WINDOW_MS, LONG_MS, MAX_LONG, MAX_LONG_MIXED } from '../../src/main/route-costs.ts'
 import type { IsopoolError } from '../../src/shared/errors.ts'
 
 class FakeClock implements Clock {
@@ -54,6 +56,8 @@ class FakeIsolate implements Candidate<FakeJob, string> {
   inFlight = 0
   long = 0
   accepting = true
+  awake = true
+  lastActive = 0
   /** How many more it takes before its ring is full. */
   room = Infinity
   readonly jobs: FakeJob[] = []
@@ -951,5 +955,131 @@ describe('admission, at its boundaries', () => {
     expect(d.shedding).toBe(true)
     clock.advance(1)
     expect(d.shedding).toBe(false)
+  })
+})
+
+describe('the placement policy', () => {
+  it('is spread unless given: a light request goes to the least work, asleep or not', () => {
+    const { d, iso } = setup(2)
+    iso[0].work = 0.1
+    iso[0].inFlight = 1
+    iso[1].awake = false
+    const job = new FakeJob(light)
+    d.submit(job)
+    expect(d.placement.name).toBe('spread')
+    expect(job.placedOn).toBe('i1')
+  })
+
+  it('is the one given: warm keeps a light request on the awake isolate', () => {
+    const clock = new FakeClock()
+    const d = new Dispatcher<string, FakeJob>({ maxQueue: 100, maxQueueWait: 0, maxQueueBytes: 1 << 30, placement: warmPolicy }, clock)
+    const iso = [new FakeIsolate('i0'), new FakeIsolate('i1')]
+    iso[0].work = 0.1
+    iso[0].inFlight = 1
+    iso[0].lastActive = clock.now()
+    iso[1].awake = false
+    d.setCandidates(iso)
+    const job = new FakeJob(light)
+    d.submit(job)
+    expect(job.placedOn).toBe('i0')
+  })
+
+  it('is asked only about isolates that may take the request, and a ring found full is asked about no more', () => {
+    const asked: string[][] = []
+    const record: PlacementPolicy = {
+      name: 'record',
+      pick (cs, eligible) {
+        const ok = cs.filter(c => eligible(c))
+        asked.push(ok.map(c => (c as unknown as FakeIsolate).name))
+        return ok[0] ?? null
+      }
+    }
+    const d = new Dispatcher<string, FakeJob>({ maxQueue: 100, maxQueueWait: 0, maxQueueBytes: 1 << 30, placement: record }, new FakeClock())
+    const iso = [new FakeIsolate('i0'), new FakeIsolate('i1'), new FakeIsolate('i2')]
+    iso[0].room = 0
+    iso[2].accepting = false
+    d.setCandidates(iso)
+    const job = new FakeJob(light)
+    d.submit(job)
+    expect(asked).toEqual([['i0', 'i1'], ['i1']])
+    expect(job.placedOn).toBe('i1')
+  })
+})
+
+describe(`long requests' fair share: held at most HELD_FOR_MS (${HELD_FOR_MS} ms) while light ones pass`, () => {
+  /** One isolate running a long request with light traffic about, and `n` more held. */
+  function busy (n: number): { d: Dispatcher<string, FakeJob>, clock: FakeClock, iso: FakeIsolate[], held: FakeJob[] } {
+    const { d, clock, iso } = setup(1)
+    d.submit(new FakeJob(light, 'warm'))
+    iso[0].done(iso[0].jobs[0])
+    d.submit(new FakeJob(heavy, 'running'))
+    const held = Array.from({ length: n }, (_, i) => new FakeJob(heavy, `held ${i + 1}`))
+    for (const j of held) d.submit(j)
+    expect(d.heldCount).toBe(n)
+    return { d, clock, iso, held }
+  }
+
+  it('light ones pass a held one younger than that', () => {
+    const { d, clock, iso } = busy(1)
+    clock.advance(HELD_FOR_MS - 1)
+    const l = new FakeJob(light, 'light')
+    d.submit(l)
+    expect(l.placedOn).toBe('i0')
+    expect(iso[0].jobs.map(j => j.label)).toEqual(['running', 'light'])
+  })
+
+  it('an overdue one goes to the isolate as its second long one, before the light ones that come after', () => {
+    const { d, clock, iso, held } = busy(2)
+    clock.advance(HELD_FOR_MS)
+    const l = new FakeJob(light, 'light')
+    d.submit(l)
+    // The first held one is overdue: it takes the place a second long one may have; the next
+    // one is overdue too but finds no place, so the light one waits behind it.
+    expect(iso[0].jobs.map(j => j.label)).toEqual(['running', 'held 1'])
+    expect(held[1].placedOn).toBeNull()
+    expect(l.placedOn).toBeNull()
+    iso[0].done(iso[0].jobs[0])
+    d.pump()
+    expect(iso[0].jobs.map(j => j.label)).toEqual(['held 1', 'held 2', 'light'])
+  })
+
+  it('light ones pass again once no held one is overdue', () => {
+    const { d, clock, held } = busy(1)
+    clock.advance(HELD_FOR_MS)
+    d.pump()
+    expect(held[0].placedOn).toBe('i0')
+    const late = new FakeJob(heavy, 'late')
+    d.submit(late) // held: two long ones are on the isolate
+    expect(d.heldCount).toBe(1)
+    const l = new FakeJob(light, 'light')
+    d.submit(l)
+    expect(l.placedOn).toBe('i0')
+    expect(late.placedOn).toBeNull()
+  })
+
+  it('bounds the wait of a held one behind a long job that does not end, light ones coming all along', () => {
+    const { d, clock, iso, held } = busy(1)
+    const since = clock.now()
+    let placedAfter = -1
+    // A light request every ms, answered at once; the running long job never ends.
+    for (let t = 1; t <= 200 && placedAfter < 0; t++) {
+      clock.advance(1)
+      d.submit(new FakeJob(light))
+      for (const j of iso[0].jobs.filter(j => j.route === light)) iso[0].done(j)
+      if (held[0].placedOn !== null) placedAfter = clock.now() - since
+    }
+    expect(placedAfter).toBe(HELD_FOR_MS)
+    expect(iso[0].jobs.map(j => j.label)).toEqual(['running', 'held 1'])
+  })
+
+  it('a withdrawn overdue one holds up no one', () => {
+    const { d, clock, iso, held } = busy(1)
+    d.withdraw(held[0])
+    clock.advance(HELD_FOR_MS)
+    const l = new FakeJob(light, 'light')
+    d.submit(l)
+    expect(l.placedOn).toBe('i0')
+    expect(iso[0].jobs.map(j => j.label)).toEqual(['running', 'light'])
+    expect(d.waiting).toBe(0)
   })
 })

@@ -20,7 +20,8 @@
 // stalled, or the estimate was short) are shed by expire(). The counts are a memory backstop only.
 //
 // Order: nothing passes the queue (a request that finds others waiting waits behind them), light
-// requests pass held long ones — until the oldest has been held HELD_FOR_MS (route-costs.ts): then
+// requests pass held long ones — until the oldest has been held a few times its own cost
+// (heldFor, route-costs.ts): then
 // it goes to an isolate as soon as one may take a second long one, and light requests queue
 // behind it meanwhile, so a long request's wait is bounded however many light ones come — and no
 // request passes a held one of its own route (a route whose
@@ -31,7 +32,7 @@
 import { IsopoolError } from '../shared/errors.ts'
 import { spreadPolicy } from './placement.ts'
 import type { IsolateState, PlacementPolicy } from './placement.ts'
-import { HELD_FOR_MS, LIGHT_WINDOW_MS, LONG_MS, MAX_LONG, MAX_LONG_MIXED } from './route-costs.ts'
+import { heldFor, LIGHT_WINDOW_MS, LONG_MS, MAX_LONG, MAX_LONG_MIXED } from './route-costs.ts'
 
 /** Milliseconds, monotonic. */
 export interface Clock {
@@ -362,13 +363,13 @@ export class Dispatcher<P, J extends Job<P> = Job<P>> {
     return true
   }
 
-  /** `job` is held and has been for HELD_FOR_MS or longer. */
+  /** `job` is held and has been for as long as one of its cost may be (heldFor). */
   private overdue (job: J, now: number): boolean {
     const w = this.waitingOf.get(job)
-    return w !== undefined && w.held && now - w.since >= HELD_FOR_MS
+    return w !== undefined && w.held && now - w.since >= heldFor(w.cost)
   }
 
-  /** The oldest held request has been held HELD_FOR_MS or longer (withdrawn ones at the front
+  /** The oldest held request is overdue (withdrawn ones at the front
    * leave the list here). */
   private heldOverdue (): boolean {
     while (this.held.length > 0 && (this.held[0].settled || !this.waitingOf.has(this.held[0]))) {

@@ -34,10 +34,18 @@ export const LIGHT_WINDOW_MS = 1000
 // long one could wait for ever — and with a closed-loop client (every connection sends its next
 // request when the last is answered), the faster the light ones are answered, the more connections
 // end up parked on long ones, so their wait grows with the light traffic served. So the wait is
-// bounded: a long request held HELD_FOR_MS is overdue, and goes to the first isolate that may take
-// a second long one (MAX_LONG), while light requests queue behind it instead of passing (dispatch.ts).
-/** How long (ms) a long request may be held while light ones pass it. */
+// bounded, as a stretch: a long request held HELD_STRETCH times its own expected cost (and at least
+// HELD_FOR_MS) is overdue, and goes to the first isolate that may take a second long one (MAX_LONG),
+// while light requests queue behind it instead of passing (dispatch.ts). A 2 ms job waits 20 ms at
+// most before it stops being passed, a 500 ms one 2 s: each long request is delayed in proportion
+// to what it costs, the way light ones are kept behind one long job at most.
+/** The shortest time (ms) a long request may be held while light ones pass it. */
 export const HELD_FOR_MS = 20
+/** How many times its own expected cost a long request may be held while light ones pass it. */
+export const HELD_STRETCH = 4
+
+/** How long (ms) a long request expected to cost `cost` ms may be held while light ones pass it. */
+export const heldFor = (cost: number): number => Math.max(HELD_FOR_MS, HELD_STRETCH * cost)
 
 /** A route nobody has answered yet is taken to cost this much, in ms: about a light request. */
 const UNKNOWN_MS = 0.05

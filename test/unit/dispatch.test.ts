@@ -5,7 +5,7 @@ import { Dispatcher, retryAfter, SHEDDING_FOR_MS } from '../../src/main/dispatch
 import type { Candidate, Clock, Job } from '../../src/main/dispatch.ts'
 import { warmPolicy } from '../../src/main/placement.ts'
 import type { PlacementPolicy } from '../../src/main/placement.ts'
-import { HELD_FOR_MS, LIGHT_WINDOW_MS, LONG_MS, MAX_LONG, MAX_LONG_MIXED } from '../../src/main/route-costs.ts'
+import { HELD_FOR_MS, HELD_STRETCH, heldFor, LIGHT_WINDOW_MS, LONG_MS, MAX_LONG, MAX_LONG_MIXED } from '../../src/main/route-costs.ts'
 import type { IsopoolError } from '../../src/shared/errors.ts'
 
 class FakeClock implements Clock {
@@ -1006,7 +1006,7 @@ describe('the placement policy', () => {
   })
 })
 
-describe(`long requests' fair share: held at most HELD_FOR_MS (${HELD_FOR_MS} ms) while light ones pass`, () => {
+describe(`long requests' fair share: held at most ${HELD_STRETCH}× their cost, ${HELD_FOR_MS} ms at least, while light ones pass`, () => {
   /** One isolate running a long request with light traffic about, and `n` more held. */
   function busy (n: number): { d: Dispatcher<string, FakeJob>, clock: FakeClock, iso: FakeIsolate[], held: FakeJob[] } {
     const { d, clock, iso } = setup(1)
@@ -1070,6 +1070,26 @@ describe(`long requests' fair share: held at most HELD_FOR_MS (${HELD_FOR_MS} ms
     }
     expect(placedAfter).toBe(HELD_FOR_MS)
     expect(iso[0].jobs.map(j => j.label)).toEqual(['running', 'held 1'])
+  })
+
+  it('holds a costlier one longer, in proportion to its cost', () => {
+    expect(heldFor(heavy.ms)).toBe(HELD_FOR_MS)
+    const { d, clock, iso } = setup(1)
+    d.submit(new FakeJob(light, 'warm'))
+    iso[0].done(iso[0].jobs[0])
+    const slow = new Route('slow', 50)
+    d.submit(new FakeJob(slow, 'running'))
+    const held = new FakeJob(slow, 'held')
+    d.submit(held)
+    clock.advance(HELD_STRETCH * 50 - 1)
+    d.submit(new FakeJob(light, 'passes'))
+    expect(held.placedOn).toBeNull()
+    expect(iso[0].jobs.map(j => j.label)).toEqual(['running', 'passes'])
+    clock.advance(1)
+    const l = new FakeJob(light, 'behind')
+    d.submit(l)
+    // Overdue now: it goes first, the light one after it.
+    expect(iso[0].jobs.map(j => j.label)).toEqual(['running', 'passes', 'held', 'behind'])
   })
 
   it('a withdrawn overdue one holds up no one', () => {

@@ -2,6 +2,7 @@
 // one suite against each of its routers, then what each one does of its own. Plain states and a
 // clock value: no dispatcher, no sockets, no threads.
 import { describe, expect, it } from 'vitest'
+import { resolveOptions } from '../../src/main/options.ts'
 import { PLACEMENT_POLICIES, spreadPolicy, WARM_MS, warmPolicy } from '../../src/main/placement.ts'
 import type { IsolateState, PlacementPolicy } from '../../src/main/placement.ts'
 import { LONG_MS } from '../../src/main/route-costs.ts'
@@ -101,5 +102,18 @@ describe('warm', () => {
   it('spreads long requests, awake or not', () => {
     const cs = [at('awake', { work: 0.1, inFlight: 1, lastActive: NOW }), at('asleep', { awake: false })]
     expect(pick(warmPolicy, cs, LONG_MS)).toBe('asleep')
+  })
+})
+
+describe('the placement option', () => {
+  it('takes a policy by name, a policy object, or nothing (the default), and refuses anything else, coded', () => {
+    expect(resolveOptions({ placement: 'warm' }).placement).toBe(warmPolicy)
+    expect(resolveOptions({ placement: 'spread' }).placement).toBe(spreadPolicy)
+    expect(Object.values(PLACEMENT_POLICIES)).toContain(resolveOptions({}).placement)
+    const own: PlacementPolicy = { name: 'first', pick: (cs, ok) => cs.find(c => ok(c)) ?? null }
+    expect(resolveOptions({ placement: own }).placement).toBe(own)
+    for (const bad of ['pack', '', 42, null, { name: 'no pick' }]) {
+      expect(() => resolveOptions({ placement: bad as never })).toThrow(expect.objectContaining({ code: 'ISOPOOL_ERR_INVALID_OPTION' }))
+    }
   })
 })

@@ -723,17 +723,19 @@ const div = (a: number | undefined | null, b: number | undefined | null): number
     goal(`mixed: ${name} light p99 ≤ 0.5× ${mc?.target ?? 'cluster'}`, div(mi?.light?.p99Ms, mc?.light?.p99Ms), '<=', 0.5, `(${fmtMs(mi?.light?.p99Ms)} vs ${fmtMs(mc?.light?.p99Ms)})`)
   }
   // Issue #12: light routes at Fastify's cost, and heavy requests' fair share in mixed.
-  for (const scenario of ['params', 'sqlite', 'echo-1k']) {
-    const iso = get(scenario, 'isopool-2')
-    const cl = get(scenario, 'cluster-2')
-    const fy = get(scenario, 'fastify')
-    goal(`${scenario}: isopool-2 req/s ≥ 1.0× cluster-2`, div(iso?.rps, cl?.rps), '>=', 1.0, `(${fmtN(iso?.rps)} vs ${fmtN(cl?.rps)} req/s)`)
-    goal(`${scenario}: isopool-2 cpu/req ≤ 1.1× fastify`, div(iso?.cpuSPer1k, fy?.cpuSPer1k), '<=', 1.1, `(${iso?.cpuSPer1k?.toFixed(3) ?? '?'} vs ${fy?.cpuSPer1k?.toFixed(3) ?? '?'} cpu s/1k req)`)
-  }
-  {
-    const mi = get('mixed', 'isopool-2')
+  // Every 2-isolate target: isopool-2 and its placement policies (isopool-2@warm, …).
+  const iso2 = targets.filter(t => t.family === 'isopool' && t.size === 2 && t.services === null).map(t => t.name)
+  for (const name of iso2.length === 0 ? ['isopool-2'] : iso2) {
+    for (const scenario of ['params', 'sqlite', 'echo-1k']) {
+      const iso = get(scenario, name)
+      const cl = get(scenario, 'cluster-2')
+      const fy = get(scenario, 'fastify')
+      goal(`${scenario}: ${name} req/s ≥ 1.0× cluster-2`, div(iso?.rps, cl?.rps), '>=', 1.0, `(${fmtN(iso?.rps)} vs ${fmtN(cl?.rps)} req/s)`)
+      goal(`${scenario}: ${name} cpu/req ≤ 1.1× fastify`, div(iso?.cpuSPer1k, fy?.cpuSPer1k), '<=', 1.1, `(${iso?.cpuSPer1k?.toFixed(3) ?? '?'} vs ${fy?.cpuSPer1k?.toFixed(3) ?? '?'} cpu s/1k req)`)
+    }
+    const mi = get('mixed', name)
     const mc = get('mixed', 'cluster-2')
-    goal('mixed: isopool-2 heavy p99 ≤ 1.5× cluster-2', div(mi?.heavy?.p99Ms, mc?.heavy?.p99Ms), '<=', 1.5, `(${fmtMs(mi?.heavy?.p99Ms)} vs ${fmtMs(mc?.heavy?.p99Ms)})`)
+    goal(`mixed: ${name} heavy p99 ≤ 1.5× cluster-2`, div(mi?.heavy?.p99Ms, mc?.heavy?.p99Ms), '<=', 1.5, `(${fmtMs(mi?.heavy?.p99Ms)} vs ${fmtMs(mc?.heavy?.p99Ms)})`)
   }
   // The micro-benchmark's goal, from its latest results (npm run bench:micro).
   const microFile = new URL('results/micro-ring.json', import.meta.url)

@@ -20,11 +20,10 @@
 // stalled, or the estimate was short) are shed by expire(). The counts are a memory backstop only.
 //
 // Order: nothing passes the queue (a request that finds others waiting waits behind them), light
-// requests pass held long ones — until the oldest has been held a few times its own cost
-// (heldFor, route-costs.ts): then
-// it goes to an isolate as soon as one may take a second long one, and light requests queue
-// behind it meanwhile, so a long request's wait is bounded however many light ones come — and no
-// request passes a held one of its own route (a route whose
+// requests pass held long ones — but once one has been held a few times its own cost (heldFor,
+// route-costs.ts) it may go to an isolate as a second long one (MAX_LONG) even while light ones
+// come, so the light ones placed after it wait behind it there: a long request's wait is bounded
+// however many light ones come — and no request passes a held one of its own route (a route whose
 // cost hovers around LONG_MS must not have its held requests passed by its own later ones that
 // came in as light). Requests moved off an isolate that died or stalled before they started go
 // back into the queue before every request accepted after them.
@@ -165,15 +164,12 @@ export class Dispatcher<P, J extends Job<P> = Job<P>> {
   /** A new request: placed now, queued or held — or refused, when it would wait too long or the
    * waiting requests hold all the memory they may. */
   submit (job: J): void {
+    // A held one may have become overdue just now: it goes first, if an isolate may take it.
+    if (this.heldN > 0 && this.queuedN === 0 && this.heldOverdue()) this.pump()
     if (this.queuedN > 0) this.wait(job, false)
     // No overtaking among long requests, nor within a route.
     else if (this.heldN > 0 && ((this.heldOf.get(job.route) ?? 0) > 0 || job.expectedCost() >= LONG_MS)) this.wait(job, true)
     // The oldest held one is overdue: nothing passes it any more until it is placed.
-    else if (this.heldN > 0 && this.heldOverdue()) {
-      this.wait(job, false)
-      // It may have become overdue just now, with an isolate free to take it.
-      this.pump()
-    }
     else {
       const placed = this.place(job, true)
       if (placed === FULL) this.wait(job, false)
@@ -278,10 +274,11 @@ export class Dispatcher<P, J extends Job<P> = Job<P>> {
   private again = false
 
   private pumpOnce (): void {
-    // Held ones overdue go first, ahead of the queue (whose light requests queued behind them).
+    // Held ones overdue go first, where an isolate may take them as a second long one; one that
+    // finds none holds up no one (blocking light ones would not make it start any sooner).
     while (this.heldN > 0 && this.heldOverdue()) {
       const job = this.held[0]
-      if (!job.settled && this.place(job, false) !== PLACED) return
+      if (!job.settled && this.place(job, false) !== PLACED) break
       this.held.shift()
       this.uncounted(job)
     }

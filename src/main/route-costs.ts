@@ -35,10 +35,10 @@ export const LIGHT_WINDOW_MS = 1000
 // request when the last is answered), the faster the light ones are answered, the more connections
 // end up parked on long ones, so their wait grows with the light traffic served. So the wait is
 // bounded, as a stretch: a long request held HELD_STRETCH times its own expected cost (and at least
-// HELD_FOR_MS) is overdue, and goes to the first isolate that may take a second long one (MAX_LONG),
-// while light requests queue behind it instead of passing (dispatch.ts). A 2 ms job waits 20 ms at
-// most before it stops being passed, a 500 ms one 2 s: each long request is delayed in proportion
-// to what it costs, the way light ones are kept behind one long job at most.
+// HELD_FOR_MS) is overdue: it may go to an isolate as a second long one (MAX_LONG) while light ones
+// come, and the light ones placed there after it wait behind it (dispatch.ts). A 2 ms job is passed
+// for 20 ms at most, a 500 ms one for 2 s: each is delayed in proportion to what it costs. One
+// that finds every isolate at MAX_LONG holds up no light one: that would not start it sooner.
 /** The shortest time (ms) a long request may be held while light ones pass it. */
 export const HELD_FOR_MS = 20
 /** How many times its own expected cost a long request may be held while light ones pass it. */

@@ -1031,16 +1031,25 @@ describe(`long requests' fair share: held at most ${HELD_STRETCH}× their cost, 
   it('an overdue one goes to the isolate as its second long one, before the light ones that come after', () => {
     const { d, clock, iso, held } = busy(2)
     clock.advance(HELD_FOR_MS)
-    const l = new FakeJob(light, 'light')
-    d.submit(l)
-    // The first held one is overdue: it takes the place a second long one may have; the next
-    // one is overdue too but finds no place, so the light one waits behind it.
-    expect(iso[0].jobs.map(j => j.label)).toEqual(['running', 'held 1'])
+    d.submit(new FakeJob(light, 'light'))
+    // The first held one is overdue: it takes the place a second long one may have, ahead of
+    // the light one. The next is overdue too but finds no place: it holds up no light one.
+    expect(iso[0].jobs.map(j => j.label)).toEqual(['running', 'held 1', 'light'])
     expect(held[1].placedOn).toBeNull()
-    expect(l.placedOn).toBeNull()
     iso[0].done(iso[0].jobs[0])
     d.pump()
-    expect(iso[0].jobs.map(j => j.label)).toEqual(['held 1', 'held 2', 'light'])
+    expect(iso[0].jobs.map(j => j.label)).toEqual(['held 1', 'light', 'held 2'])
+  })
+
+  it('one overdue that no isolate may take (each has MAX_LONG long ones) lets light ones pass', () => {
+    const { d, clock, iso } = setup(1)
+    const jobs = [1, 2, 3].map(i => new FakeJob(heavy, `h${i}`))
+    for (const j of jobs) d.submit(j) // no light ones about: two go, one is held
+    d.submit(new FakeJob(light, 'light'))
+    clock.advance(HELD_FOR_MS)
+    d.submit(new FakeJob(light, 'late light'))
+    expect(iso[0].jobs.map(j => j.label)).toEqual(['h1', 'h2', 'light', 'late light'])
+    expect(jobs[2].placedOn).toBeNull()
   })
 
   it('light ones pass again once no held one is overdue', () => {

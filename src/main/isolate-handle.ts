@@ -574,6 +574,14 @@ export class IsolateHandle {
     try {
       while (!this.stopping) {
         this.drainResponses()
+        // This thread is awake for the rest of this event-loop turn anyway (writing the answers
+        // just drained, reading sockets): look again at its end, in the check phase, before
+        // announcing the sleep that makes the isolate notify. Answers it writes meanwhile cost it
+        // no notify and this thread no wake-up; one setImmediate per wake-up, no polling — the
+        // sleep is announced as soon as a look finds nothing.
+        await new Promise(setImmediate)
+        if (this.stopping) break
+        this.drainResponses()
         const wait = this.responses.waitForData()
         if (wait !== null) await wait
       }

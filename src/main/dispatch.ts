@@ -169,7 +169,6 @@ export class Dispatcher<P, J extends Job<P> = Job<P>> {
     if (this.queuedN > 0) this.wait(job, false)
     // No overtaking among long requests, nor within a route.
     else if (this.heldN > 0 && ((this.heldOf.get(job.route) ?? 0) > 0 || job.expectedCost() >= LONG_MS)) this.wait(job, true)
-    // The oldest held one is overdue: nothing passes it any more until it is placed.
     else {
       const placed = this.place(job, true)
       if (placed === FULL) this.wait(job, false)

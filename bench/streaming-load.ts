@@ -38,9 +38,13 @@ export interface SseLoadResult {
   /** Ms from a tick's stamp to its LAST client, p50/p99/max over the ticks; and to its first. */
   lastMs: { p50: number, p99: number, max: number }
   firstMs: { p50: number, p99: number }
-  /** Ticks a subscribed client should have had and did not (seq gaps, or never came). */
+  /** Ticks a subscribed client should have had and did not: a gap in its seq, or never came
+   * (within 10 s after the window). */
   lost: number
+  gaps: number
+  /** Socket errors; the statuses of the answers. */
   errors: number
+  statuses: Record<string, number>
   serverCpuS: number | null
   /** Server CPU ms per tick period (TICK_MS), all sources together. */
   cpuMsPerTick: number | null
@@ -164,7 +168,7 @@ async function runSse (): Promise<SseLoadResult> {
   const ticks = new Map<string, Tick>()
   const perSource = new Map<string, number>()
   let errors = 0
-  let lost = 0
+  let gaps = 0
   let windowFrom = Infinity
   let windowTo = Infinity
   const onData = (c: SseClient, data: string): void => {
@@ -174,7 +178,7 @@ async function runSse (): Promise<SseLoadResult> {
       c.src = e.src
       perSource.set(e.src, (perSource.get(e.src) ?? 0) + 1)
     } else if (e.seq !== c.seq + 1 && e.t >= windowFrom && e.t <= windowTo) {
-      lost += e.seq - c.seq - 1
+      gaps += e.seq - c.seq - 1
     }
     c.seq = e.seq
     if (e.t < windowFrom || e.t > windowTo) return
@@ -200,9 +204,11 @@ async function runSse (): Promise<SseLoadResult> {
     windowFrom = now()
     windowTo = windowFrom + durationMs
     await sleep(durationMs)
-    // The ticks of the window's end are still on their way.
-    await sleep(Math.max(1000, TICK_MS * 4))
   })
+  // The ticks of the window are still on their way to some: wait for them (10 s at most).
+  const complete = (): boolean => [...ticks].every(([key, tick]) => tick.count >= (perSource.get(key.slice(0, key.lastIndexOf(':'))) ?? 0))
+  for (const until = performance.now() + 10_000; !complete() && performance.now() < until;) await sleep(50)
+  let lost = gaps
   const last = createHistogram()
   const first = createHistogram()
   for (const [key, tick] of ticks) {
@@ -225,7 +231,9 @@ async function runSse (): Promise<SseLoadResult> {
     lastMs: { p50: pct(last, 50), p99: pct(last, 99), max: Math.round(last.max / 1e3) / 1e3 },
     firstMs: { p50: pct(first, 50), p99: pct(first, 99) },
     lost,
+    gaps,
     errors,
+    statuses: all.reduce<Record<string, number>>((m, c) => { m[c.status] = (m[c.status] ?? 0) + 1; return m }, {}),
     serverCpuS: m.serverCpuS,
     cpuMsPerTick: m.serverCpuS === null ? null : m.serverCpuS * 1000 / periods,
     peakRssBytes: m.peakRssBytes,

@@ -222,7 +222,7 @@ for (let round = 0; round < rounds; round++) {
 
 function brief (m: Measured): string {
   if (m.kind === 'failed') return `FAILED ${m.error}`
-  if (m.kind === 'sse') return `last client p50 ${fmt(m.r.lastMs.p50, 2)} ms p99 ${fmt(m.r.lastMs.p99, 2)} ms, ${fmt(m.r.cpuMsPerTick, 2)} ms cpu/tick, ${m.r.subscribed}/${m.clients} subscribed, ${m.r.lost} lost`
+  if (m.kind === 'sse') return `last client p50 ${fmt(m.r.lastMs.p50, 2)} ms p99 ${fmt(m.r.lastMs.p99, 2)} ms, ${fmt(m.r.cpuMsPerTick, 2)} ms cpu/tick, ${m.r.subscribed}/${m.clients} subscribed (statuses ${JSON.stringify(m.r.statuses)}, ${m.r.errors} socket errors), ${m.r.lost} lost (${m.r.gaps} in gaps)`
   if (m.kind === 'download') return `${fmt(m.r.mbPerS, 0)} MB/s, ${fmt(m.r.cpuMsPerMb, 3)} ms cpu/MB, peak RSS ${fmt((m.r.peakRssBytes ?? NaN) / 2 ** 20, 0)} MB`
   return `hang-up → seen p50 ${fmt(m.r.p50, 2)} ms p99 ${fmt(m.r.p99, 2)} ms (${m.r.seen}/${m.r.hangups})`
 }

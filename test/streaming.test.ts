@@ -1,15 +1,17 @@
 // Streamed responses over real sockets: chunks reach the client as they are produced (a
 // ReadableStream, an async generator, a Response with a stream body); a client that hangs up
 // cancels the stream (its finally runs) and fires req.signal; a slow reader keeps memory bounded
-// (credit flow control); sse() events, heartbeats and fan-out; close() ends an endless stream.
+// (credit flow control: a 1 GiB stream, the server's RSS within +64 MiB); sse() events,
+// heartbeats, and fan-out from one ticker per isolate to 1,000 concurrent clients, which close()
+// then ends; close() ends an endless stream.
 // Handlers and test talk through a BroadcastChannel (test/fixtures/streaming.ts): no timings.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { request } from 'undici'
+import { Agent, request } from 'undici'
 import type { Dispatcher } from 'undici'
 import { start } from './helpers.ts'
 import type { Running } from './helpers.ts'
 
-const NAMES = ['chunks', 'readable', 'response', 'endless', 'waits', 'big', 'events', 'ticks']
+const NAMES = ['chunks', 'readable', 'response', 'endless', 'waits', 'big', 'events', 'ticks', 'fanout', 'spinning']
 const routes = NAMES.map((name): [string, string, string] => ['GET', `/${name}`, `./streaming.ts#${name}`])
 
 const channel = new BroadcastChannel('isopool-streaming-test')
@@ -95,8 +97,15 @@ describe('a streamed response', () => {
   it('is cancelled when the client hangs up: the generator\'s finally runs and req.signal fires', async () => {
     const { it, got } = await open('/endless?key=h1')
     await readUntil(it, got, 'tick 1;')
+    const hungUp = performance.timeOrigin + performance.now()
     await it.return?.() // destroys the body: the connection closes
     await Promise.all([hear(m => m === 'finally:h1'), hear(m => m === 'aborted:h1')])
+    // When it fired, on the clock all threads share. The issue asks for 100 ms; on a loaded
+    // 2-core machine a test cannot hold that without flaking (bench/README.md measures it), so
+    // the bound here only catches a signal that waits for a timer (a keep-alive or stuck sweep)
+    // instead of the socket's close.
+    const firedAt = Number(heard.find(m => m.startsWith('aborted-at:h1:'))!.split(':')[2])
+    expect(firedAt - hungUp).toBeLessThan(2000)
   })
 
   it('answers HEAD with the head alone, and cancels the stream', async () => {
@@ -121,14 +130,15 @@ describe('a streamed response', () => {
     await hear(m => m === 'signal:t1')
   })
 
-  it('a slow reader of a 200 MB stream keeps the server\'s memory bounded', async () => {
-    const { res, it } = await open('/big')
+  it('a slow reader of a 1 GiB stream keeps the server\'s RSS within +64 MiB', async () => {
+    const total = 1024 * 1024 * 1024
+    const { res, it } = await open('/big?mib=1024')
     expect(res.statusCode).toBe(200)
     let bytes = 0
-    // The first 16 MiB warm the heaps up (both threads' young generations, undici's buffers):
+    // The first 32 MiB warm the heaps up (both threads' young generations, undici's buffers):
     // what is measured is growth with the stream's length, which without flow control is the
-    // whole 200 MB the producer would run ahead.
-    while (bytes < 16 * 1024 * 1024) bytes += (await it.next()).value!.byteLength
+    // whole GiB the producer would run ahead.
+    while (bytes < 32 * 1024 * 1024) bytes += (await it.next()).value!.byteLength
     const before = process.memoryUsage().rss
     let peak = before
     let sincePause = 0
@@ -137,17 +147,18 @@ describe('a streamed response', () => {
       if (r.done === true) break
       bytes += r.value.byteLength
       sincePause += r.value.byteLength
-      // Slow: a pause every 8 MiB, long enough for an unpaced producer to run far ahead.
-      if (sincePause >= 8 * 1024 * 1024) {
+      // Slow: a pause every 16 MiB, long enough for an unpaced producer to run far ahead (it
+      // makes 64 KiB chunks in microseconds), short enough that the GiB ends in seconds.
+      if (sincePause >= 16 * 1024 * 1024) {
         sincePause = 0
         peak = Math.max(peak, process.memoryUsage().rss)
         await new Promise(resolve => setTimeout(resolve, 50))
         peak = Math.max(peak, process.memoryUsage().rss)
       }
     }
-    expect(bytes).toBe(200 * 1024 * 1024)
+    expect(bytes).toBe(total)
     expect(peak - before).toBeLessThan(64 * 1024 * 1024)
-  }, 60_000)
+  }, 120_000)
 })
 
 describe('sse()', () => {
@@ -182,6 +193,80 @@ describe('sse()', () => {
     for (const text of texts) expect(text.replaceAll(': heartbeat\n\n', '')).toBe(expected)
   }, 30_000)
 })
+
+describe('fan-out at scale', () => {
+  it('1,000 concurrent SSE clients each receive every tick of one ticker per isolate; close() then ends every stream', async () => {
+    const N = 1000
+    const TICKS = 5
+    const own = await start({ isolates: 2, shutdownTimeout: 120_000 }, routes)
+    // A connection per client: the helpers' agent keeps 128.
+    const agent = new Agent({ connections: N, pipelining: 1 })
+    let closed = false
+    try {
+      const subscribed = heard.filter(m => m === 'fanout-subscribed').length
+      const left = heard.filter(m => m === 'fanout-left').length
+      const clients = await Promise.all(Array.from({ length: N }, async () => {
+        const res = await request(own.url + '/fanout', { dispatcher: agent })
+        expect(res.statusCode).toBe(200)
+        return res.body[Symbol.asyncIterator]()
+      }))
+      await hear(m => m === 'fanout-subscribed', subscribed + N)
+      for (let i = 1; i <= TICKS; i++) tell(`fan:${i}`)
+      const expected = Array.from({ length: TICKS }, (_, i) => `event: tick\ndata: ${i + 1}\n\n`).join('')
+      // Every client has every tick, in order, before the server is closed.
+      const texts = await Promise.all(clients.map(async (it) => {
+        const got = { text: '' }
+        await readUntil(it, got, `data: ${TICKS}\n\n`)
+        return got.text
+      }))
+      let complete = 0
+      for (const text of texts) if (text === expected) complete++
+      expect(complete).toBe(N)
+      // Shutdown ends all of them (the body ends, cleanly or cut) and runs every finally.
+      await own.close()
+      closed = true
+      await Promise.all(clients.map(async (it) => { try { while ((await it.next()).done !== true); } catch {} }))
+      await hear(m => m === 'fanout-left', left + N)
+    } finally {
+      if (!closed) await own.close()
+      await agent.close()
+    }
+  }, 120_000)
+})
+
+describe('open streams and placement', () => {
+  // A stream lives as long as its client; what its handler cost the isolate is over at its head.
+  it('take no place against maxInFlight once their heads are out: an isolate keeps taking requests', async () => {
+    const own = await start({ isolates: 1, maxInFlight: 4 }, routes)
+    try {
+      const streams = await Promise.all(Array.from({ length: 12 }, (_, i) => open2(own, `/endless?key=p${i}`)))
+      for (const s of streams) expect(s.res.statusCode).toBe(200)
+      const r = await open2(own, '/endless?key=p-after')
+      expect(r.res.statusCode).toBe(200)
+    } finally {
+      await own.close()
+    }
+  })
+
+  it('are not charged as long requests for their lives: more of a costly route are placed, not held until they expire', async () => {
+    const own = await start({ isolates: 1 }, routes)
+    try {
+      // The first teaches the route its cost (over LONG_MS: a long request, of which an
+      // isolate takes at most two at a time); the rest would wait for those two to end.
+      const first = await open2(own, '/spinning?key=sp0&ms=5')
+      expect(first.res.statusCode).toBe(200)
+      const more = await Promise.all(Array.from({ length: 6 }, (_, i) => open2(own, `/spinning?key=sp${i + 1}&ms=5`)))
+      for (const s of more) expect(s.res.statusCode).toBe(200)
+    } finally {
+      await own.close()
+    }
+  })
+})
+
+/** A request to another server than the suite's; its body is left open (close() ends it). */
+async function open2 (own: Running, path: string): Promise<{ res: Dispatcher.ResponseData }> {
+  return { res: await request(own.url + path, { dispatcher: own.agent }) }
+}
 
 describe('shutdown', () => {
   it('ends an endless stream (its finally runs) instead of waiting for it', async () => {

@@ -165,15 +165,14 @@ export class ResponseStream {
   private unacked = 0
   private wake: (() => void) | null = null
   private aborted = false
+  /** Ends the pull under way, if there is one, when the request is given up. */
   private onAbort: (() => void) | null = null
-  private readonly abortedP: Promise<undefined>
 
   constructor (id: number, backlog: FrameBacklog<PendingFrame>, source: ChunkSource, handler: string) {
     this.id = id
     this.backlog = backlog
     this.source = source
     this.handler = handler
-    this.abortedP = new Promise(resolve => { this.onAbort = () => resolve(undefined) })
   }
 
   /** The main thread wrote `n` bytes of it to the socket. */
@@ -197,6 +196,19 @@ export class ResponseStream {
     w?.()
   }
 
+  /**
+   * The next chunk, or undefined once the request is given up, whichever comes first. Not
+   * Promise.race with one promise of the abort for the stream's life: every race leaves a
+   * reaction on a promise that never settles, and each holds its race's result — the chunk —
+   * so a stream would keep every chunk it ever sent.
+   */
+  private pull (next: Promise<IteratorResult<unknown>>): Promise<IteratorResult<unknown> | undefined> {
+    return new Promise((resolve, reject) => {
+      this.onAbort = () => resolve(undefined)
+      next.then(resolve, reject)
+    })
+  }
+
   private send (chunk: Uint8Array): void {
     this.unacked += chunk.byteLength
     this.backlog.add(new StreamChunk(this.backlog.ring, this.id, KIND_BODY, chunk, false))
@@ -214,7 +226,8 @@ export class ResponseStream {
           await new Promise<void>(resolve => { this.wake = resolve })
           continue
         }
-        const r = await Promise.race([pending ?? this.source.next(), this.abortedP])
+        const r = await this.pull(pending ?? this.source.next())
+        this.onAbort = null
         pending = null
         if (r === undefined || this.aborted || r.done === true) break
         const chunk = chunkBytes(r.value)

@@ -111,6 +111,8 @@ export class Placement {
   streaming = false
   /** An ABORT went to the isolate for it (it runs on, and still ends its answer). */
   aborted = false
+  /** Its cost no longer counts in its handle's work (IsolateHandle.discharge). */
+  discharged = false
 
   constructor (handle: IsolateHandle, request: PlaceableRequest, id: number, slot: number, mode: Mode) {
     this.handle = handle
@@ -262,6 +264,8 @@ export class IsolateHandle {
   private exited = false
   private readonly events: IsolateEvents
   private readonly maxInFlight: number
+  /** Of the requests in flight, the response streams under way (they hold no claim slot). */
+  private streams = 0
   /** Expected ms of work in flight here: the costs of the requests in flight (placement). */
   work = 0
   /** Requests in flight here expected to take LONG_MS or more (route-costs.ts). */
@@ -385,7 +389,7 @@ export class IsolateHandle {
 
   /** True while new requests may be placed here. */
   get accepting (): boolean {
-    return !this.stopping && !this.suspect && !this.stalled && this.backlog.empty && this.pending.size < this.maxInFlight && this.routes !== null
+    return !this.stopping && !this.suspect && !this.stalled && this.backlog.empty && this.pending.size - this.streams < this.maxInFlight && this.routes !== null
   }
 
   /**
@@ -476,10 +480,10 @@ export class IsolateHandle {
     p.parts = null
     this.pending.delete(p.id)
     // The slot is free once its request is claimed or revoked, as it now is (or the isolate is
-    // gone and the table with it): the next offer overwrites it.
-    this.freeSlots.push(p.slot)
-    this.work -= p.request.cost
-    if (p.request.cost >= LONG_MS) this.long--
+    // gone and the table with it): the next offer overwrites it. A stream's went back at its head.
+    if (p.streaming) this.streams--
+    else this.freeSlots.push(p.slot)
+    this.discharge(p)
     if (answered) this.answered++
     if (this.pending.size === 0) {
       // Nothing in flight: no rounding left over from the sums.
@@ -487,6 +491,18 @@ export class IsolateHandle {
       this.long = 0
       this.notifyIdle()
     }
+  }
+
+  /** `p` no longer counts as work here: it is gone, or its handler has returned a stream. A
+   * stream lives as long as its client (an SSE one for hours) and costs its isolate only a pull
+   * per chunk: charged its route's cost for all that time, a thousand open streams would look
+   * like a thousand jobs in flight (long ones, past LONG_MS), and the dispatcher would hold or
+   * shed every request after them. */
+  private discharge (p: Placement): void {
+    if (p.discharged) return
+    p.discharged = true
+    this.work -= p.request.cost
+    if (p.request.cost >= LONG_MS) this.long--
   }
 
   /**
@@ -605,9 +621,20 @@ export class IsolateHandle {
         if (p !== undefined) {
           const end = (h.flags & FLAG_END) !== 0
           p.answering = true
-          if (!end && h.bodyLen === UNKNOWN_LENGTH) p.streaming = true
           // What the handler cost the isolate, as it measured it: the route's cost for placement.
           p.request.route.cost.observe(resBusyMicros(h.arg) / 1000)
+          if (!end && h.bodyLen === UNKNOWN_LENGTH && !p.streaming) {
+            p.streaming = true
+            // Its handler has returned: the request is claimed (a RES_HEAD proves it), so its
+            // slot is free for another, and it no longer counts against maxInFlight — an isolate
+            // may hold thousands of open streams and still take requests.
+            this.freeSlots.push(p.slot)
+            this.streams++
+            this.discharge(p)
+            // Work (and maybe a long one's place) came free: requests held for it are placed
+            // now, not when some request ends — with only streams in flight, none may.
+            freed = true
+          }
           // The sink may give the request up (a failed head): forget it here either way.
           try {
             p.request.sink.head(resStatus(h.arg), h.aux, h.text, h.bodyLen, ring.data, h.bodyStart, h.bodyEnd, end)

@@ -106,7 +106,9 @@ export interface ServerOptions {
    * and what of a body one socket read brings, up to 64 KiB); past it, 503
    * (ISOPOOL_ERR_OVERLOADED). Default 64 MiB. */
   maxQueueBytes?: number
-  /** Requests in flight on one isolate before it counts as busy (at most 65 535). Default 512. */
+  /** Requests in flight on one isolate before it counts as busy (at most 65 535). Default 512.
+   * A response stream counts only until its head: then its handler has returned, and the
+   * stream (an SSE client's, for hours) takes no place. */
   maxInFlight?: number
   /**
    * Isolates started ahead of need, idle and ready, that take the place of one that dies at once

@@ -36,7 +36,7 @@ export interface PoolOptions {
   /** Ms an isolate may stay stuck before it is terminated; 0 for never. */
   hardTimeout: number
   /** Everything an isolate is started with but the plan. */
-  isolate: Omit<IsolateConfig, 'modules' | 'routes' | 'discover'>
+  isolate: Omit<IsolateConfig, 'modules' | 'routes' | 'discover' | 'websockets'>
 }
 
 export interface PoolEvents {
@@ -169,7 +169,7 @@ export class IsolatePool {
   // ── generations ────────────────────────────────────────────────────────────────────────────
 
   private async startGeneration (plan: IsolatePlan): Promise<{ gen: Generation, handles: IsolateHandle[] }> {
-    const config: IsolateConfig = { ...this.options.isolate, modules: plan.modules, routes: plan.routes, discover: plan.discover }
+    const config: IsolateConfig = { ...this.options.isolate, modules: plan.modules, routes: plan.routes, discover: plan.discover, websockets: plan.websockets }
     const gen: Generation = { id: (this.generation?.id ?? 0) + 1, plan, config, routes: null, manifestKey: '' }
     const started = await Promise.allSettled(Array.from({ length: this.options.isolates }, () => this.startOne(gen)))
     const handles = started.flatMap(s => s.status === 'fulfilled' ? [s.value] : [])

@@ -24,6 +24,15 @@ export interface RouteSpec {
   compression?: boolean
 }
 
+/** One WebSocket route as an isolate sees it: its path (for req.params) and its handler object. */
+export interface SocketRouteSpec {
+  path: string
+  /** Module URL (file:). */
+  module: string
+  /** Export name; 'default' for a module's default export. */
+  export: string
+}
+
 /** Response compression as an isolate applies it (the compression option, resolved). */
 export interface CompressionConfig {
   /** Bodies smaller than this many bytes go as they are. */
@@ -72,6 +81,8 @@ export interface IsolateInit {
   compression: CompressionConfig | null
   /** Global middleware, `module URL#export` each, run for every routed request. */
   middleware: string[]
+  /** WebSocket routes: WS_OPEN frames carry an index into this list. */
+  websockets: SocketRouteSpec[]
 }
 
 /** A route() declaration an isolate found, as the main thread sees it. Schemas are JSON Schema. */

@@ -290,6 +290,24 @@ describe('WebSocket routes at start-up and shutdown', () => {
     for (const c of clients) expect((await c.closed).code).toBe(1001)
   })
 
+  it('reload() closes the old isolates\' connections with 1012; new ones go to the new isolates', async () => {
+    const server = createServer({ root: fixtures, isolates: 1, routes: [{ path: '/fragile', websocket: './websocket.ts#fragile' }] })
+    const { url } = await server.listen()
+    try {
+      const old = await connect(wsUrl(url, '/fragile'))
+      const before = await old.text()
+      await server.reload()
+      expect(await old.closed).toMatchObject({ code: 1012 })
+      const fresh = await connect(wsUrl(url, '/fragile'))
+      const after = await fresh.text()
+      expect(after).not.toBe(before)
+      fresh.ws.send('hi')
+      expect(await fresh.text()).toBe(`${after}:hi`)
+    } finally {
+      await server.close()
+    }
+  })
+
   it('a bad handler export is a start-up error', async () => {
     const cases: [string, string][] = [
       ['./websocket.ts#notAnObject', 'ISOPOOL_ERR_WEBSOCKET_HANDLER'],

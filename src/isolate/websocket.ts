@@ -12,7 +12,7 @@
 
 import { IsopoolError } from '../shared/errors.ts'
 import {
-  copyOut, KIND_WS_CLOSE, KIND_WS_MESSAGE, KIND_WS_PUBLISH, KIND_WS_TOPIC, WS_MAX_TOPIC, writeBody
+  copyOut, KIND_WS_CLOSE, KIND_WS_MESSAGE, KIND_WS_PUBLISH, KIND_WS_TOPIC, WS_MAX_TOPIC, writeFrames
 } from '../shared/frame.ts'
 import { FrameBacklog } from '../shared/frame-backlog.ts'
 import { compilePath } from '../shared/path-pattern.ts'
@@ -94,13 +94,10 @@ class SocketFrame {
   }
 
   write (): boolean {
-    const len = this.bytes === null ? 0 : this.bytes.byteLength
-    do {
-      const n = writeBody(this.ring, this.kind, this.id, this.bytes, this.offset, true, this.arg)
-      if (n < 0) return false
-      this.offset += n
-    } while (this.offset < len)
-    return true
+    const at = writeFrames(this.ring, this.kind, this.id, this.bytes, this.offset, this.arg)
+    if (at < 0) return false
+    this.offset = at
+    return at === (this.bytes === null ? 0 : this.bytes.byteLength)
   }
 
   /** It waits for ring space: keep a copy, so the caller may reuse its buffer. */

@@ -15,7 +15,7 @@ import { IsopoolError } from '../shared/errors.ts'
 import {
   copyOut, FLAG_END, FRAME_HEADER, frameArg, frameFlags, frameId, frameKind, HEAD_PREFIX, KIND_ABORT, KIND_BODY, KIND_CREDIT, KIND_REQ_HEAD,
   KIND_RES_HEAD, KIND_WS_CLOSE, KIND_WS_MESSAGE, KIND_WS_PUBLISH, KIND_WS_TOPIC, readHead, resBusyMicros, resStatus, UNKNOWN_LENGTH, writeBody,
-  writeHead, writeWholeHead
+  writeFrames, writeHead, writeWholeHead
 } from '../shared/frame.ts'
 import { FrameBacklog } from '../shared/frame-backlog.ts'
 import type { IsolateInit, IsolateMessage, MainMessage, ManifestRoute, RouteSpec, SocketRouteSpec } from '../shared/protocol.ts'
@@ -285,13 +285,10 @@ export class SocketOut {
   write (): boolean {
     const ring = this.ring!
     if (this.text !== null) return writeHead(ring, this.kind, this.id, this.arg, 0, this.text, 0, null, 0, true) >= 0
-    const len = this.bytes === null ? 0 : this.bytes.byteLength
-    do {
-      const n = writeBody(ring, this.kind, this.id, this.bytes, this.offset, true, this.arg)
-      if (n < 0) return false
-      this.offset += n
-    } while (this.offset < len)
-    return true
+    const at = writeFrames(ring, this.kind, this.id, this.bytes, this.offset, this.arg)
+    if (at < 0) return false
+    this.offset = at
+    return at === (this.bytes === null ? 0 : this.bytes.byteLength)
   }
 }
 

@@ -199,6 +199,23 @@ export function writeBody (
   return n
 }
 
+/**
+ * Write `body` from `offset` as frames of `kind` (each with `arg`, the last with END) while they
+ * fit: a message larger than what fits now goes in several. Returns the offset reached
+ * (`body.byteLength` once all of it is in the ring; an empty body is one empty frame), or -1
+ * when not even one frame could be written.
+ */
+export function writeFrames (ring: RingProducer, kind: number, id: number, body: Uint8Array | null, offset: number, arg: number): number {
+  const len = body === null ? 0 : body.byteLength
+  let at = offset
+  do {
+    const n = writeBody(ring, kind, id, body, at, true, arg)
+    if (n < 0) return at === offset ? -1 : at
+    at += n
+  } while (at < len)
+  return at
+}
+
 // Copying bytes into and out of shared memory. TypedArray#set and #slice treat a
 // SharedArrayBuffer as racy and copy it with relaxed atomics, about 5x slower than memcpy for a
 // 64 KiB body (bench/micro/copy.ts measures it); Buffer#fill with a same-length source and

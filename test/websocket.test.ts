@@ -256,6 +256,39 @@ describe('WebSockets', () => {
     c.ws.close()
   })
 
+  it('a client that breaks the protocol is closed (1007, 1002), and the server serves on', async () => {
+    const { port } = new URL(s.url)
+    // Handshake by hand, then one masked text frame: invalid UTF-8, or an unknown opcode.
+    const brokenFrame = async (frame: Buffer): Promise<Buffer> => await new Promise((resolve, reject) => {
+      const socket = connectTcp(Number(port), '127.0.0.1', () => socket.write('GET /echo HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'))
+      let got = Buffer.alloc(0)
+      let upgraded = false
+      socket.on('data', (d: Buffer) => {
+        got = Buffer.concat([got, d])
+        const end = got.indexOf('\r\n\r\n')
+        if (!upgraded && end >= 0) {
+          upgraded = true
+          expect(got.toString('latin1', 0, 12)).toBe('HTTP/1.1 101')
+          got = got.subarray(end + 4)
+          socket.write(frame)
+        }
+      })
+      socket.on('close', () => resolve(got))
+      socket.on('error', reject)
+    })
+    const mask = [1, 2, 3, 4]
+    const badUtf8 = await brokenFrame(Buffer.from([0x81, 0x81, ...mask, 0xff ^ mask[0]]))
+    // The server's close frame: opcode 8, then the code.
+    expect(badUtf8[0]).toBe(0x88)
+    expect(badUtf8.readUInt16BE(2)).toBe(1007)
+    const badOpcode = await brokenFrame(Buffer.from([0x83, 0x80, ...mask]))
+    expect(badOpcode.readUInt16BE(2)).toBe(1002)
+    const c = await connect(wsUrl(s.url, '/echo'))
+    c.ws.send('fine')
+    expect(await c.text()).toBe('fine')
+    c.ws.close()
+  })
+
   it('answers a request that is not an upgrade on a WebSocket route with a coded 426', async () => {
     const res = await s.get('/echo')
     expect(res.status).toBe(426)

@@ -69,6 +69,11 @@ class Connection {
   orphan = false
   /** Fragments of a message from the isolate still arriving. */
   parts: Buffer[] | null = null
+  /** A message of its that waited for ring space is in the ring (one closure per connection). */
+  readonly written = (): void => {
+    this.queued--
+    this.flow()
+  }
 
   constructor (id: number, ws: WebSocket, socket: Socket, handle: IsolateHandle, route: SocketRoute) {
     this.id = id
@@ -221,10 +226,7 @@ export class WebSocketHub implements SocketSink {
   private fromClient (c: Connection, data: Buffer, isBinary: boolean): void {
     c.active = Date.now()
     if (c.orphan) return
-    const frame = new SocketOut(KIND_WS_MESSAGE, c.id, isBinary ? 1 : 0, null, data, () => {
-      c.queued--
-      c.flow()
-    })
+    const frame = new SocketOut(KIND_WS_MESSAGE, c.id, isBinary ? 1 : 0, null, data, c.written)
     if (!c.handle.sendSocket(frame)) {
       c.queued++
       c.flow()

@@ -305,6 +305,33 @@ describe('WebSockets', () => {
     expect((await s.get('/announce?text=x')).status).toBe(200)
   })
 
+  it('a path with an HTTP route and a WebSocket route: requests go to the HTTP one, upgrades to the WebSocket one', async () => {
+    const server = createServer({
+      root: fixtures,
+      isolates: 1,
+      routes: [
+        { method: 'GET', path: '/both', handler: './websocket.ts#closed' },
+        { path: '/both', websocket: './websocket.ts#echo' }
+      ]
+    })
+    const { url } = await server.listen()
+    try {
+      const res = await fetch(url + '/both')
+      expect(res.status).toBe(200)
+      const ws = new WebSocket(wsUrl(url, '/both'))
+      const client = new Client(ws)
+      // The 101 carries what the services put on every answer: the request id here.
+      const upgrade = new Promise<Record<string, unknown>>(resolve => ws.once('upgrade', r => resolve(r.headers)))
+      await new Promise(resolve => ws.once('open', resolve))
+      expect((await upgrade)['x-request-id']).toMatch(/^[0-9a-f-]{36}$/)
+      ws.send('both')
+      expect(await client.text()).toBe('both')
+      ws.close()
+    } finally {
+      await server.close()
+    }
+  })
+
   it('answers an upgrade to a path without a WebSocket route with 404', async () => {
     await expect(connect(wsUrl(s.url, '/nope'))).rejects.toMatchObject({ status: 404 })
     // An HTTP route ignores the Upgrade and answers as usual (and closes the connection).

@@ -350,6 +350,21 @@ describe('WebSocket routes at start-up and shutdown', () => {
     for (const c of clients) expect((await c.closed).code).toBe(1001)
   })
 
+  it('close() completes the close handshake with a client that was too slow to be read', async () => {
+    // shutdownTimeout far past the test's: close() resolves because the handshake completes.
+    const server = createServer({ root: fixtures, isolates: 1, shutdownTimeout: 120_000, routes: [{ path: '/flood', websocket: './websocket.ts#flooder' }, { method: 'GET', path: '/flooded', handler: './websocket.ts#flooded' }] })
+    const { url } = await server.listen()
+    const c = await connect(wsUrl(url, '/flood'))
+    const socket = (c.ws as unknown as { _socket: import('node:net').Socket })._socket
+    c.ws.send('flood')
+    socket.pause()
+    await until('ws.send() to return false', async () => (await (await fetch(url + '/flooded')).json() as { stopped: boolean }).stopped, 20_000)
+    const closing = server.close()
+    socket.resume()
+    expect((await c.closed).code).toBe(1001)
+    await closing
+  })
+
   it('reload() closes the old isolates\' connections with 1012; new ones go to the new isolates', async () => {
     const server = createServer({ root: fixtures, isolates: 1, routes: [{ path: '/fragile', websocket: './websocket.ts#fragile' }] })
     const { url } = await server.listen()

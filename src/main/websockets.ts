@@ -83,9 +83,16 @@ class Connection {
     this.route = route
   }
 
+  /** Start the close handshake. Reading resumes first: the client's answering close frame must
+   * be read, or the handshake would wait for ws's timeout. */
+  end (code: number, reason: string): void {
+    if (this.ws.isPaused) this.ws.resume()
+    this.ws.close(code, reason)
+  }
+
   /** Reading the socket stops while the isolate's ring is full or the client is slow. */
   flow (): void {
-    const stop = this.queued > 0 || this.slow
+    const stop = (this.queued > 0 || this.slow) && this.ws.readyState === 1
     if (stop && !this.ws.isPaused) this.ws.pause()
     else if (!stop && this.ws.isPaused) this.ws.resume()
   }
@@ -317,9 +324,9 @@ export class WebSocketHub implements SocketSink {
       this.sent(c)
     } else if (kind === KIND_WS_CLOSE) {
       try {
-        c.ws.close(arg, data.toString('utf8', start, end))
+        c.end(arg, data.toString('utf8', start, end))
       } catch {
-        c.ws.close(1011)
+        c.end(1011, '')
       }
     } else if (kind === KIND_WS_TOPIC) {
       const topic = data.toString('utf8', start, end)
@@ -355,7 +362,7 @@ export class WebSocketHub implements SocketSink {
     this.byIsolate.delete(handle)
     for (const c of set) {
       c.orphan = true
-      c.ws.close(stopped ? 1012 : 1011, stopped ? 'service restart' : 'the isolate serving this connection stopped')
+      c.end(stopped ? 1012 : 1011, stopped ? 'service restart' : 'the isolate serving this connection stopped')
     }
   }
 
@@ -365,7 +372,7 @@ export class WebSocketHub implements SocketSink {
   close (): Promise<void> {
     this.closing = true
     if (this.sweeper !== null) clearInterval(this.sweeper)
-    for (const c of this.connections.values()) c.ws.close(1001, 'server shutting down')
+    for (const c of this.connections.values()) c.end(1001, 'server shutting down')
     if (this.connections.size === 0) return Promise.resolve()
     return new Promise(resolve => { this.idle = resolve })
   }
@@ -379,7 +386,7 @@ export class WebSocketHub implements SocketSink {
     const now = Date.now()
     for (const c of this.connections.values()) {
       const limit = c.route.options.idleTimeout
-      if (limit > 0 && now - c.active > limit && c.ws.readyState === 1) c.ws.close(1001, 'idle timeout')
+      if (limit > 0 && now - c.active > limit && c.ws.readyState === 1) c.end(1001, 'idle timeout')
     }
   }
 }

@@ -365,6 +365,27 @@ describe('WebSocket routes at start-up and shutdown', () => {
     await closing
   })
 
+  it('a callback that never returns: its isolate is replaced after hardTimeout, its connections closed with 1011', async () => {
+    const server = createServer({ root: fixtures, isolates: 2, hardTimeout: 1000, routes: [{ path: '/fragile', websocket: './websocket.ts#fragile' }] })
+    const { url } = await server.listen()
+    try {
+      const clients: { c: Client, isolate: string }[] = []
+      while (new Set(clients.map(x => x.isolate)).size < 2) {
+        const c = await connect(wsUrl(url, '/fragile'))
+        clients.push({ c, isolate: await c.text() })
+      }
+      const victim = clients[0]
+      victim.c.ws.send('spin')
+      expect((await victim.c.closed).code).toBe(1011)
+      const other = clients.find(x => x.isolate !== victim.isolate)!
+      other.c.ws.send('alive')
+      expect(await other.c.text()).toBe(`${other.isolate}:alive`)
+      for (const { c } of clients) c.ws.close()
+    } finally {
+      await server.close()
+    }
+  })
+
   it('reload() closes the old isolates\' connections with 1012; new ones go to the new isolates', async () => {
     const server = createServer({ root: fixtures, isolates: 1, routes: [{ path: '/fragile', websocket: './websocket.ts#fragile' }] })
     const { url } = await server.listen()

@@ -197,16 +197,26 @@ function payload (data: unknown, isBinary: boolean | undefined, action: string):
   throw new IsopoolError('ISOPOOL_ERR_WEBSOCKET_USE', { action, reason: `a message is a string or bytes, not ${data === null ? 'null' : typeof data}` })
 }
 
+/** What a callback's synchronous part tells the worker: it runs (busy), it is over (idle). The
+ * supervisor reads it as it reads a handler's (src/main/isolate-pool.ts): a callback that never
+ * returns gets its isolate replaced after hardTimeout, and its connections closed with 1011. */
+export interface CallbackClock {
+  busy (): void
+  idle (): void
+}
+
 /** The WebSocket side of one isolate. */
 export class Sockets {
   private readonly routes: SocketRoute[]
   private readonly connections = new Map<number, Connection>()
   private readonly backlog: FrameBacklog<SocketFrame>
   private readonly ring: RingProducer
+  private readonly clock: CallbackClock
 
-  constructor (ring: RingProducer, routes: SocketRoute[]) {
+  constructor (ring: RingProducer, routes: SocketRoute[], clock: CallbackClock) {
     this.ring = ring
     this.routes = routes
+    this.clock = clock
     this.backlog = new FrameBacklog<SocketFrame>(ring, { drained: () => this.unblocked() })
   }
 
@@ -324,11 +334,14 @@ export class Sockets {
    * Returns the promise it returned (settled either way), or null when it returned none. */
   private call (ws: Connection, name: string, fn: () => unknown): Promise<void> | null {
     let value: unknown
+    this.clock.busy()
     try {
       value = fn()
     } catch (err) {
       this.failed(ws, name, err)
       return null
+    } finally {
+      this.clock.idle()
     }
     if (value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function') {
       return Promise.resolve(value).then(() => {}, (err: unknown) => this.failed(ws, name, err))
@@ -362,7 +375,7 @@ export function publish (topic: string, data: WebSocketPayload, isBinary?: boole
 
 /** Import the WebSocket routes' modules (the loader imported them already, with the served
  * modules: this reads their namespaces) and check each export; start this isolate's side. */
-export async function startSockets (ring: RingProducer, specs: SocketRouteSpec[]): Promise<Sockets> {
+export async function startSockets (ring: RingProducer, specs: SocketRouteSpec[], clock: CallbackClock): Promise<Sockets> {
   const routes: SocketRoute[] = []
   for (const spec of specs) {
     const ns = await import(spec.module) as Record<string, unknown>
@@ -377,6 +390,6 @@ export async function startSockets (ring: RingProducer, specs: SocketRouteSpec[]
     }
     routes.push({ handler: handler as WebSocketHandler<unknown>, pattern: compilePath('GET', spec.path), name: `${module}#${spec.export}`, path: spec.path })
   }
-  current = new Sockets(ring, routes)
+  current = new Sockets(ring, routes, clock)
   return current
 }

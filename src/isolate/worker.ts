@@ -281,7 +281,7 @@ try {
   patterns = [...init.routes, ...manifest].map(r => compilePath(r.method, r.path))
   labels = [...init.routes, ...manifest].map(r => `${r.method} ${r.path}`)
   compressible = [...init.routes, ...manifest].map(r => init.compression !== null && r.compression !== false)
-  sockets = await startSockets(responses, init.websockets)
+  sockets = await startSockets(responses, init.websockets, { busy: () => claims.busy(performance.now() + clockOffset), idle: () => claims.idle() })
 } catch (err) {
   const wire = err instanceof IsopoolError
     ? err.toWire()

@@ -24,8 +24,9 @@ export type { LogFn, RequestLog } from './handler.ts'
 export type { Middleware } from './handler.ts'
 export { sse } from './handler.ts'
 export type { SseEvent, SseOptions, SseSource } from './handler.ts'
-export { publish } from './handler.ts'
-export type { IsopoolWebSocket, WebSocketHandler, WebSocketMessage, WebSocketPayload } from './handler.ts'
+export { publish, websocket } from './handler.ts'
+export type { IsopoolWebSocket, WebSocketConfig, WebSocketDeclaration, WebSocketHandler, WebSocketMessage, WebSocketPayload } from './handler.ts'
+export type { WebSocketOptions, WebSocketRouteDefinition } from './main/options.ts'
 export type { CorsOptions, RateLimitOptions, RouteRateLimit } from './main/options.ts'
 
 /** Create a server; `createServer(4)` is `createServer({ isolates: 4 })`. */

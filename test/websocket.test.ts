@@ -404,6 +404,32 @@ describe('WebSocket routes at start-up and shutdown', () => {
     }
   })
 
+  it('websocket() declarations in the modules are WebSocket routes too, with their options', async () => {
+    const server = createServer({ root: fixtures, isolates: 2, modules: ['./websocket-declared'], routes: [{ path: '/echo', websocket: './websocket.ts#echo' }] })
+    const { url } = await server.listen()
+    try {
+      const c = await connect(wsUrl(url, '/live/7'))
+      expect(await c.text()).toBe('open 7')
+      c.ws.send('hi')
+      expect(await c.text()).toBe('live hi')
+      // Its maxPayload: 8 bytes.
+      c.ws.send('123456789')
+      expect((await c.closed).code).toBe(1009)
+      // The given route is numbered before it, and still serves.
+      const e = await connect(wsUrl(url, '/echo'))
+      e.ws.send('given')
+      expect(await e.text()).toBe('given')
+      e.ws.close()
+      expect((await fetch(url + '/status')).status).toBe(200)
+    } finally {
+      await server.close()
+    }
+    const bad = createServer({ root: fixtures, isolates: 1, modules: ['./websocket-declared-bad'] })
+    await expect(bad.listen()).rejects.toMatchObject({ code: 'ISOPOOL_ERR_INVALID_OPTION' })
+    const twice = createServer({ root: fixtures, isolates: 1, modules: ['./websocket-declared'], routes: [{ path: '/live/:name', websocket: './websocket.ts#echo' }] })
+    await expect(twice.listen()).rejects.toMatchObject({ code: 'ISOPOOL_ERR_ROUTE_CONFLICT' })
+  })
+
   it('a bad handler export is a start-up error', async () => {
     const cases: [string, string][] = [
       ['./websocket.ts#notAnObject', 'ISOPOOL_ERR_WEBSOCKET_HANDLER'],

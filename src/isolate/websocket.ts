@@ -18,7 +18,7 @@ import { FrameBacklog } from '../shared/frame-backlog.ts'
 import { compilePath } from '../shared/path-pattern.ts'
 import type { PathPattern } from '../shared/path-pattern.ts'
 import { modulePath } from '../shared/protocol.ts'
-import type { SocketRouteSpec } from '../shared/protocol.ts'
+import type { ManifestSocket, SocketRouteSpec } from '../shared/protocol.ts'
 import type { RingProducer } from '../shared/ring.ts'
 import { contextText, logError } from './log.ts'
 import type { HandlerContext } from './log.ts'
@@ -373,15 +373,63 @@ export function publish (topic: string, data: WebSocketPayload, isBinary?: boole
   current.message(KIND_WS_PUBLISH, 0, data, isBinary, 'publish', bytes)
 }
 
+const SOCKET_DECLARATION = Symbol.for('isopool.websocket')
+
+/** Where and how a websocket() declaration serves. */
+export interface WebSocketConfig {
+  path: string
+  /** As the route option (README, docs/websockets.md): bytes of a message at most. */
+  maxPayload?: number
+  idleTimeout?: number
+  perMessageDeflate?: boolean
+}
+
+export interface WebSocketDeclaration<Data = Record<string, unknown>> {
+  readonly [SOCKET_DECLARATION]: true
+  readonly config: WebSocketConfig
+  readonly handler: WebSocketHandler<Data>
+}
+
+/** Declare a WebSocket route; export the result from a module listed in `modules` (the routes
+ * folder of `isopool serve`), as a route() declaration is. */
+export function websocket<Data = Record<string, unknown>> (config: WebSocketConfig, handler: WebSocketHandler<Data>): WebSocketDeclaration<Data> {
+  return Object.freeze({ [SOCKET_DECLARATION]: true as const, config, handler })
+}
+
+function isSocketDeclaration (value: unknown): value is WebSocketDeclaration<unknown> {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[SOCKET_DECLARATION] === true
+}
+
+/** The websocket() declarations of the `modules` (already imported by the loader), module by
+ * module and export by export in name order: every isolate numbers them alike. */
+export async function discoverSockets (discover: string[]): Promise<{ spec: ManifestSocket, handler: unknown }[]> {
+  const found: { spec: ManifestSocket, handler: unknown }[] = []
+  for (const url of discover) {
+    const ns = await import(url) as Record<string, unknown>
+    for (const name of Object.keys(ns)) {
+      const decl = ns[name]
+      if (!isSocketDeclaration(decl)) continue
+      const { path, ...options } = decl.config
+      found.push({ spec: { path, module: url, export: name, ...options }, handler: decl.handler })
+    }
+  }
+  return found
+}
+
 /** Import the WebSocket routes' modules (the loader imported them already, with the served
  * modules: this reads their namespaces) and check each export; start this isolate's side. */
-export async function startSockets (ring: RingProducer, specs: SocketRouteSpec[], clock: CallbackClock): Promise<Sockets> {
+export async function startSockets (ring: RingProducer, specs: SocketRouteSpec[], clock: CallbackClock, declared: { spec: ManifestSocket, handler: unknown }[] = []): Promise<Sockets> {
   const routes: SocketRoute[] = []
-  for (const spec of specs) {
-    const ns = await import(spec.module) as Record<string, unknown>
+  const all = [...specs.map(spec => ({ spec, handler: undefined as unknown, given: true })), ...declared.map(d => ({ ...d, given: false }))]
+  for (const { spec, handler: declaredHandler, given } of all) {
     const module = modulePath(spec.module)
-    if (!(spec.export in ns)) throw new IsopoolError('ISOPOOL_ERR_EXPORT_MISSING', { module, export: spec.export })
-    const handler = ns[spec.export]
+    let handler = declaredHandler
+    if (given) {
+      const ns = await import(spec.module) as Record<string, unknown>
+      if (!(spec.export in ns)) throw new IsopoolError('ISOPOOL_ERR_EXPORT_MISSING', { module, export: spec.export })
+      handler = ns[spec.export]
+    }
+    if (typeof spec.path !== 'string' || !spec.path.startsWith('/')) throw new IsopoolError('ISOPOOL_ERR_INVALID_ROUTE', { method: 'WEBSOCKET', path: String(spec.path), reason: `the path must start with "/" (${module}#${spec.export})` })
     const bad = (reason: string): never => { throw new IsopoolError('ISOPOOL_ERR_WEBSOCKET_HANDLER', { module, export: spec.export, reason }) }
     if (handler === null || typeof handler !== 'object') bad(`it is ${handler === null ? 'null' : `a ${typeof handler}`}; export an object { open?, message?, close?, drain? }`)
     for (const key of ['open', 'message', 'close', 'drain']) {

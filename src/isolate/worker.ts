@@ -10,7 +10,7 @@ import {
 } from '../shared/frame.ts'
 import { compilePath } from '../shared/path-pattern.ts'
 import type { PathPattern } from '../shared/path-pattern.ts'
-import type { IsolateInit, IsolateMessage, MainMessage, ManifestRoute } from '../shared/protocol.ts'
+import type { IsolateInit, IsolateMessage, MainMessage, ManifestRoute, ManifestSocket } from '../shared/protocol.ts'
 import { pollForData, RingConsumer, RingProducer } from '../shared/ring.ts'
 import { loadHandlers } from './loader.ts'
 import type { Handler } from './loader.ts'
@@ -20,7 +20,7 @@ import type { HandlerContext } from './log.ts'
 import { takeMetricDeltas } from './metrics.ts'
 import { ABORT, DETACH, IsolateRequest, SETTLE } from './request.ts'
 import { ResponseWriter } from './respond.ts'
-import { startSockets } from './websocket.ts'
+import { discoverSockets, startSockets } from './websocket.ts'
 import type { Sockets } from './websocket.ts'
 
 /** A request whose body is still arriving in BODY frames. */
@@ -63,6 +63,8 @@ function untrack (id: number, req: IsolateRequest): void {
 let handlers: Handler[] = []
 let names: string[] = []
 let manifest: ManifestRoute[] = []
+/** The websocket() declarations found in the `modules`, for the main thread. */
+let socketManifest: ManifestSocket[] = []
 let teardown = async (): Promise<void> => {}
 let patterns: PathPattern[] = []
 /** Per route, `METHOD /pattern`, for the log line of a handler's error. */
@@ -281,7 +283,9 @@ try {
   patterns = [...init.routes, ...manifest].map(r => compilePath(r.method, r.path))
   labels = [...init.routes, ...manifest].map(r => `${r.method} ${r.path}`)
   compressible = [...init.routes, ...manifest].map(r => init.compression !== null && r.compression !== false)
-  sockets = await startSockets(responses, init.websockets, { busy: () => claims.busy(performance.now() + clockOffset), idle: () => claims.idle() })
+  const declaredSockets = await discoverSockets(init.discover)
+  socketManifest = declaredSockets.map(d => d.spec)
+  sockets = await startSockets(responses, init.websockets, { busy: () => claims.busy(performance.now() + clockOffset), idle: () => claims.idle() }, declaredSockets)
 } catch (err) {
   const wire = err instanceof IsopoolError
     ? err.toWire()
@@ -292,6 +296,6 @@ try {
   running = false
 }
 if (running) {
-  post({ type: 'ready', manifest })
+  post({ type: 'ready', manifest, sockets: socketManifest })
   await serve()
 }

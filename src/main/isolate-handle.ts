@@ -18,7 +18,7 @@ import {
   writeFrames, writeHead, writeWholeHead
 } from '../shared/frame.ts'
 import { FrameBacklog } from '../shared/frame-backlog.ts'
-import type { IsolateInit, IsolateMessage, MainMessage, ManifestRoute, RouteSpec, SocketRouteSpec } from '../shared/protocol.ts'
+import type { IsolateInit, IsolateMessage, MainMessage, ManifestRoute, ManifestSocket, RouteSpec, SocketRouteSpec } from '../shared/protocol.ts'
 import { createRingBuffer, RingConsumer, RingProducer } from '../shared/ring.ts'
 import type { ResourceLimits } from './options.ts'
 import { LONG_MS } from './route-costs.ts'
@@ -325,6 +325,8 @@ export class IsolateHandle {
   generation = 0
   /** The route() declarations this isolate found, as it reported them when ready. */
   manifest: ManifestRoute[] = []
+  /** The websocket() declarations it found, as it reported them when ready. */
+  socketManifest: ManifestSocket[] = []
   /** Set by the supervisor while the isolate looks stuck (no progress, its event loop busy): new
    * requests go elsewhere, and /readyz says so. */
   suspect = false
@@ -397,6 +399,7 @@ export class IsolateHandle {
       const onMessage = (msg: IsolateMessage): void => {
         if (msg.type === 'ready') {
           handle.manifest = msg.manifest
+          handle.socketManifest = msg.sockets ?? []
           settled = true
           worker.off('message', onMessage)
           worker.off('error', onError)

@@ -18,7 +18,7 @@
 
 import { busyClock } from '../shared/claims.ts'
 import { IsopoolError } from '../shared/errors.ts'
-import type { IsolateMessage, ManifestRoute } from '../shared/protocol.ts'
+import type { IsolateMessage, ManifestRoute, ManifestSocket } from '../shared/protocol.ts'
 import { IsolateHandle } from './isolate-handle.ts'
 import type { IsolateConfig, IsolateEvents, Placement } from './isolate-handle.ts'
 import type { IsolatePlan, Routes } from './route-table.ts'
@@ -100,11 +100,11 @@ export class IsolatePool {
    * makes its routes from what they found (and may throw: a conflict). Rejects with nothing left
    * running when a module cannot be imported or an export is missing.
    */
-  async start (plan: IsolatePlan, build: (manifest: ManifestRoute[]) => Routes): Promise<Routes> {
+  async start (plan: IsolatePlan, build: (manifest: ManifestRoute[], sockets: ManifestSocket[]) => Routes): Promise<Routes> {
     const { gen, handles } = await this.startGeneration(plan)
     let routes: Routes
     try {
-      routes = build(handles[0]?.manifest ?? [])
+      routes = build(handles[0]?.manifest ?? [], handles[0]?.socketManifest ?? [])
     } catch (err) {
       await Promise.all(handles.map(h => h.stop()))
       throw err
@@ -121,7 +121,7 @@ export class IsolatePool {
    * fails to import, the old isolates keep serving and the promise rejects with the coded error.
    * Calls made while a reload runs share it.
    */
-  reload (plan: () => IsolatePlan, build: (manifest: ManifestRoute[]) => Routes): Promise<void> {
+  reload (plan: () => IsolatePlan, build: (manifest: ManifestRoute[], sockets: ManifestSocket[]) => Routes): Promise<void> {
     this.reloading ??= this.swap(plan(), build).finally(() => { this.reloading = null })
     return this.reloading
   }
@@ -213,7 +213,7 @@ export class IsolatePool {
     this.replenish()
   }
 
-  private async swap (plan: IsolatePlan, build: (manifest: ManifestRoute[]) => Routes): Promise<void> {
+  private async swap (plan: IsolatePlan, build: (manifest: ManifestRoute[], sockets: ManifestSocket[]) => Routes): Promise<void> {
     let fresh: { gen: Generation, handles: IsolateHandle[] }
     try {
       fresh = await this.startGeneration(plan)
@@ -227,7 +227,7 @@ export class IsolatePool {
     }
     let routes: Routes
     try {
-      routes = build(fresh.handles[0]?.manifest ?? []) // the new code may declare other routes
+      routes = build(fresh.handles[0]?.manifest ?? [], fresh.handles[0]?.socketManifest ?? []) // the new code may declare other routes
     } catch (err) {
       await Promise.all(fresh.handles.map(h => h.stop()))
       console.error('isopool: reload failed, the running isolates keep serving:', err)

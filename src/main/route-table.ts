@@ -21,6 +21,7 @@ import type { Http1Response } from './http1.ts'
 import type { RouteRateLimit } from './options.ts'
 import { buildOpenApi, docsAssets } from './openapi.ts'
 import { RouteCost } from './route-costs.ts'
+import type { SocketRoutes } from './websockets.ts'
 import { Router } from './router.ts'
 
 /** A route given to createServer() or route(): `module#export`, resolved. */
@@ -88,6 +89,8 @@ export type Builtin = (res: Http1Response) => void
 /** The routes of one generation of isolates. */
 export class Routes {
   readonly list: RouteInfo[]
+  /** This generation's WebSocket routes (src/main/websockets.ts), null when it has none. */
+  sockets: SocketRoutes | null = null
   private readonly router: Router
   readonly builtins: Map<string, Builtin>
 

@@ -30,6 +30,7 @@ import type { ResolvedOptions, RouteDefinition, RouteOptions, ServerOptions, Web
 import { givenRoute, resolveHandler, RouteTable, writeNoRoute } from './route-table.ts'
 import { compilePath } from '../shared/path-pattern.ts'
 import { WebSocketHub } from './websockets.ts'
+import type { ManifestSocket } from '../shared/protocol.ts'
 import type { Health, Routes } from './route-table.ts'
 import { clientIpResolver } from './client-ip.ts'
 import { routeRateLimitProblem } from './rate-limit.ts'
@@ -293,14 +294,13 @@ export class Server {
   private async startIsolates (): Promise<void> {
     this.state = 'starting'
     try {
-      await this.pool.start(this.table.plan(), manifest => this.buildRoutes(manifest))
+      await this.pool.start(this.table.plan(), (manifest, sockets) => this.buildRoutes(manifest, sockets))
     } catch (err) {
       await this.pool.stop()
       this.state = 'closed'
       throw err
     }
     this.state = 'listening'
-    this.sockets.start()
     // Requests that waited past maxQueueWait are shed on a sweep, not on a timer each.
     if (this.options.maxQueueWait > 0) {
       this.sweeper = setInterval(() => this.dispatcher.expire(), Math.max(10, Math.min(100, this.options.maxQueueWait >>> 2)))
@@ -317,11 +317,13 @@ export class Server {
    */
   reload (): Promise<void> {
     if (this.state !== 'listening') return Promise.reject(new IsopoolError('ISOPOOL_ERR_NOT_LISTENING', { action: 'reload' }))
-    return this.pool.reload(() => this.table.plan(), manifest => this.buildRoutes(manifest))
+    return this.pool.reload(() => this.table.plan(), (manifest, sockets) => this.buildRoutes(manifest, sockets))
   }
 
-  private buildRoutes (manifest: Parameters<RouteTable['build']>[0]): Routes {
-    return this.table.build(manifest, this.options.timeout, () => this.health())
+  private buildRoutes (manifest: Parameters<RouteTable['build']>[0], sockets: ManifestSocket[]): Routes {
+    const routes = this.table.build(manifest, this.options.timeout, () => this.health())
+    routes.sockets = this.sockets.build(sockets)
+    return routes
   }
 
   private health (): Health {
@@ -403,10 +405,10 @@ export class Server {
       builtin(res)
       return
     }
-    if (this.sockets.any) {
+    if (routes.sockets !== null) {
       // A WebSocket route's path: an upgrade goes to it, and so does any other request unless an
       // HTTP route takes it (it gets a coded 426).
-      const socketRoute = this.sockets.match(req.url)
+      const socketRoute = routes.sockets.match(req.url)
       if (socketRoute !== null && (WebSocketHub.wanted(req) || routes.match(req.method, req.url) === null)) {
         this.sockets.accept(req, res, socketRoute, this.pool.active)
         return

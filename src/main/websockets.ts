@@ -28,11 +28,13 @@ import {
   copyOut, HEAD_PREFIX, KIND_WS_CLOSE, KIND_WS_DRAIN, KIND_WS_MESSAGE, KIND_WS_OPEN, KIND_WS_PUBLISH, KIND_WS_TOPIC, WS_HIGH_WATER, WS_LOW_WATER
 } from '../shared/frame.ts'
 import { forEachField, readRequestLine } from '../shared/head-text.ts'
-import type { SocketRouteSpec } from '../shared/protocol.ts'
+import { modulePath } from '../shared/protocol.ts'
+import type { ManifestSocket, SocketRouteSpec } from '../shared/protocol.ts'
 import { writeError } from './http1.ts'
 import type { Http1Request, Http1Response } from './http1.ts'
 import { SocketOut } from './isolate-handle.ts'
 import type { IsolateHandle, SocketSink } from './isolate-handle.ts'
+import { resolveWebSocketOptions } from './options.ts'
 import type { ResolvedWebSocketOptions } from './options.ts'
 import { Router } from './router.ts'
 
@@ -41,7 +43,7 @@ const KEY = /^[+/0-9A-Za-z]{21}[AQgw]==$/
 const CONNECTION_UPGRADE = /(?:^|,)[ \t]*upgrade[ \t]*(?:,|$)/i
 
 /** One WebSocket route as the main thread serves it. */
-interface SocketRoute {
+export interface SocketRoute {
   index: number
   path: string
   options: ResolvedWebSocketOptions
@@ -49,6 +51,11 @@ interface SocketRoute {
   server: WebSocketServer
   /** Bytes buffered for one client past which it is cut off. */
   maxBuffered: number
+}
+
+function socketRoute (index: number, path: string, options: ResolvedWebSocketOptions): SocketRoute {
+  const server = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload, perMessageDeflate: options.perMessageDeflate, clientTracking: false })
+  return { index, path, options, server, maxBuffered: Math.max(16 * 1024 * 1024, 4 * options.maxPayload) }
 }
 
 /** One connection, pinned to `handle`. */
@@ -98,6 +105,33 @@ class Connection {
   }
 }
 
+/** The WebSocket routes of one generation of isolates: the given ones, then those its isolates
+ * declared (websocket() in the `modules`), numbered as WS_OPEN carries them. */
+export class SocketRoutes {
+  readonly list: SocketRoute[]
+  private readonly router = new Router()
+
+  constructor (list: SocketRoute[], names: string[]) {
+    this.list = list
+    const seen = new Map<string, number>()
+    list.forEach((r, i) => {
+      // By shape, as HTTP routes: /u/:id and /u/:name match the same requests.
+      const shape = r.path.split('/').map(seg => seg.startsWith(':') ? ':' : seg).join('/')
+      const first = seen.get(shape)
+      if (first !== undefined) throw new IsopoolError('ISOPOOL_ERR_ROUTE_CONFLICT', { method: 'WEBSOCKET', path: list[first].path, first: names[first], second: names[i] })
+      seen.set(shape, i)
+      this.router.add('GET', r.path, i)
+    })
+    this.router.compile()
+  }
+
+  /** The WebSocket route of `url`'s path, or null. */
+  match (url: string): SocketRoute | null {
+    const i = this.router.find('GET', url)
+    return i < 0 ? null : this.list[i]
+  }
+}
+
 /** The handshake fields of an upgrade request, by lower-case name (what ws reads of a request). */
 function handshakeFields (head: string): Record<string, string> {
   const fields: Record<string, string> = {}
@@ -109,8 +143,11 @@ function handshakeFields (head: string): Record<string, string> {
 }
 
 export class WebSocketHub implements SocketSink {
-  private readonly routes: SocketRoute[] = []
-  private router: Router | null = null
+  /** The routes given to createServer() / server.websocket(), their servers made once. */
+  private readonly given: SocketRoute[] = []
+  private readonly givenNames: string[] = []
+  /** The idle sweep's period now (ms); 0: no sweep. */
+  private sweepEvery = 0
   private readonly connections = new Map<number, Connection>()
   private readonly byIsolate = new Map<IsolateHandle, Set<Connection>>()
   private readonly topics = new Map<string, Set<Connection>>()
@@ -127,36 +164,42 @@ export class WebSocketHub implements SocketSink {
     this.maxHeadFrame = maxHeadFrame
   }
 
-  /** WebSocket routes are declared. */
-  get any (): boolean { return this.routes.length > 0 }
-
   /** Connections open now. */
   get size (): number { return this.connections.size }
 
   /** A WebSocket route, as RouteTable.addSocket numbered it (`index`). */
   add (spec: SocketRouteSpec, index: number, options: ResolvedWebSocketOptions): void {
-    const server = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload, perMessageDeflate: options.perMessageDeflate, clientTracking: false })
-    this.routes.push({ index, path: spec.path, options, server, maxBuffered: Math.max(16 * 1024 * 1024, 4 * options.maxPayload) })
+    this.given.push(socketRoute(index, spec.path, options))
+    this.givenNames.push(`${modulePath(spec.module)}#${spec.export}`)
   }
 
-  /** The routes are final (listen()): the router is built, the idle sweep started. */
-  start (): void {
-    if (this.routes.length === 0 || this.router !== null) return
-    const router = new Router()
-    for (const r of this.routes) router.add('GET', r.path, r.index)
-    router.compile()
-    this.router = router
-    const idle = this.routes.map(r => r.options.idleTimeout).filter(t => t > 0)
-    if (idle.length > 0) {
-      this.sweeper = setInterval(() => this.sweep(), Math.max(10, Math.min(1000, Math.min(...idle) >>> 2)))
-      this.sweeper.unref()
+  /**
+   * The routes of a generation whose isolates declared `declared` (after the given ones), or
+   * null when it has none. Throws the coded error of a declaration's bad option or a conflict,
+   * failing listen() or reload() as a route() declaration's would.
+   */
+  build (declared: ManifestSocket[]): SocketRoutes | null {
+    if (this.given.length === 0 && declared.length === 0) return null
+    const list = [...this.given]
+    const names = [...this.givenNames]
+    for (const d of declared) {
+      const { path, module, export: name, ...options } = d
+      list.push(socketRoute(list.length, path, resolveWebSocketOptions(options, path)))
+      names.push(`${modulePath(module)}#${name}`)
     }
+    const routes = new SocketRoutes(list, names)
+    for (const r of list) if (r.options.idleTimeout > 0) this.sweepAtLeast(r.options.idleTimeout)
+    return routes
   }
 
-  /** The WebSocket route of `url`'s path, or null. */
-  match (url: string): SocketRoute | null {
-    const i = this.router === null ? -1 : this.router.find('GET', url)
-    return i < 0 ? null : this.routes[i]
+  /** Check idle connections at least every quarter of `idleTimeout` (at most every second). */
+  private sweepAtLeast (idleTimeout: number): void {
+    const every = Math.max(10, Math.min(1000, idleTimeout >>> 2))
+    if (this.sweepEvery !== 0 && this.sweepEvery <= every) return
+    if (this.sweeper !== null) clearInterval(this.sweeper)
+    this.sweepEvery = every
+    this.sweeper = setInterval(() => this.sweep(), every)
+    this.sweeper.unref()
   }
 
   /** Whether the request asks for a WebSocket (an Upgrade: websocket field). */

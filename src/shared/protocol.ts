@@ -33,6 +33,15 @@ export interface SocketRouteSpec {
   export: string
 }
 
+/** A websocket() declaration an isolate found in the `modules`, as the main thread sees it:
+ * numbered after the given WebSocket routes, module by module and export by export in name
+ * order, as the isolates number them. Options as declared (the main thread checks them). */
+export interface ManifestSocket extends SocketRouteSpec {
+  maxPayload?: number
+  idleTimeout?: number
+  perMessageDeflate?: boolean
+}
+
 /** Response compression as an isolate applies it (the compression option, resolved). */
 export interface CompressionConfig {
   /** Bodies smaller than this many bytes go as they are. */
@@ -143,7 +152,7 @@ export interface ValidationIssue {
 
 /** isolate → main */
 export type IsolateMessage =
-  | { type: 'ready', manifest: ManifestRoute[] }
+  | { type: 'ready', manifest: ManifestRoute[], sockets?: ManifestSocket[] }
   | { type: 'error', error: WireError }
   | { type: 'log', records: LogRecord[] }
   /** The answer to a { type: 'metrics' } request with the same id. */

@@ -251,7 +251,7 @@ function handlerName (r: { module: string, export: string }): string {
 }
 
 /** A path with its parameter names erased: `/u/:id` and `/u/:name` are both `/u/:`. */
-function pathShape (path: string): string {
+export function pathShape (path: string): string {
   return path.split('/').map(seg => seg.startsWith(':') ? ':' : seg).join('/')
 }
 

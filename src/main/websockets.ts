@@ -36,6 +36,7 @@ import { SocketOut } from './isolate-handle.ts'
 import type { IsolateHandle, SocketSink } from './isolate-handle.ts'
 import { resolveWebSocketOptions } from './options.ts'
 import type { ResolvedWebSocketOptions } from './options.ts'
+import { pathShape } from './route-table.ts'
 import { Router } from './router.ts'
 
 /** RFC 6455 §4.1: a base64-encoded 16-byte nonce. */
@@ -116,7 +117,7 @@ export class SocketRoutes {
     const seen = new Map<string, number>()
     list.forEach((r, i) => {
       // By shape, as HTTP routes: /u/:id and /u/:name match the same requests.
-      const shape = r.path.split('/').map(seg => seg.startsWith(':') ? ':' : seg).join('/')
+      const shape = pathShape(r.path)
       const first = seen.get(shape)
       if (first !== undefined) throw new IsopoolError('ISOPOOL_ERR_ROUTE_CONFLICT', { method: 'WEBSOCKET', path: list[first].path, first: names[first], second: names[i] })
       seen.set(shape, i)

@@ -410,6 +410,7 @@ export class Server {
       // HTTP route takes it (it gets a coded 426).
       const socketRoute = routes.sockets.match(req.url)
       if (socketRoute !== null && (WebSocketHub.wanted(req) || routes.match(req.method, req.url) === null)) {
+        req.route = socketRoute.path // for the access log and metrics, as an HTTP route's pattern
         this.sockets.accept(req, res, socketRoute, this.pool.active)
         return
       }

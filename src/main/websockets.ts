@@ -235,6 +235,10 @@ export class WebSocketHub implements SocketSink {
     if (extra.length > 0) route.server.once('headers', onHeaders)
     try {
       route.server.handleUpgrade(upgrade as never, socket, head, (ws: WebSocket) => this.opened(ws, socket, route, handle, text))
+    } catch (err) {
+      // The HTTP layer has let go of the socket: a failure here is ours to end.
+      console.error('isopool: a WebSocket upgrade failed:', err)
+      socket.destroy()
     } finally {
       route.server.off('headers', onHeaders)
     }

@@ -240,10 +240,8 @@ class Connection {
     this.res = null
     for (const [event, fn] of this.listeners) this.socket.off(event, fn)
     this.server.forget(this)
-    if (this.socketPaused) {
-      this.socketPaused = false
-      this.socket.resume()
-    }
+    // Left paused if it was: the new owner resumes it once it listens for the bytes.
+    this.socketPaused = false
     return rest
   }
 

@@ -289,6 +289,28 @@ describe('WebSockets', () => {
     c.ws.close()
   })
 
+  it('a first message sent with the upgrade request, in one write, is read', async () => {
+    const { port } = new URL(s.url)
+    const mask = [9, 8, 7, 6]
+    const frame = Buffer.from([0x81, 0x82, ...mask, 'h'.charCodeAt(0) ^ mask[0], 'i'.charCodeAt(0) ^ mask[1]])
+    const upgrade = Buffer.from('GET /echo HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n', 'latin1')
+    const echoed = await new Promise<Buffer>((resolve, reject) => {
+      const socket = connectTcp(Number(port), '127.0.0.1', () => socket.write(Buffer.concat([upgrade, frame])))
+      let got = Buffer.alloc(0)
+      socket.on('data', (d: Buffer) => {
+        got = Buffer.concat([got, d])
+        const end = got.indexOf('\r\n\r\n')
+        if (end >= 0 && got.byteLength >= end + 4 + 4) {
+          socket.destroy()
+          resolve(got.subarray(end + 4))
+        }
+      })
+      socket.on('error', reject)
+    })
+    // An unmasked text frame from the server: "hi".
+    expect([...echoed.subarray(0, 4)]).toEqual([0x81, 2, 'h'.charCodeAt(0), 'i'.charCodeAt(0)])
+  })
+
   it('answers a request that is not an upgrade on a WebSocket route with a coded 426', async () => {
     const res = await s.get('/echo')
     expect(res.status).toBe(426)

@@ -13,8 +13,8 @@ import type { ServerOptions } from './main/options.ts'
 
 export const HELP = `Usage: isopool serve [files or folders...] [options]
 
-Serves the typed routes (route() exports) of the given modules; folders are searched
-recursively. Default: ./routes
+Serves the typed routes (route() exports) and WebSocket routes (websocket() exports) of the
+given modules; folders are searched recursively. Default: ./routes
 
 Options:
   --isolates <n|auto>   isolates to run handlers in       env ISOPOOL_ISOLATES   default auto (one per core)

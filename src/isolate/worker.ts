@@ -6,11 +6,11 @@ import { ClaimTable } from '../shared/claims.ts'
 import { IsopoolError } from '../shared/errors.ts'
 import {
   bodyView, copyOutInto, FLAG_END, FRAME_HEADER, frameArg, frameFlags, frameId, frameKind, KIND_ABORT, KIND_BODY, KIND_CREDIT, KIND_REQ_HEAD, readHead,
-  UNKNOWN_LENGTH
+  UNKNOWN_LENGTH, KIND_WS_CLOSE, KIND_WS_DRAIN, KIND_WS_MESSAGE, KIND_WS_OPEN
 } from '../shared/frame.ts'
 import { compilePath } from '../shared/path-pattern.ts'
 import type { PathPattern } from '../shared/path-pattern.ts'
-import type { IsolateInit, IsolateMessage, MainMessage, ManifestRoute } from '../shared/protocol.ts'
+import type { IsolateInit, IsolateMessage, MainMessage, ManifestRoute, ManifestSocket } from '../shared/protocol.ts'
 import { pollForData, RingConsumer, RingProducer } from '../shared/ring.ts'
 import { loadHandlers } from './loader.ts'
 import type { Handler } from './loader.ts'
@@ -20,6 +20,8 @@ import type { HandlerContext } from './log.ts'
 import { takeMetricDeltas } from './metrics.ts'
 import { ABORT, DETACH, IsolateRequest, SETTLE } from './request.ts'
 import { ResponseWriter } from './respond.ts'
+import { discoverSockets, startSockets } from './websocket.ts'
+import type { Sockets } from './websocket.ts'
 
 /** A request whose body is still arriving in BODY frames. */
 interface PartialRequest {
@@ -61,6 +63,8 @@ function untrack (id: number, req: IsolateRequest): void {
 let handlers: Handler[] = []
 let names: string[] = []
 let manifest: ManifestRoute[] = []
+/** The websocket() declarations found in the `modules`, for the main thread. */
+let socketManifest: ManifestSocket[] = []
 let teardown = async (): Promise<void> => {}
 let patterns: PathPattern[] = []
 /** Per route, `METHOD /pattern`, for the log line of a handler's error. */
@@ -69,6 +73,8 @@ let labels: string[] = []
  * did not say `compression: false`. */
 let compressible: boolean[] = []
 let running = true
+/** The WebSocket connections pinned here (src/isolate/websocket.ts). */
+let sockets: Sockets | null = null
 
 /** Run the handler of `route` on `req`. True when it finished synchronously (returned a value
  * or threw); false when it returned a promise still to settle. */
@@ -228,6 +234,15 @@ function drain (): void {
       inflight.get(id)?.[ABORT]()
     } else if (kind === KIND_CREDIT) {
       writer.credit(frameId(requests, pos), frameArg(requests, pos))
+    } else if (kind === KIND_WS_MESSAGE) {
+      sockets!.received(frameId(requests, pos), frameArg(requests, pos) === 1, bodyView(requests, pos), (frameFlags(requests, pos) & FLAG_END) !== 0)
+    } else if (kind === KIND_WS_OPEN) {
+      const h = readHead(requests, pos)
+      sockets!.open(h.id, h.arg, h.text)
+    } else if (kind === KIND_WS_CLOSE) {
+      sockets!.closed(frameId(requests, pos), frameArg(requests, pos), Buffer.from(bodyView(requests, pos)).toString('utf8'))
+    } else if (kind === KIND_WS_DRAIN) {
+      sockets!.pressure(frameId(requests, pos), frameArg(requests, pos) === 1)
     } else {
       throw new IsopoolError('ISOPOOL_ERR_FRAME_INVALID', { reason: `unknown frame kind ${kind} in the request ring` })
     }
@@ -268,6 +283,9 @@ try {
   patterns = [...init.routes, ...manifest].map(r => compilePath(r.method, r.path))
   labels = [...init.routes, ...manifest].map(r => `${r.method} ${r.path}`)
   compressible = [...init.routes, ...manifest].map(r => init.compression !== null && r.compression !== false)
+  const declaredSockets = await discoverSockets(init.discover)
+  socketManifest = declaredSockets.map(d => d.spec)
+  sockets = await startSockets(responses, init.websockets, { busy: () => claims.busy(performance.now() + clockOffset), idle: () => claims.idle() }, declaredSockets)
 } catch (err) {
   const wire = err instanceof IsopoolError
     ? err.toWire()
@@ -278,6 +296,6 @@ try {
   running = false
 }
 if (running) {
-  post({ type: 'ready', manifest })
+  post({ type: 'ready', manifest, sockets: socketManifest })
   await serve()
 }

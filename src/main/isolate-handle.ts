@@ -13,11 +13,12 @@ import type { EventLoopUtilization } from 'node:perf_hooks'
 import { ClaimTable, createClaimBuffer, nextRequestId } from '../shared/claims.ts'
 import { IsopoolError } from '../shared/errors.ts'
 import {
-  copyOut, FLAG_END, FRAME_HEADER, frameFlags, frameId, frameKind, HEAD_PREFIX, KIND_ABORT, KIND_BODY, KIND_CREDIT, KIND_REQ_HEAD,
-  KIND_RES_HEAD, readHead, resBusyMicros, resStatus, UNKNOWN_LENGTH, writeBody, writeHead, writeWholeHead
+  copyOut, FLAG_END, FRAME_HEADER, frameArg, frameFlags, frameId, frameKind, HEAD_PREFIX, KIND_ABORT, KIND_BODY, KIND_CREDIT, KIND_REQ_HEAD,
+  KIND_RES_HEAD, KIND_WS_CLOSE, KIND_WS_MESSAGE, KIND_WS_PUBLISH, KIND_WS_TOPIC, readHead, resBusyMicros, resStatus, UNKNOWN_LENGTH, writeBody,
+  writeFrames, writeHead, writeWholeHead
 } from '../shared/frame.ts'
 import { FrameBacklog } from '../shared/frame-backlog.ts'
-import type { IsolateInit, IsolateMessage, MainMessage, ManifestRoute, RouteSpec } from '../shared/protocol.ts'
+import type { IsolateInit, IsolateMessage, MainMessage, ManifestRoute, ManifestSocket, RouteSpec, SocketRouteSpec } from '../shared/protocol.ts'
 import { createRingBuffer, RingConsumer, RingProducer } from '../shared/ring.ts'
 import type { ResourceLimits } from './options.ts'
 import { LONG_MS } from './route-costs.ts'
@@ -57,6 +58,17 @@ export interface PlaceableRequest {
   readonly sink: PlacementSink
 }
 
+/** Where the WebSocket frames of every isolate go (src/main/websockets.ts), and what it hears of
+ * an isolate that is gone. */
+export interface SocketSink {
+  /** A WS_MESSAGE, WS_CLOSE, WS_TOPIC or WS_PUBLISH frame from `handle` (`data[start, end)`,
+   * valid during the call; `final`: the last frame of its message). */
+  frame (handle: IsolateHandle, kind: number, id: number, arg: number, final: boolean, data: Buffer, start: number, end: number): void
+  /** The isolate is gone: `stopped` when it was asked to stop (a reload, shutdown), else it
+   * died (a crash, a memory limit, killed). */
+  lost (handle: IsolateHandle, stopped: boolean): void
+}
+
 export interface IsolateConfig {
   modules: string[]
   routes: RouteSpec[]
@@ -70,6 +82,11 @@ export interface IsolateConfig {
   log: IsolateInit['log']
   compression: IsolateInit['compression']
   middleware: string[]
+  /** WebSocket routes (WS_OPEN carries an index into them). */
+  websockets: SocketRouteSpec[]
+  /** Where WebSocket frames from the isolates go; null when the server has no WebSocket routes
+   * (then an isolate's publish() reaches nobody). */
+  sockets: SocketSink | null
 }
 
 export interface IsolateEvents {
@@ -245,6 +262,38 @@ class OutFrame {
   }
 }
 
+/** A WebSocket frame for the isolate (src/main/websockets.ts), waiting for room in the request
+ * ring: a HEAD frame when it has `text` (WS_OPEN), else one or more frames of its kind. */
+export class SocketOut {
+  readonly kind: number
+  readonly id: number
+  readonly arg: number
+  readonly text: string | null
+  readonly bytes: Uint8Array | null
+  private offset = 0
+  /** Told once it is in the ring after it had to wait. */
+  readonly written: (() => void) | null
+  ring: RingProducer | null = null
+
+  constructor (kind: number, id: number, arg: number, text: string | null, bytes: Uint8Array | null, written: (() => void) | null = null) {
+    this.kind = kind
+    this.id = id
+    this.arg = arg
+    this.text = text
+    this.bytes = bytes
+    this.written = written
+  }
+
+  write (): boolean {
+    const ring = this.ring!
+    if (this.text !== null) return writeHead(ring, this.kind, this.id, this.arg, 0, this.text, 0, null, 0, true) >= 0
+    const at = writeFrames(ring, this.kind, this.id, this.bytes, this.offset, this.arg)
+    if (at < 0) return false
+    this.offset = at
+    return at === (this.bytes === null ? 0 : this.bytes.byteLength)
+  }
+}
+
 export class IsolateHandle {
   readonly index: number
   readonly worker: Worker
@@ -253,7 +302,11 @@ export class IsolateHandle {
   readonly claims: ClaimTable
   /** Requests placed here and not yet answered whole, by id. */
   readonly pending = new Map<number, Placement>()
-  private readonly backlog: FrameBacklog<OutFrame>
+  private readonly backlog: FrameBacklog<OutFrame | SocketOut>
+  /** Where its WebSocket frames go (null: the server has no WebSocket routes). */
+  private readonly sockets: SocketSink | null
+  /** stop() was called: its end is asked for, not a crash. */
+  private stopAsked = false
   /** Claim slots not in use. */
   private readonly freeSlots: number[]
   /** Body bytes held for whole frames not in the ring yet; at most what the ring holds. Past
@@ -276,6 +329,8 @@ export class IsolateHandle {
   generation = 0
   /** The route() declarations this isolate found, as it reported them when ready. */
   manifest: ManifestRoute[] = []
+  /** The websocket() declarations it found, as it reported them when ready. */
+  socketManifest: ManifestSocket[] = []
   /** Set by the supervisor while the isolate looks stuck (no progress, its event loop busy): new
    * requests go elsewhere, and /readyz says so. */
   suspect = false
@@ -305,8 +360,12 @@ export class IsolateHandle {
     this.responses = new RingConsumer(responseRing)
     this.claims = new ClaimTable(claimBuffer, epoch)
     this.freeSlots = Array.from({ length: config.maxInFlight }, (_, i) => config.maxInFlight - 1 - i)
-    this.backlog = new FrameBacklog<OutFrame>(this.requests, {
-      written: (f) => { if (f.kind === KIND_BODY && !f.p.closed) f.p.request.sink.resume() },
+    this.sockets = config.sockets
+    this.backlog = new FrameBacklog<OutFrame | SocketOut>(this.requests, {
+      written: (f) => {
+        if (f instanceof SocketOut) f.written?.()
+        else if (f.kind === KIND_BODY && !f.p.closed) f.p.request.sink.resume()
+      },
       drained: () => this.events.space()
     })
     const init: IsolateInit = {
@@ -323,7 +382,8 @@ export class IsolateHandle {
       maxBodyDepth: config.maxBodyDepth,
       log: config.log,
       compression: config.compression,
-      middleware: config.middleware
+      middleware: config.middleware,
+      websockets: config.websockets
     }
     this.worker = new Worker(WORKER_URL, {
       workerData: init,
@@ -343,6 +403,7 @@ export class IsolateHandle {
       const onMessage = (msg: IsolateMessage): void => {
         if (msg.type === 'ready') {
           handle.manifest = msg.manifest
+          handle.socketManifest = msg.sockets ?? []
           settled = true
           worker.off('message', onMessage)
           worker.off('error', onError)
@@ -472,6 +533,13 @@ export class IsolateHandle {
     this.backlog.add(new OutFrame(p, KIND_CREDIT, null, false, n))
   }
 
+  /** Send a WebSocket frame to the isolate; false when it waits for ring space (then
+   * `frame.written` is told once it is in the ring). */
+  sendSocket (frame: SocketOut): boolean {
+    frame.ring = this.requests
+    return this.backlog.add(frame)
+  }
+
   /** `p` leaves this isolate: answered whole (`answered`), or taken back, aborted, lost. */
   forget (p: Placement, answered: boolean): void {
     if (p.closed) return
@@ -559,6 +627,7 @@ export class IsolateHandle {
   stop (): Promise<void> {
     if (this.exited) return Promise.resolve()
     this.stopping = true
+    this.stopAsked = true
     const exited = new Promise<void>(resolve => this.worker.once('exit', () => resolve()))
     this.worker.postMessage({ type: 'stop' } satisfies MainMessage)
     // An isolate whose user code holds handles open (a timer, a socket) would never end on its
@@ -581,6 +650,8 @@ export class IsolateHandle {
     }
     this.pending.clear()
     this.notifyIdle()
+    // Its WebSocket connections are closed (1011 when it died; the others stay up).
+    this.sockets?.lost(this, this.stopAsked && this.killReason === null)
   }
 
   // ── response ring: drain into sinks ────────────────────────────────────────────────────────
@@ -669,6 +740,10 @@ export class IsolateHandle {
             freed = true
           }
         }
+      } else if ((kind === KIND_WS_MESSAGE || kind === KIND_WS_CLOSE || kind === KIND_WS_TOPIC || kind === KIND_WS_PUBLISH) && this.sockets !== null) {
+        this.sockets.frame(this, kind, frameId(ring, pos), frameArg(ring, pos), (frameFlags(ring, pos) & FLAG_END) !== 0, ring.data, pos + FRAME_HEADER, pos + ring.frameLength)
+      } else if (kind === KIND_WS_PUBLISH) {
+        // No WebSocket routes: a publish() reaches nobody.
       } else {
         throw new IsopoolError('ISOPOOL_ERR_FRAME_INVALID', { reason: `unknown frame kind ${kind} in the response ring` })
       }

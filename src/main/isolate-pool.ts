@@ -18,7 +18,7 @@
 
 import { busyClock } from '../shared/claims.ts'
 import { IsopoolError } from '../shared/errors.ts'
-import type { IsolateMessage, ManifestRoute } from '../shared/protocol.ts'
+import type { IsolateMessage, ManifestRoute, ManifestSocket } from '../shared/protocol.ts'
 import { IsolateHandle } from './isolate-handle.ts'
 import type { IsolateConfig, IsolateEvents, Placement } from './isolate-handle.ts'
 import type { IsolatePlan, Routes } from './route-table.ts'
@@ -36,7 +36,7 @@ export interface PoolOptions {
   /** Ms an isolate may stay stuck before it is terminated; 0 for never. */
   hardTimeout: number
   /** Everything an isolate is started with but the plan. */
-  isolate: Omit<IsolateConfig, 'modules' | 'routes' | 'discover'>
+  isolate: Omit<IsolateConfig, 'modules' | 'routes' | 'discover' | 'websockets'>
 }
 
 export interface PoolEvents {
@@ -100,11 +100,11 @@ export class IsolatePool {
    * makes its routes from what they found (and may throw: a conflict). Rejects with nothing left
    * running when a module cannot be imported or an export is missing.
    */
-  async start (plan: IsolatePlan, build: (manifest: ManifestRoute[]) => Routes): Promise<Routes> {
+  async start (plan: IsolatePlan, build: (manifest: ManifestRoute[], sockets: ManifestSocket[]) => Routes): Promise<Routes> {
     const { gen, handles } = await this.startGeneration(plan)
     let routes: Routes
     try {
-      routes = build(handles[0]?.manifest ?? [])
+      routes = build(handles[0]?.manifest ?? [], handles[0]?.socketManifest ?? [])
     } catch (err) {
       await Promise.all(handles.map(h => h.stop()))
       throw err
@@ -121,7 +121,7 @@ export class IsolatePool {
    * fails to import, the old isolates keep serving and the promise rejects with the coded error.
    * Calls made while a reload runs share it.
    */
-  reload (plan: () => IsolatePlan, build: (manifest: ManifestRoute[]) => Routes): Promise<void> {
+  reload (plan: () => IsolatePlan, build: (manifest: ManifestRoute[], sockets: ManifestSocket[]) => Routes): Promise<void> {
     this.reloading ??= this.swap(plan(), build).finally(() => { this.reloading = null })
     return this.reloading
   }
@@ -169,7 +169,7 @@ export class IsolatePool {
   // ── generations ────────────────────────────────────────────────────────────────────────────
 
   private async startGeneration (plan: IsolatePlan): Promise<{ gen: Generation, handles: IsolateHandle[] }> {
-    const config: IsolateConfig = { ...this.options.isolate, modules: plan.modules, routes: plan.routes, discover: plan.discover }
+    const config: IsolateConfig = { ...this.options.isolate, modules: plan.modules, routes: plan.routes, discover: plan.discover, websockets: plan.websockets }
     const gen: Generation = { id: (this.generation?.id ?? 0) + 1, plan, config, routes: null, manifestKey: '' }
     const started = await Promise.allSettled(Array.from({ length: this.options.isolates }, () => this.startOne(gen)))
     const handles = started.flatMap(s => s.status === 'fulfilled' ? [s.value] : [])
@@ -213,7 +213,7 @@ export class IsolatePool {
     this.replenish()
   }
 
-  private async swap (plan: IsolatePlan, build: (manifest: ManifestRoute[]) => Routes): Promise<void> {
+  private async swap (plan: IsolatePlan, build: (manifest: ManifestRoute[], sockets: ManifestSocket[]) => Routes): Promise<void> {
     let fresh: { gen: Generation, handles: IsolateHandle[] }
     try {
       fresh = await this.startGeneration(plan)
@@ -227,7 +227,7 @@ export class IsolatePool {
     }
     let routes: Routes
     try {
-      routes = build(fresh.handles[0]?.manifest ?? []) // the new code may declare other routes
+      routes = build(fresh.handles[0]?.manifest ?? [], fresh.handles[0]?.socketManifest ?? []) // the new code may declare other routes
     } catch (err) {
       await Promise.all(fresh.handles.map(h => h.stop()))
       console.error('isopool: reload failed, the running isolates keep serving:', err)

@@ -15,6 +15,48 @@ export interface RouteDefinition extends RouteOptions {
   handler: string
 }
 
+/** A WebSocket route in createServer({ routes }): `{ path: '/chat', websocket: './chat.ts#chat' }`. */
+export interface WebSocketRouteDefinition extends WebSocketOptions {
+  /** 'GET' if given: a WebSocket connection starts as a GET. */
+  method?: 'GET' | 'get'
+  path: string
+  /** `module#export` of a WebSocketHandler object; relative modules resolve against `root`. */
+  websocket: string
+}
+
+/** A WebSocket route's options (routes entries, server.websocket()). */
+export interface WebSocketOptions {
+  /** Bytes of a message at most; a larger one closes the connection with 1009. Default 1 MiB. */
+  maxPayload?: number
+  /** Milliseconds without a message either way (or a ping or pong from the client) after which the
+   * connection is closed with 1001; 0 for never. Default 0. */
+  idleTimeout?: number
+  /** Negotiate permessage-deflate (RFC 7692) with clients that offer it. Default false. */
+  perMessageDeflate?: boolean
+}
+
+export interface ResolvedWebSocketOptions {
+  maxPayload: number
+  idleTimeout: number
+  perMessageDeflate: boolean
+}
+
+const WEBSOCKET_OPTION_NAMES: { [K in keyof Required<WebSocketOptions>]: true } = { maxPayload: true, idleTimeout: true, perMessageDeflate: true }
+const WEBSOCKET_ROUTE_NAMES: { [K in keyof Required<WebSocketRouteDefinition>]: true } = { ...WEBSOCKET_OPTION_NAMES, method: true, path: true, websocket: true }
+
+/** A WebSocket route's options, checked (ISOPOOL_ERR_INVALID_OPTION), with their defaults. */
+export function resolveWebSocketOptions (options: unknown, path: string): ResolvedWebSocketOptions {
+  const where = ` of WebSocket route ${path}`
+  if (options !== undefined) knownKeys(options, WEBSOCKET_OPTION_NAMES, '', where)
+  const o = (options ?? {}) as WebSocketOptions
+  if (o.perMessageDeflate !== undefined && typeof o.perMessageDeflate !== 'boolean') fail(`perMessageDeflate${where}`, `must be true or false, got ${typeof o.perMessageDeflate}`)
+  return {
+    maxPayload: integer(`maxPayload${where}`, o.maxPayload ?? 1024 * 1024, 1, 1024 * 1024 * 1024),
+    idleTimeout: integer(`idleTimeout${where}`, o.idleTimeout ?? 0, 0, MAX_MS),
+    perMessageDeflate: o.perMessageDeflate ?? false
+  }
+}
+
 export interface RouteOptions {
   /** Milliseconds this route's handler has before 504; overrides the server's `timeout`. */
   timeout?: number
@@ -84,7 +126,7 @@ export interface ServerOptions {
   isolates?: number | 'auto'
   /** Base directory for relative module paths. Default process.cwd(). */
   root?: string
-  routes?: RouteDefinition[]
+  routes?: (RouteDefinition | WebSocketRouteDefinition)[]
   /** Largest request body accepted, in bytes; larger gets 413. Default 1 MiB. */
   maxBodySize?: number
   /** Data bytes of each ring (two per isolate), a power of two. Default 256 KiB. */
@@ -303,6 +345,12 @@ function editDistance (a: string, b: string): number {
 
 /** Check a route given in `routes: [...]` (index `i`) before it is added. */
 export function checkRouteDefinition (r: unknown, i: number): void {
+  if (r !== null && typeof r === 'object' && 'websocket' in r) {
+    knownKeys(r, WEBSOCKET_ROUTE_NAMES, `routes[${i}].`, ` of WebSocket route ${String((r as WebSocketRouteDefinition).path)}`)
+    const method = (r as WebSocketRouteDefinition).method
+    if (method !== undefined && String(method).toUpperCase() !== 'GET') fail(`routes[${i}].method`, `a WebSocket route's method is GET (or not given), got ${String(method)}`)
+    return
+  }
   const at = r !== null && typeof r === 'object' ? ` of route ${String((r as RouteDefinition).method).toUpperCase()} ${String((r as RouteDefinition).path)}` : ''
   knownKeys(r, ROUTE_DEFINITION_NAMES, `routes[${i}].`, at)
 }

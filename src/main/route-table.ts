@@ -15,12 +15,13 @@ import { IsopoolError } from '../shared/errors.ts'
 import { METHODS, NOSNIFF } from '../shared/http-syntax.ts'
 import { compilePath } from '../shared/path-pattern.ts'
 import { modulePath } from '../shared/protocol.ts'
-import type { ManifestRoute, RouteSpec } from '../shared/protocol.ts'
+import type { ManifestRoute, RouteSpec, SocketRouteSpec } from '../shared/protocol.ts'
 import { writeError } from './http1.ts'
 import type { Http1Response } from './http1.ts'
 import type { RouteRateLimit } from './options.ts'
 import { buildOpenApi, docsAssets } from './openapi.ts'
 import { RouteCost } from './route-costs.ts'
+import type { SocketRoutes } from './websockets.ts'
 import { Router } from './router.ts'
 
 /** A route given to createServer() or route(): `module#export`, resolved. */
@@ -47,6 +48,8 @@ export interface IsolatePlan {
   routes: RouteSpec[]
   /** Module URLs whose route() exports are routes too, found when the plan was made. */
   discover: string[]
+  /** WebSocket routes; their modules are among `modules` (imported as served modules). */
+  websockets: SocketRouteSpec[]
 }
 
 /** One route as the main thread serves it. `index` is what every REQ_HEAD frame carries. */
@@ -86,6 +89,8 @@ export type Builtin = (res: Http1Response) => void
 /** The routes of one generation of isolates. */
 export class Routes {
   readonly list: RouteInfo[]
+  /** This generation's WebSocket routes (src/main/websockets.ts), null when it has none. */
+  sockets: SocketRoutes | null = null
   private readonly router: Router
   readonly builtins: Map<string, Builtin>
 
@@ -144,6 +149,8 @@ export interface BuiltinOptions {
 
 export class RouteTable {
   private readonly given: GivenRoute[] = []
+  /** WebSocket routes, in the order given: WS_OPEN frames carry an index into them. */
+  readonly sockets: SocketRouteSpec[] = []
   /** The `modules` option: files and folders, absolute. */
   private readonly modules: string[]
   private readonly builtinOptions: BuiltinOptions
@@ -163,13 +170,22 @@ export class RouteTable {
     this.given.push(route)
   }
 
+  /** Add a WebSocket route (its handler resolved); ISOPOOL_ERR_ROUTE_CONFLICT naming both when
+   * another takes its path. */
+  addSocket (route: SocketRouteSpec): void {
+    const clash = this.sockets.find(r => pathShape(r.path) === pathShape(route.path))
+    if (clash !== undefined) throw conflict({ ...clash, method: 'WEBSOCKET', timeout: 0 }, { ...route, method: 'WEBSOCKET', timeout: 0 })
+    this.sockets.push(route)
+  }
+
   /** What the next generation of isolates imports: the modules are listed again now. */
   plan (): IsolatePlan {
-    const modules = [...new Set(this.given.map(r => r.module))]
+    const modules = [...new Set([...this.given.map(r => r.module), ...this.sockets.map(r => r.module)])]
     return {
       modules,
       routes: this.given.map(r => ({ method: r.method, path: r.path, module: modules.indexOf(r.module), export: r.export, ...(r.compression === false ? { compression: false } : {}), ...(r.middleware === undefined ? {} : { middleware: r.middleware }) })),
-      discover: discoverModules(this.modules)
+      discover: discoverModules(this.modules),
+      websockets: this.sockets
     }
   }
 
@@ -235,7 +251,7 @@ function handlerName (r: { module: string, export: string }): string {
 }
 
 /** A path with its parameter names erased: `/u/:id` and `/u/:name` are both `/u/:`. */
-function pathShape (path: string): string {
+export function pathShape (path: string): string {
   return path.split('/').map(seg => seg.startsWith(':') ? ':' : seg).join('/')
 }
 

@@ -25,9 +25,12 @@ import { InMemorySocket, parseResponse, requestBytes } from './in-process.ts'
 import type { Http1Request, Http1Response } from './http1.ts'
 import type { IsolateHandle, Placement } from './isolate-handle.ts'
 import { IsolatePool } from './isolate-pool.ts'
-import { checkRouteDefinition, checkRouteOptions, resolveOptions, routeTimeout } from './options.ts'
-import type { ResolvedOptions, RouteDefinition, RouteOptions, ServerOptions } from './options.ts'
-import { givenRoute, RouteTable, writeNoRoute } from './route-table.ts'
+import { checkRouteDefinition, checkRouteOptions, resolveOptions, resolveWebSocketOptions, routeTimeout } from './options.ts'
+import type { ResolvedOptions, RouteDefinition, RouteOptions, ServerOptions, WebSocketOptions } from './options.ts'
+import { givenRoute, resolveHandler, RouteTable, writeNoRoute } from './route-table.ts'
+import { compilePath } from '../shared/path-pattern.ts'
+import { WebSocketHub } from './websockets.ts'
+import type { ManifestSocket } from '../shared/protocol.ts'
 import type { Health, Routes } from './route-table.ts'
 import { clientIpResolver } from './client-ip.ts'
 import { routeRateLimitProblem } from './rate-limit.ts'
@@ -93,6 +96,8 @@ export class Server {
   private readonly admits: boolean
   /** The client's address of a request: its socket's peer, or what the trusted proxies say. */
   private readonly clientIp: (req: Http1Request) => string
+  /** The WebSocket routes and connections (src/main/websockets.ts). */
+  private readonly sockets: WebSocketHub
 
   constructor (options?: number | ServerOptions) {
     this.options = resolveOptions(options)
@@ -100,6 +105,7 @@ export class Server {
     this.clientIp = clientIpResolver(o.given.trustProxy)
     this.maxHeadFrame = maxFrameOf(o.ringSize)
     this.table = new RouteTable(o.modules, o)
+    this.sockets = new WebSocketHub(this.maxHeadFrame)
     this.dispatcher = new Dispatcher<Placement, Exchange>({ maxQueue: o.maxQueue, maxQueueBytes: o.maxQueueBytes, maxQueueWait: o.maxQueueWait, placement: o.placement })
     this.pool = new IsolatePool({
       isolates: o.isolates,
@@ -114,7 +120,8 @@ export class Server {
         resourceLimits: o.resourceLimits,
         log: isolateLogConfig(o),
         compression: resolveCompression(o.given.compression),
-        middleware: globalMiddleware(o.root, o.given.middleware)
+        middleware: globalMiddleware(o.root, o.given.middleware),
+        sockets: this.sockets
       }
     }, {
       switched: (routes) => {
@@ -140,6 +147,11 @@ export class Server {
     const routes = typeof options === 'object' && options !== null ? options.routes ?? [] : []
     routes.forEach((r, i) => {
       checkRouteDefinition(r, i)
+      if ('websocket' in r) {
+        const { method: _method, path, websocket, ...options } = r
+        this.websocket(path, websocket, options)
+        return
+      }
       const { method, path, handler, ...rest } = r
       this.route(method, path, handler, rest)
     })
@@ -165,6 +177,25 @@ export class Server {
     this.table.add(given)
     return this
   }
+
+  /**
+   * Add a WebSocket route: `handler` is `module#export` of a WebSocketHandler object
+   * (`{ open?, message?, close?, drain? }`), whose callbacks run in the isolate each connection
+   * is pinned to. Chainable; only before listen().
+   */
+  websocket (path: string, handler: string, options?: WebSocketOptions): this {
+    if (this.state !== 'new') throw new IsopoolError('ISOPOOL_ERR_ALREADY_LISTENING', { action: 'add a WebSocket route' })
+    const resolved = resolveWebSocketOptions(options, path)
+    if (typeof path !== 'string') throw new IsopoolError('ISOPOOL_ERR_INVALID_ROUTE', { method: 'WEBSOCKET', path: String(path), reason: 'the path must be a string' })
+    compilePath('GET', path)
+    const spec = { path, ...resolveHandler(this.options.root, 'WEBSOCKET', path, handler) }
+    this.table.addSocket(spec)
+    this.sockets.add(spec, this.table.sockets.length - 1, resolved)
+    return this
+  }
+
+  /** WebSocket connections open now. Read-only, for metrics and tests. */
+  get webSocketCount (): number { return this.sockets.size }
 
   /** What the services see of this server. */
   private serviceHost (): ServiceHost {
@@ -263,7 +294,7 @@ export class Server {
   private async startIsolates (): Promise<void> {
     this.state = 'starting'
     try {
-      await this.pool.start(this.table.plan(), manifest => this.buildRoutes(manifest))
+      await this.pool.start(this.table.plan(), (manifest, sockets) => this.buildRoutes(manifest, sockets))
     } catch (err) {
       await this.pool.stop()
       this.state = 'closed'
@@ -286,11 +317,13 @@ export class Server {
    */
   reload (): Promise<void> {
     if (this.state !== 'listening') return Promise.reject(new IsopoolError('ISOPOOL_ERR_NOT_LISTENING', { action: 'reload' }))
-    return this.pool.reload(() => this.table.plan(), manifest => this.buildRoutes(manifest))
+    return this.pool.reload(() => this.table.plan(), (manifest, sockets) => this.buildRoutes(manifest, sockets))
   }
 
-  private buildRoutes (manifest: Parameters<RouteTable['build']>[0]): Routes {
-    return this.table.build(manifest, this.options.timeout, () => this.health())
+  private buildRoutes (manifest: Parameters<RouteTable['build']>[0], sockets: ManifestSocket[]): Routes {
+    const routes = this.table.build(manifest, this.options.timeout, () => this.health())
+    routes.sockets = this.sockets.build(sockets)
+    return routes
   }
 
   private health (): Health {
@@ -329,6 +362,8 @@ export class Server {
     this.watcher?.close()
     const http = this.http
     const closed = http.close() // idle connections close now, the others after their response
+    // WebSockets close with 1001 (going away) alongside the requests that finish.
+    const socketsClosed = this.sockets.close()
     let deadline: NodeJS.Timeout | undefined
     const late = new Promise<'late'>(resolve => { deadline = setTimeout(resolve, this.options.shutdownTimeout, 'late') })
     // Streamed answers end now (an endless stream would never let close() finish): the isolate
@@ -345,6 +380,8 @@ export class Server {
     }
     // What the services answer themselves (files being sent) finishes in the same time.
     await Promise.race([this.services.settle(), late])
+    await Promise.race([socketsClosed, late])
+    this.sockets.terminate()
     clearTimeout(deadline)
     this.stopping = true
     if (this.sweeper !== null) clearInterval(this.sweeper)
@@ -367,6 +404,16 @@ export class Server {
     if (builtin !== undefined) {
       builtin(res)
       return
+    }
+    if (routes.sockets !== null) {
+      // A WebSocket route's path: an upgrade goes to it, and so does any other request unless an
+      // HTTP route takes it (it gets a coded 426).
+      const socketRoute = routes.sockets.match(req.url)
+      if (socketRoute !== null && (WebSocketHub.wanted(req) || routes.match(req.method, req.url) === null)) {
+        req.route = socketRoute.path // for the access log and metrics, as an HTTP route's pattern
+        this.sockets.accept(req, res, socketRoute, this.pool.active)
+        return
+      }
     }
     const route = routes.match(req.method, req.url)
     if (route === null) {

@@ -25,6 +25,7 @@ export const ERRORS = {
   ISOPOOL_ERR_RATE_LIMITED: { status: 429, message: 'Rate limit exceeded: {max} requests per {window} ms; retry in {retry} s' },
   ISOPOOL_ERR_METHOD_NOT_IMPLEMENTED: { status: 501, message: 'Method {method} is not implemented by this server' },
   ISOPOOL_ERR_RANGE_NOT_SATISFIABLE: { status: 416, message: 'The range {range} is not satisfiable: the file has {size} bytes' },
+  ISOPOOL_ERR_UPGRADE_REQUIRED: { status: 426, message: '{path} takes WebSocket connections only: {reason}' },
   // ── errors of the handler, answered by the isolate ─────────────────────────────────────────
   ISOPOOL_ERR_HTTP: { status: 500, message: '{message}' },
   ISOPOOL_ERR_HANDLER: { status: 500, message: 'Internal server error' },
@@ -58,6 +59,8 @@ export const ERRORS = {
   ISOPOOL_ERR_LISTEN: { status: undefined, message: 'Cannot listen on {address}: {reason}' },
   ISOPOOL_ERR_SETUP_NOT_LOADED: { status: undefined, message: 'The setup() resource {resource} is never opened, so {routes} would fail on every request that reads it: {reason}' },
   ISOPOOL_ERR_INVALID_METRIC: { status: undefined, message: 'Invalid metric {name}: {reason}' },
+  ISOPOOL_ERR_WEBSOCKET_HANDLER: { status: undefined, message: 'Export "{export}" of module {module} is not a WebSocket handler: {reason}' },
+  ISOPOOL_ERR_WEBSOCKET_USE: { status: undefined, message: 'Cannot {action}: {reason}' },
   // ── the transport: a broken frame means a bug or memory corruption, never user input ────────
   ISOPOOL_ERR_FRAME_INVALID: { status: undefined, message: 'Malformed frame: {reason}' },
   ISOPOOL_ERR_FRAME_TOO_LARGE: { status: undefined, message: 'Frame of {size} bytes exceeds the ring limit of {max} bytes' }

@@ -40,6 +40,26 @@
 //      └── unacked -= n ◀──CREDIT(n)── request ring
 //   unacked ≥ STREAM_WINDOW: the pull loop waits
 //
+// WebSocket connections (src/main/websockets.ts, src/isolate/websocket.ts) are pinned to one
+// isolate; their frames carry the connection's id where a request's frames carry the request's
+// (the two never meet: a connection's frames have kinds of their own). A message larger than
+// what fits now goes as several frames of its kind, the last with END, sent and read in order.
+//
+//   WS_OPEN     main → isolate   a HEAD frame: arg = WebSocket route index, text = the upgrade
+//                                request's head text (as REQ_HEAD's, with its pseudo-fields)
+//   WS_MESSAGE  both ways        arg = 1 for binary, 0 for text; payload = message bytes
+//                                (main → isolate: from the client; isolate → main: ws.send)
+//   WS_CLOSE    both ways        arg = close code; payload = the reason (UTF-8). main → isolate:
+//                                the connection is closed (close() runs); isolate → main:
+//                                ws.close(), the main thread closes it and answers WS_CLOSE
+//   WS_DRAIN    main → isolate   arg = 1: the client is slow, more than WS_HIGH_WATER bytes wait
+//                                for it (ws.send returns false); arg = 0: below WS_LOW_WATER
+//                                again, drain() runs
+//   WS_TOPIC    isolate → main   arg = 1 subscribe, 0 unsubscribe; payload = the topic (UTF-8)
+//   WS_PUBLISH  isolate → main   id = 0, arg = (topic bytes << 1) | binary; payload = the topic
+//                                (UTF-8), then the message: it crosses once, the main thread
+//                                sends it to every subscriber on every isolate
+//
 // flags.END marks the last frame of a message: a HEAD with END carries the whole body inline.
 // Strings are latin1 because that is how the HTTP layer reads the request line and headers: one
 // byte per character, so the byte length is the string length and no UTF-8 pass is needed.
@@ -52,6 +72,18 @@ export const KIND_RES_HEAD = 2
 export const KIND_BODY = 3
 export const KIND_ABORT = 4
 export const KIND_CREDIT = 5
+export const KIND_WS_OPEN = 6
+export const KIND_WS_MESSAGE = 7
+export const KIND_WS_CLOSE = 8
+export const KIND_WS_DRAIN = 9
+export const KIND_WS_TOPIC = 10
+export const KIND_WS_PUBLISH = 11
+/** Bytes waiting for a WebSocket client past which it is slow (WS_DRAIN above), and below which
+ * it has caught up again. */
+export const WS_HIGH_WATER = 1024 * 1024
+export const WS_LOW_WATER = 256 * 1024
+/** Bytes of a WebSocket topic, at most: one fits any frame. */
+export const WS_MAX_TOPIC = 1024
 /** Bytes of a streamed response the isolate may have unacknowledged (see CREDIT above). */
 export const STREAM_WINDOW = 256 * 1024
 
@@ -165,6 +197,23 @@ export function writeBody (
   if (n > 0) copyIn(ring.data, pos + FRAME_HEADER, body!, offset, offset + n)
   ring.commit(FRAME_HEADER + n)
   return n
+}
+
+/**
+ * Write `body` from `offset` as frames of `kind` (each with `arg`, the last with END) while they
+ * fit: a message larger than what fits now goes in several. Returns the offset reached
+ * (`body.byteLength` once all of it is in the ring; an empty body is one empty frame), or -1
+ * when not even one frame could be written.
+ */
+export function writeFrames (ring: RingProducer, kind: number, id: number, body: Uint8Array | null, offset: number, arg: number): number {
+  const len = body === null ? 0 : body.byteLength
+  let at = offset
+  do {
+    const n = writeBody(ring, kind, id, body, at, true, arg)
+    if (n < 0) return at === offset ? -1 : at
+    at += n
+  } while (at < len)
+  return at
 }
 
 // Copying bytes into and out of shared memory. TypedArray#set and #slice treat a

@@ -24,6 +24,24 @@ export interface RouteSpec {
   compression?: boolean
 }
 
+/** One WebSocket route as an isolate sees it: its path (for req.params) and its handler object. */
+export interface SocketRouteSpec {
+  path: string
+  /** Module URL (file:). */
+  module: string
+  /** Export name; 'default' for a module's default export. */
+  export: string
+}
+
+/** A websocket() declaration an isolate found in the `modules`, as the main thread sees it:
+ * numbered after the given WebSocket routes, module by module and export by export in name
+ * order, as the isolates number them. Options as declared (the main thread checks them). */
+export interface ManifestSocket extends SocketRouteSpec {
+  maxPayload?: number
+  idleTimeout?: number
+  perMessageDeflate?: boolean
+}
+
 /** Response compression as an isolate applies it (the compression option, resolved). */
 export interface CompressionConfig {
   /** Bodies smaller than this many bytes go as they are. */
@@ -72,6 +90,8 @@ export interface IsolateInit {
   compression: CompressionConfig | null
   /** Global middleware, `module URL#export` each, run for every routed request. */
   middleware: string[]
+  /** WebSocket routes: WS_OPEN frames carry an index into this list. */
+  websockets: SocketRouteSpec[]
 }
 
 /** A route() declaration an isolate found, as the main thread sees it. Schemas are JSON Schema. */
@@ -132,7 +152,7 @@ export interface ValidationIssue {
 
 /** isolate → main */
 export type IsolateMessage =
-  | { type: 'ready', manifest: ManifestRoute[] }
+  | { type: 'ready', manifest: ManifestRoute[], sockets?: ManifestSocket[] }
   | { type: 'error', error: WireError }
   | { type: 'log', records: LogRecord[] }
   /** The answer to a { type: 'metrics' } request with the same id. */

@@ -6,7 +6,8 @@ import { align8, createRingBuffer, RingConsumer, RingProducer } from '../../src/
 import {
   bodyView, CONTENT_TYPES, copyIn, copyOut, copyOutInto, CT_JSON, CT_MSGPACK, CT_NONE, CT_OCTET, CT_TEXT, FLAG_END,
   FRAME_HEADER, frameFlags, frameId, frameKind, HEAD_PREFIX, KIND_ABORT, KIND_BODY, KIND_REQ_HEAD, KIND_RES_HEAD, readHead,
-  resArg, resBusyMicros, resStatus, UNKNOWN_LENGTH, writeBody, writeFrameHeader, writeHead, writeWholeHead
+  resArg, resBusyMicros, resStatus, UNKNOWN_LENGTH, writeBody, writeFrameHeader, writeHead, writeWholeHead,
+  frameArg, KIND_WS_CLOSE, KIND_WS_MESSAGE, writeFrames
 } from '../../src/shared/frame.ts'
 
 function pair (capacity = 4096): { p: RingProducer, c: RingConsumer } {
@@ -281,5 +282,51 @@ describe('copies in and out of shared memory', () => {
     const pooled = copyOut(data, 2, 10)
     expect(pooled).toEqual(data.subarray(2, 10))
     expect(pooled.buffer.byteLength).toBeGreaterThan(8)
+  })
+})
+
+describe('writeFrames: a message in as many frames as it takes', () => {
+  /** Read every frame in the ring: kind, id, arg, END, payload. */
+  function drain (c: RingConsumer): { kind: number, id: number, arg: number, end: boolean, body: Buffer }[] {
+    const out = []
+    let pos: number
+    while ((pos = c.peek()) >= 0) {
+      out.push({ kind: frameKind(c, pos), id: frameId(c, pos), arg: frameArg(c, pos), end: (frameFlags(c, pos) & FLAG_END) !== 0, body: Buffer.from(bodyView(c, pos)) })
+      c.release()
+    }
+    return out
+  }
+
+  it('splits a message larger than a frame, every frame with its arg, END on the last', () => {
+    const { p, c } = pair(4096)
+    const b = bytes(5000)
+    expect(writeFrames(p, KIND_WS_MESSAGE, 7, b.subarray(0, 3000), 0, 1)).toBe(3000)
+    const frames = drain(c)
+    expect(frames.length).toBeGreaterThan(1)
+    expect(frames.every(f => f.kind === KIND_WS_MESSAGE && f.id === 7 && f.arg === 1)).toBe(true)
+    expect(frames.map(f => f.end)).toEqual([...frames.slice(1).map(() => false), true])
+    expect(Buffer.concat(frames.map(f => f.body))).toEqual(Buffer.from(b.subarray(0, 3000)))
+  })
+
+  it('an empty message is one empty frame with END', () => {
+    const { p, c } = pair()
+    expect(writeFrames(p, KIND_WS_CLOSE, 3, null, 0, 1000)).toBe(0)
+    expect(drain(c)).toEqual([{ kind: KIND_WS_CLOSE, id: 3, arg: 1000, end: true, body: Buffer.alloc(0) }])
+  })
+
+  it('stops where the ring is full and goes on from there; -1 when nothing fits', () => {
+    const { p, c } = withFree(1024)
+    const b = bytes(2000, 5)
+    const at = writeFrames(p, KIND_WS_MESSAGE, 9, b, 0, 0)
+    expect(at).toBeGreaterThan(0)
+    expect(at).toBeLessThan(2000)
+    expect(writeFrames(p, KIND_WS_MESSAGE, 9, b, at, 0)).toBe(-1)
+    skip(c, 2)
+    const first = drain(c)
+    expect(first.every(f => !f.end)).toBe(true)
+    expect(writeFrames(p, KIND_WS_MESSAGE, 9, b, at, 0)).toBe(2000)
+    const rest = drain(c)
+    expect(rest.at(-1)!.end).toBe(true)
+    expect(Buffer.concat([...first, ...rest].map(f => f.body))).toEqual(Buffer.from(b))
   })
 })

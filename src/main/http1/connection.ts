@@ -134,6 +134,15 @@ export class Http1Request {
     return this.conn.socket.remoteAddress ?? ''
   }
 
+  /**
+   * Take the connection's socket away from this layer, for another protocol (a WebSocket
+   * upgrade, src/main/websockets.ts): nothing here reads, writes, times or closes it any more.
+   * Returns the socket and the bytes read past this request's head (the new protocol's first).
+   */
+  takeSocket (): { socket: Socket, head: Buffer } {
+    return { socket: this.conn.socket, head: this.conn.detach() }
+  }
+
   /** Start reading the body: chunks go to `data`, then `end` once. */
   onBody (data: (chunk: Buffer) => void, end: () => void): void {
     this.dataCb = data
@@ -204,17 +213,36 @@ class Connection {
   /** The method of the request being parsed or answered, once its request line is read. */
   private method = ''
 
+  /** Its listeners on the socket, to take them off in detach(). */
+  private readonly listeners: [string, (chunk: Buffer) => void][]
+
   constructor (server: Http1Server, socket: Socket) {
     this.server = server
     this.socket = socket
     this.idleSince = Date.now()
-    socket.on('data', (chunk: Buffer) => this.onData(chunk))
-    socket.on('error', () => {}) // a reset client: 'close' follows
-    // The client shut down its side: it is gone, as node:http takes it (httpAllowHalfOpen is
-    // off by default there too). A request in flight hears it through its response's onClose, so
-    // a queued one gives up its place and a handler's answer is dropped.
-    socket.on('end', () => this.destroy())
-    socket.on('close', () => this.onClose())
+    this.listeners = [
+      ['data', (chunk: Buffer) => this.onData(chunk)],
+      ['error', () => {}], // a reset client: 'close' follows
+      // The client shut down its side: it is gone, as node:http takes it (httpAllowHalfOpen is
+      // off by default there too). A request in flight hears it through its response's onClose, so
+      // a queued one gives up its place and a handler's answer is dropped.
+      ['end', () => this.destroy()],
+      ['close', () => this.onClose()]
+    ]
+    for (const [event, fn] of this.listeners) socket.on(event, fn)
+  }
+
+  /** The socket leaves this layer (Http1Request.takeSocket): the bytes read past the head. */
+  detach (): Buffer {
+    const rest = this.buf ?? Buffer.alloc(0)
+    this.buf = null
+    this.state = CLOSED
+    this.res = null
+    for (const [event, fn] of this.listeners) this.socket.off(event, fn)
+    this.server.forget(this)
+    // Left paused if it was: the new owner resumes it once it listens for the bytes.
+    this.socketPaused = false
+    return rest
   }
 
   /** No request in progress and nothing buffered. */

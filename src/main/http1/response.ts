@@ -247,6 +247,17 @@ export class Http1Response {
     this.conn.destroy()
   }
 
+  /** The connection switched protocols (a WebSocket upgrade wrote its own 101): this response is
+   * over, as a 101, for whoever hears of its end (the access log, metrics). */
+  switched (): void {
+    if (this.writableEnded) return
+    this.statusCode = 101
+    this.headersSent = true
+    this.writableEnded = true
+    this.closeListener = null
+    this.finished()
+  }
+
   /** @internal the connection closed */
   closed (): void {
     if (this.writableEnded) return

@@ -101,3 +101,182 @@ export function parseForm (contentType: string | undefined, body: Uint8Array, li
     bb.end(body)
   })
 }
+
+// ── a streaming route's form ───────────────────────────────────────────────────────────────
+//
+// On a route whose body streams (its maxBodySize above the server's), the form is read part by
+// part as the body arrives, with busboy's backpressure end to end: a file part not read holds
+// busboy, which holds the body stream, whose credit holds the client. Text fields are strings
+// as in a buffered form; files are streams, each read once, in the order the client sent them.
+
+/** One part of a streamed form: a text field (`value`) or a file (`filename`, read as a stream). */
+export interface FormPart extends AsyncIterable<Uint8Array> {
+  /** The form field's name. */
+  name: string
+  /** A file's name as the client gave it; undefined for a text field. */
+  filename: string | undefined
+  /** A file's media type ('text/plain' for a text field). */
+  type: string
+  /** A text field's value; undefined for a file. */
+  value: string | undefined
+  /** A file's bytes as they arrive (the part itself iterates them too); empty for a text field.
+   * A part left unread is skipped when the next one is asked for. */
+  stream (): AsyncIterable<Uint8Array>
+}
+
+/** A streamed form: iterate it for its parts in order (or `files` for the files only); `fields`
+ * holds the text fields read so far, and all of them once the iteration is over. */
+export interface StreamedForm extends AsyncIterable<FormPart> {
+  fields: Record<string, string | string[]>
+  /** The file parts, the text fields between them going into `fields`. */
+  files: AsyncIterable<FormPart>
+}
+
+type FileSource = NodeJS.ReadableStream & { truncated?: boolean, resume (): unknown, iterator (o: { destroyOnReturn: boolean }): AsyncIterableIterator<Buffer> }
+
+class StreamedPart implements FormPart {
+  readonly name: string
+  readonly filename: string | undefined
+  readonly type: string
+  readonly value: string | undefined
+  private readonly file: FileSource | null
+  private read = false
+
+  constructor (name: string, filename: string | undefined, type: string, value: string | undefined, file: FileSource | null) {
+    this.name = name
+    this.filename = filename
+    this.type = type
+    this.value = value
+    this.file = file
+  }
+
+  stream (): AsyncIterable<Uint8Array> { return this }
+
+  [Symbol.asyncIterator] (): AsyncIterator<Uint8Array> {
+    if (this.read || this.file === null) return (async function * () {})()
+    this.read = true
+    return chunksOf(this.file)
+  }
+
+  /** Drop what is left unread, so busboy goes on to the next part. */
+  skip (): void {
+    if (this.read || this.file === null) return
+    this.read = true
+    this.file.resume()
+  }
+}
+
+async function * chunksOf (file: FileSource): AsyncGenerator<Uint8Array, void, undefined> {
+  try {
+    // destroyOnReturn false: a loop broken out of leaves the file for skip-by-resume below,
+    // rather than a destroyed stream busboy would still write to.
+    for await (const chunk of file.iterator({ destroyOnReturn: false })) yield chunk
+  } finally {
+    file.resume()
+  }
+}
+
+export function parseStreamedForm (contentType: string | undefined, body: AsyncIterable<Uint8Array>, limits: FormLimits = {}): Promise<StreamedForm> {
+  if (contentType === undefined || !FORM_TYPE.test(contentType)) {
+    return Promise.reject(new IsopoolError('ISOPOOL_ERR_UNSUPPORTED_MEDIA_TYPE', { type: contentType ?? '(none)', expected: 'multipart/form-data or application/x-www-form-urlencoded' }))
+  }
+  const bounds = { ...DEFAULT_FORM_LIMITS, ...limits }
+  let bb: InstanceType<typeof Busboy>
+  try {
+    bb = new Busboy({ headers: { 'content-type': contentType }, limits: { ...bounds, fields: bounds.fields + 1, files: bounds.files + 1, parts: bounds.fields + bounds.files + 2 } })
+  } catch (err) {
+    return Promise.reject(new IsopoolError('ISOPOOL_ERR_BAD_REQUEST', { reason: `malformed form: ${(err as Error).message}` }))
+  }
+  const fields: Record<string, string | string[]> = Object.create(null)
+  const parts: StreamedPart[] = []
+  let failure: unknown = null
+  let finished = false
+  let wake: (() => void) | null = null
+  const notify = (): void => {
+    const w = wake
+    wake = null
+    w?.()
+  }
+  const fail = (err: unknown): void => {
+    if (failure === null) failure = err
+    notify()
+  }
+  const tooLarge = (what: string, limit: number | undefined): void => fail(new IsopoolError('ISOPOOL_ERR_FORM_LIMIT', { what, limit: limit ?? 'the limit' }))
+  let count = 0
+  bb.on('field', (name, value, nameTruncated, valueTruncated) => {
+    if (++count > bounds.fields) return tooLarge('number of fields', bounds.fields)
+    if (nameTruncated) return tooLarge(`name of field "${name}…"`, bounds.fieldNameSize)
+    if (valueTruncated) return tooLarge(`field "${name}"`, limits.fieldSize)
+    parts.push(new StreamedPart(name, undefined, 'text/plain', value, null))
+    notify()
+  })
+  let fileCount = 0
+  bb.on('file', (field, stream, filename, _encoding, mimeType) => {
+    const file = stream as unknown as FileSource
+    if (++fileCount > bounds.files) {
+      file.resume()
+      return tooLarge('number of files', bounds.files)
+    }
+    stream.on('limit', () => {
+      tooLarge(`file "${filename}"`, limits.fileSize)
+      ;(stream as unknown as { destroy (e: Error): void }).destroy(failure as Error)
+    })
+    parts.push(new StreamedPart(field, filename, mimeType, undefined, file))
+    notify()
+  })
+  bb.on('filesLimit', () => tooLarge('number of files', bounds.files))
+  bb.on('fieldsLimit', () => tooLarge('number of fields', bounds.fields))
+  bb.on('partsLimit', () => tooLarge('number of parts', bounds.fields + bounds.files))
+  bb.on('error', (err: unknown) => fail(new IsopoolError('ISOPOOL_ERR_BAD_REQUEST', { reason: `malformed form: ${(err as Error)?.message ?? String(err)}` })))
+  bb.on('finish', () => {
+    finished = true
+    notify()
+  })
+  // The body into busboy, one chunk at a time: its write callback waits while a file part is
+  // not being read (its backpressure).
+  const pump = async (): Promise<void> => {
+    try {
+      for await (const chunk of body) {
+        if (failure !== null) return
+        await new Promise<void>(resolve => bb.write(chunk, () => resolve()))
+      }
+      bb.end()
+    } catch (err) {
+      fail(err)
+    }
+  }
+  let started = false
+  async function * iterate (filesOnly: boolean): AsyncGenerator<FormPart, void, undefined> {
+    if (!started) {
+      started = true
+      void pump()
+    }
+    let last: StreamedPart | null = null
+    while (true) {
+      if (failure !== null) throw failure
+      const part = parts.shift()
+      if (part !== undefined) {
+        last?.skip()
+        last = part
+        if (part.value !== undefined) {
+          const prev = fields[part.name]
+          if (prev === undefined) fields[part.name] = part.value
+          else if (Array.isArray(prev)) prev.push(part.value)
+          else fields[part.name] = [prev, part.value]
+          if (filesOnly) continue
+        }
+        yield part
+        continue
+      }
+      if (finished) return
+      // Waiting for the next part: one left unread would hold busboy for ever.
+      last?.skip()
+      await new Promise<void>(resolve => { wake = resolve })
+    }
+  }
+  return Promise.resolve({
+    fields,
+    files: { [Symbol.asyncIterator]: () => iterate(true) },
+    [Symbol.asyncIterator]: () => iterate(false)
+  })
+}

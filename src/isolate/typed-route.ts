@@ -61,6 +61,10 @@ export interface RouteConfig {
   middleware?: (Middleware | string)[]
   /** false: never compress this route's answers, whatever the compression option says. */
   compression?: boolean
+  /** Largest request body in bytes (413 past it), overriding the server's `maxBodySize`. Above
+   * the server's, the body streams: the handler runs at the head and reads it with
+   * `req.stream()` or `await req.form()` (a body or form schema still gathers it first). */
+  maxBodySize?: number
   summary?: string
   description?: string
   tags?: string[]
@@ -116,6 +120,7 @@ export function manifestEntry (decl: RouteDeclaration, module: string, exportNam
     ...(c.timeout === undefined ? {} : { timeout: c.timeout }),
     ...(c.rateLimit === undefined ? {} : { rateLimit: c.rateLimit }), // checked by compileAdapter()
     ...(c.compression === false ? { compression: false } : {}), // checked by compileAdapter()
+    ...(c.maxBodySize === undefined ? {} : { maxBodySize: c.maxBodySize }), // checked by compileAdapter()
     ...(c.summary === undefined ? {} : { summary: c.summary }),
     ...(c.description === undefined ? {} : { description: c.description }),
     ...(c.tags === undefined ? {} : { tags: c.tags }),
@@ -176,6 +181,9 @@ function checkDeclaration (decl: RouteDeclaration, at: ServedAt): void {
   const limit = rateLimitProblem(c.rateLimit)
   if (limit !== null) fail(limit)
   if (c.compression !== undefined && typeof c.compression !== 'boolean') fail(`compression must be a boolean, got ${typeof c.compression}`)
+  if (c.maxBodySize !== undefined && !(typeof c.maxBodySize === 'number' && Number.isSafeInteger(c.maxBodySize) && c.maxBodySize >= 0)) {
+    fail(`maxBodySize must be an integer of bytes from 0 to ${Number.MAX_SAFE_INTEGER}, got ${String(c.maxBodySize)}`)
+  }
   const params = c.params as { type?: unknown, properties?: unknown } | undefined
   if (params !== undefined && params.type === 'object' && params.properties !== null && typeof params.properties === 'object') {
     const inPath = compilePath(at.method, at.path).names

@@ -5,7 +5,7 @@ import { parentPort, workerData } from 'node:worker_threads'
 import { ClaimTable } from '../shared/claims.ts'
 import { IsopoolError } from '../shared/errors.ts'
 import {
-  bodyView, copyOutInto, FLAG_END, FRAME_HEADER, frameArg, frameFlags, frameId, frameKind, KIND_ABORT, KIND_BODY, KIND_CREDIT, KIND_REQ_HEAD, readHead,
+  bodyView, copyOut, copyOutInto, FLAG_END, FRAME_HEADER, frameArg, frameFlags, frameId, frameKind, KIND_ABORT, KIND_BODY, KIND_CREDIT, KIND_REQ_HEAD, readHead,
   UNKNOWN_LENGTH
 } from '../shared/frame.ts'
 import { compilePath } from '../shared/path-pattern.ts'
@@ -19,6 +19,7 @@ import { LogSink, setLogSink } from './log.ts'
 import type { HandlerContext } from './log.ts'
 import { takeMetricDeltas } from './metrics.ts'
 import { ABORT, DETACH, IsolateRequest, SETTLE } from './request.ts'
+import { BodyStream } from './body-stream.ts'
 import { ResponseWriter } from './respond.ts'
 
 /** A request whose body is still arriving in BODY frames. */
@@ -28,6 +29,9 @@ interface PartialRequest {
   /** Preallocated when the length is known, else grown as chunks arrive. */
   body: Uint8Array
   received: number
+  /** Its route streams bodies under credit (a typed route whose body is collected anyway): each
+   * frame is acknowledged as it is copied. */
+  credit: boolean
 }
 
 const init = workerData as IsolateInit
@@ -48,6 +52,8 @@ const claims = new ClaimTable(init.claims, init.epoch)
 /** performance.now() + this = the claim table's clock (claims.ts, busyClock). */
 const clockOffset = performance.timeOrigin - init.epoch
 const partials = new Map<number, PartialRequest>()
+/** Bodies of streaming routes still arriving, by request id: their handlers run already. */
+const bodyStreams = new Map<number, BodyStream>()
 /** Streamed requests whose claim failed: their BODY frames are dropped until the last one. */
 const dropped = new Set<number>()
 /** Requests whose answer is not all sent yet when their handler's synchronous part ends (a
@@ -68,6 +74,12 @@ let labels: string[] = []
 /** Per route, whether its answers may be compressed: the compression option is on and the route
  * did not say `compression: false`. */
 let compressible: boolean[] = []
+/** Per route: its body streams under credit (its maxBodySize is above the server's; the main
+ * thread's rule, src/main/route-table.ts streamsBody). */
+let creditBody: boolean[] = []
+/** Per route: its handler runs at the head and reads the body as it arrives (req.stream()); a
+ * typed route with a body or form schema validates the whole body first, so it is collected. */
+let atHead: boolean[] = []
 let running = true
 
 /** Run the handler of `route` on `req`. True when it finished synchronously (returned a value
@@ -177,6 +189,16 @@ function drain (): void {
         continue
       }
       const inline = h.bodyEnd - h.bodyStart
+      if ((h.flags & FLAG_END) === 0 && atHead[h.arg]) {
+        // A streaming route: the handler starts now; the chunks reach it as they come.
+        const id = h.id
+        const stream = new BodyStream(n => writer.grant(id, n))
+        if (inline > 0) stream.push(requests.data.subarray(h.bodyStart, h.bodyEnd).slice())
+        bodyStreams.set(id, stream)
+        requests.release()
+        run(h.arg, id, new IsolateRequest(h.text, patterns[h.arg], null, false, stream))
+        continue
+      }
       if ((h.flags & FLAG_END) !== 0) {
         // The whole request is here. Its body is lent to the handler where it lies (see
         // src/isolate/request.ts); the frame is released once the handler's synchronous part is
@@ -195,9 +217,22 @@ function drain (): void {
       }
       const body = new Uint8Array(h.bodyLen === UNKNOWN_LENGTH ? Math.max(inline, 16384) : h.bodyLen)
       copyOutInto(requests.data, h.bodyStart, h.bodyEnd, body, 0)
-      partials.set(h.id, { route: h.arg, text: h.text, body, received: inline })
+      partials.set(h.id, { route: h.arg, text: h.text, body, received: inline, credit: creditBody[h.arg] })
+      if (inline > 0 && creditBody[h.arg]) writer.grant(h.id, inline)
     } else if (kind === KIND_BODY) {
       const id = frameId(requests, pos)
+      const stream = bodyStreams.get(id)
+      if (stream !== undefined) {
+        // Its own copy: the frame is released right after, and the handler may keep the chunk.
+        bodyView(requests, pos) // checks the frame's length
+        stream.push(copyOut(requests.data, pos + FRAME_HEADER, pos + requests.frameLength, true))
+        if ((frameFlags(requests, pos) & FLAG_END) !== 0) {
+          bodyStreams.delete(id)
+          stream.end()
+        }
+        requests.release()
+        continue
+      }
       const p = partials.get(id)
       if (p === undefined) {
         if (!dropped.has(id)) throw new IsopoolError('ISOPOOL_ERR_FRAME_INVALID', { reason: `BODY frame for unknown request ${id}` })
@@ -214,6 +249,7 @@ function drain (): void {
       }
       copyOutInto(requests.data, pos + FRAME_HEADER, pos + requests.frameLength, p.body, p.received)
       p.received = need
+      if (p.credit && chunk.byteLength > 0) writer.grant(id, chunk.byteLength)
       if ((frameFlags(requests, pos) & FLAG_END) !== 0) {
         partials.delete(id)
         requests.release()
@@ -224,6 +260,9 @@ function drain (): void {
       const id = frameId(requests, pos)
       partials.delete(id)
       dropped.delete(id)
+      // A body still streaming in: its reader gets ISOPOOL_ERR_BODY_ABORTED.
+      bodyStreams.get(id)?.abort()
+      bodyStreams.delete(id)
       // Given up while it runs or streams: req.signal fires, a response stream is cancelled.
       inflight.get(id)?.[ABORT]()
     } else if (kind === KIND_CREDIT) {
@@ -252,6 +291,7 @@ port.on('message', (msg: MainMessage) => {
     requests.interrupt()
     // Shutting down: what still runs or streams is given up (its stream's finally runs).
     for (const req of inflight.values()) req[ABORT]()
+    for (const stream of bodyStreams.values()) stream.abort()
     // Close the setup() resources, then the port: its listener is what keeps this thread's
     // event loop alive (waitAsync does not), so the isolate ends once user code is done.
     void teardown().finally(() => port.close())
@@ -268,6 +308,8 @@ try {
   patterns = [...init.routes, ...manifest].map(r => compilePath(r.method, r.path))
   labels = [...init.routes, ...manifest].map(r => `${r.method} ${r.path}`)
   compressible = [...init.routes, ...manifest].map(r => init.compression !== null && r.compression !== false)
+  creditBody = [...init.routes.map(r => r.streamBody === true), ...manifest.map(m => m.maxBodySize !== undefined && m.maxBodySize > init.maxBodySize)]
+  atHead = creditBody.map((credit, i) => credit && (i < init.routes.length || manifest[i - init.routes.length].bodyTypes === undefined))
 } catch (err) {
   const wire = err instanceof IsopoolError
     ? err.toWire()

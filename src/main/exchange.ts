@@ -238,7 +238,7 @@ export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink
   private bodyChunk (chunk: Buffer): void {
     // Answered already (a timeout, a 413): the HTTP layer drops the rest, up to maxBodySize.
     if (this.state === 'done') return
-    const limit = this.ctx.maxBodySize
+    const limit = this.route.maxBodySize
     if (this.req.received > limit) {
       // No Content-Length, or a client sending more than it announced: stop at the limit.
       this.placement?.abandon()

@@ -14,7 +14,7 @@ import { ClaimTable, createClaimBuffer, nextRequestId } from '../shared/claims.t
 import { IsopoolError } from '../shared/errors.ts'
 import {
   copyOut, FLAG_END, FRAME_HEADER, frameFlags, frameId, frameKind, HEAD_PREFIX, KIND_ABORT, KIND_BODY, KIND_CREDIT, KIND_REQ_HEAD,
-  KIND_RES_HEAD, readHead, resBusyMicros, resStatus, UNKNOWN_LENGTH, writeBody, writeHead, writeWholeHead
+  KIND_RES_HEAD, frameArg, readHead, resBusyMicros, resStatus, STREAM_WINDOW, UNKNOWN_LENGTH, writeBody, writeHead, writeWholeHead
 } from '../shared/frame.ts'
 import { FrameBacklog } from '../shared/frame-backlog.ts'
 import type { IsolateInit, IsolateMessage, MainMessage, ManifestRoute, RouteSpec } from '../shared/protocol.ts'
@@ -70,6 +70,7 @@ export interface IsolateConfig {
   log: IsolateInit['log']
   compression: IsolateInit['compression']
   middleware: string[]
+  maxBodySize: number
 }
 
 export interface IsolateEvents {
@@ -111,6 +112,9 @@ export class Placement {
   streaming = false
   /** An ABORT went to the isolate for it (it runs on, and still ends its answer). */
   aborted = false
+  /** A streamed-body route's request (RouteInfo.streamBody): body bytes sent that the isolate
+   * has not acknowledged yet (CREDIT frames, frame.ts). At STREAM_WINDOW the body pauses. */
+  private unacked = 0
 
   constructor (handle: IsolateHandle, request: PlaceableRequest, id: number, slot: number, mode: Mode) {
     this.handle = handle
@@ -135,7 +139,20 @@ export class Placement {
       if (final) this.handle.writeWhole(this)
       return true
     }
-    return this.handle.writeBody(this, chunk, final)
+    const written = this.handle.writeBody(this, chunk, final)
+    if (chunk !== null && this.request.route.streamBody) this.unacked += chunk.byteLength
+    return written && !this.windowFull
+  }
+
+  /** Its body may not go on until the isolate acknowledges some of it. */
+  get windowFull (): boolean { return this.unacked >= STREAM_WINDOW && this.request.route.streamBody }
+
+  /** The isolate acknowledged `n` bytes of its streamed body: the body goes on when the window
+   * opens again (unless the ring's backlog still holds it; its `written` resumes it then). */
+  credited (n: number): void {
+    const full = this.windowFull
+    this.unacked = Math.max(0, this.unacked - n)
+    if (full && !this.windowFull && !this.closed && this.handle.backlogEmpty) this.request.sink.resume()
   }
 
   /**
@@ -302,7 +319,7 @@ export class IsolateHandle {
     this.claims = new ClaimTable(claimBuffer, epoch)
     this.freeSlots = Array.from({ length: config.maxInFlight }, (_, i) => config.maxInFlight - 1 - i)
     this.backlog = new FrameBacklog<OutFrame>(this.requests, {
-      written: (f) => { if (f.kind === KIND_BODY && !f.p.closed) f.p.request.sink.resume() },
+      written: (f) => { if (f.kind === KIND_BODY && !f.p.closed && !f.p.windowFull) f.p.request.sink.resume() },
       drained: () => this.events.space()
     })
     const init: IsolateInit = {
@@ -319,7 +336,8 @@ export class IsolateHandle {
       maxBodyDepth: config.maxBodyDepth,
       log: config.log,
       compression: config.compression,
-      middleware: config.middleware
+      middleware: config.middleware,
+      maxBodySize: config.maxBodySize
     }
     this.worker = new Worker(WORKER_URL, {
       workerData: init,
@@ -372,6 +390,9 @@ export class IsolateHandle {
 
   get inFlight (): number { return this.pending.size }
 
+  /** No request frame waits for ring space. */
+  get backlogEmpty (): boolean { return this.backlog.empty }
+
   /** For metrics: what the supervisor and the pool last said of it. */
   get state (): 'ready' | 'stalled' | 'suspect' | 'stopping' {
     return this.stopping || this.exited ? 'stopping' : this.stalled ? 'stalled' : this.suspect ? 'suspect' : 'ready'
@@ -393,14 +414,15 @@ export class IsolateHandle {
     const slot = this.freeSlots.pop()
     if (slot === undefined) return null
     const len = request.bodyLen
-    const whole = len !== 0 && len !== UNKNOWN_LENGTH && HEAD_PREFIX + request.text.length + len <= this.requests.maxFrame &&
+    const whole = len !== 0 && len !== UNKNOWN_LENGTH && !request.route.streamBody && HEAD_PREFIX + request.text.length + len <= this.requests.maxFrame &&
       this.collecting + len <= this.requests.capacity
     const id = this.nextId
     const p = new Placement(this, request, id, slot, len === 0 ? 'none' : whole ? 'whole' : 'stream')
     this.claims.offer(slot, id)
     if (!whole) {
       // The head goes now (with END when there is no body); a backlog means no room either.
-      const n = this.backlog.empty ? writeHead(this.requests, KIND_REQ_HEAD, id, request.route.index, slot, request.text, len, null, 0, len === 0) : -1
+      // A length past what a u32 holds (a streamed-body route's) is sent as unknown.
+      const n = this.backlog.empty ? writeHead(this.requests, KIND_REQ_HEAD, id, request.route.index, slot, request.text, len > UNKNOWN_LENGTH ? UNKNOWN_LENGTH : len, null, 0, len === 0) : -1
       if (n < 0) {
         this.freeSlots.push(slot) // never published: the isolate cannot have seen the offer
         return null
@@ -465,6 +487,9 @@ export class IsolateHandle {
   forget (p: Placement, answered: boolean): void {
     if (p.closed) return
     p.closed = true
+    // Answered while its body was still coming (a handler that did not read it all): the
+    // isolate drops what it holds of the body, and what is still to come is not sent.
+    if (answered && p.mode === 'stream' && !p.sent) this.backlog.add(new OutFrame(p, KIND_ABORT, null, false))
     if (p.held > 0) this.collecting -= p.held
     p.parts = null
     this.pending.delete(p.id)
@@ -616,6 +641,9 @@ export class IsolateHandle {
             }
           }
         }
+      } else if (kind === KIND_CREDIT) {
+        // The isolate took `arg` bytes of a streamed request body: it may have more.
+        this.pending.get(frameId(ring, pos))?.credited(frameArg(ring, pos))
       } else if (kind === KIND_ABORT) {
         // A response stream failed in the isolate: its answer cannot complete.
         const p = this.pending.get(frameId(ring, pos))

@@ -38,6 +38,8 @@ export interface GivenRoute {
   compression?: boolean
   /** Its own middleware, `file URL#export` each, run after the global ones (in the isolates). */
   middleware?: string[]
+  /** Its own body limit in bytes; undefined: the server's maxBodySize. */
+  maxBodySize?: number
 }
 
 /** What a generation of isolates is started with: the modules to import and the routes. */
@@ -62,6 +64,11 @@ export class RouteInfo {
   readonly cost = new RouteCost()
   /** Its own rate limit, or false for none; undefined: the server's (src/main/rate-limit.ts). */
   rateLimit: RouteRateLimit | false | undefined = undefined
+  /** The largest body it takes (its own maxBodySize, else the server's): 413 past it. */
+  maxBodySize = Infinity
+  /** It takes more than the server's maxBodySize: its body streams to the isolate under credit
+   * (frame.ts, CREDIT), the handler reading it as it comes, instead of being collected first. */
+  streamBody = false
   /** The table it belongs to: a request routed by one generation's table is routed anew when it
    * moves to isolates of another (after a reload). */
   readonly routes: Routes
@@ -89,9 +96,15 @@ export class Routes {
   private readonly router: Router
   readonly builtins: Map<string, Builtin>
 
-  constructor (entries: (GivenRoute & { manifest?: ManifestRoute })[], builtins: (routes: Routes) => Map<string, Builtin>) {
+  constructor (entries: (GivenRoute & { manifest?: ManifestRoute })[], builtins: (routes: Routes) => Map<string, Builtin>, serverMaxBody = Infinity) {
     this.list = entries.map((r, i) => new RouteInfo(this, i, r.method, r.path, handlerName(r), r.timeout))
-    for (let i = 0; i < entries.length; i++) this.list[i].rateLimit = entries[i].rateLimit
+    for (let i = 0; i < entries.length; i++) {
+      const info = this.list[i]
+      info.rateLimit = entries[i].rateLimit
+      const own = entries[i].maxBodySize
+      info.maxBodySize = own ?? serverMaxBody
+      info.streamBody = streamsBody(own, serverMaxBody)
+    }
     const router = new Router()
     // Explicit HEAD routes first: a HEAD route of its own takes precedence over the one a GET
     // route implies (Router.add skips the implied one when HEAD is taken).
@@ -134,12 +147,20 @@ export function writeNoRoute (res: Http1Response, method: string, url: string, f
   }
 }
 
+/** A route whose own limit is above the server's streams its body (an upload route); the rule
+ * the isolates apply too (src/isolate/worker.ts), so both sides agree without a message. */
+export function streamsBody (own: number | undefined, serverMaxBody: number): boolean {
+  return own !== undefined && own > serverMaxBody
+}
+
 export interface BuiltinOptions {
   livePath: string | null
   readyPath: string | null
   openapiPath: string | null
   docsPath: string | null
   docsInfo: { title: string, version: string }
+  /** The server's maxBodySize: routes above it stream their bodies. */
+  maxBodySize?: number
 }
 
 export class RouteTable {
@@ -149,6 +170,7 @@ export class RouteTable {
   private readonly builtinOptions: BuiltinOptions
   /** Swagger UI's files, read once. */
   private docs: Map<string, { type: string, body: Buffer }> | null = null
+  private get serverMaxBody (): number { return this.builtinOptions.maxBodySize ?? Infinity }
 
   constructor (modules: string[], builtins: BuiltinOptions) {
     this.modules = modules
@@ -168,7 +190,7 @@ export class RouteTable {
     const modules = [...new Set(this.given.map(r => r.module))]
     return {
       modules,
-      routes: this.given.map(r => ({ method: r.method, path: r.path, module: modules.indexOf(r.module), export: r.export, ...(r.compression === false ? { compression: false } : {}), ...(r.middleware === undefined ? {} : { middleware: r.middleware }) })),
+      routes: this.given.map(r => ({ method: r.method, path: r.path, module: modules.indexOf(r.module), export: r.export, ...(r.compression === false ? { compression: false } : {}), ...(r.middleware === undefined ? {} : { middleware: r.middleware }), ...(streamsBody(r.maxBodySize, this.serverMaxBody) ? { streamBody: true } : {}) })),
       discover: discoverModules(this.modules)
     }
   }
@@ -181,7 +203,7 @@ export class RouteTable {
   build (manifest: ManifestRoute[], defaultTimeout: number, health: () => Health): Routes {
     const entries = [
       ...this.given,
-      ...manifest.map(m => ({ method: m.method, path: m.path, module: m.module, export: m.export, timeout: m.timeout ?? defaultTimeout, rateLimit: m.rateLimit, manifest: m }))
+      ...manifest.map(m => ({ method: m.method, path: m.path, module: m.module, export: m.export, timeout: m.timeout ?? defaultTimeout, rateLimit: m.rateLimit, maxBodySize: m.maxBodySize, manifest: m }))
     ]
     const seen = new Map<string, GivenRoute>()
     for (const r of entries) {
@@ -191,7 +213,7 @@ export class RouteTable {
       if (first !== undefined) throw conflict(first, r)
       seen.set(k, r)
     }
-    return new Routes(entries, () => this.builtins(entries, health))
+    return new Routes(entries, () => this.builtins(entries, health), this.serverMaxBody)
   }
 
   /** The endpoints the main thread answers itself, by exact request target. */

@@ -22,6 +22,9 @@ export interface RouteSpec {
   middleware?: string[]
   /** false: never compress this route's answers, whatever the compression option says. */
   compression?: boolean
+  /** Its maxBodySize is above the server's: its body streams, under credit, and its handler runs
+   * at the head (req.stream()). */
+  streamBody?: true
 }
 
 /** Response compression as an isolate applies it (the compression option, resolved). */
@@ -72,6 +75,8 @@ export interface IsolateInit {
   compression: CompressionConfig | null
   /** Global middleware, `module URL#export` each, run for every routed request. */
   middleware: string[]
+  /** The server's maxBodySize: a declared route whose own is above it streams its body. */
+  maxBodySize: number
 }
 
 /** A route() declaration an isolate found, as the main thread sees it. Schemas are JSON Schema. */
@@ -99,6 +104,8 @@ export interface ManifestRoute {
   rateLimit?: { max: number, window: number } | false
   /** false: its answers are never compressed (read by the isolates, which number routes alike). */
   compression?: boolean
+  /** Its own body limit in bytes (above the server's: the body streams). */
+  maxBodySize?: number
   summary?: string
   description?: string
   tags?: string[]

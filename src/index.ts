@@ -24,6 +24,7 @@ export type { LogFn, RequestLog } from './handler.ts'
 export type { Middleware } from './handler.ts'
 export { sse } from './handler.ts'
 export type { SseEvent, SseOptions, SseSource } from './handler.ts'
+export type { FormPart, StreamedForm } from './handler.ts'
 export type { CorsOptions, RateLimitOptions, RouteRateLimit } from './main/options.ts'
 
 /** Create a server; `createServer(4)` is `createServer({ isolates: 4 })`. */

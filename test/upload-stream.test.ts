@@ -25,6 +25,7 @@ const routes = [
   { method: 'POST' as const, path: '/json', handler: './upload.ts#json', maxBodySize: 1024 * 1024 },
   { method: 'POST' as const, path: '/form', handler: './upload.ts#form', maxBodySize: 64 * 1024 * 1024 },
   { method: 'POST' as const, path: '/small', handler: './upload.ts#hash', maxBodySize: 1000 },
+  { method: 'POST' as const, path: '/stall', handler: './upload.ts#stall', maxBodySize: 64 * 1024 * 1024, timeout: 300 },
   { method: 'POST' as const, path: '/buffered', handler: './upload.ts#buffered' },
   { method: 'POST' as const, path: '/default', handler: './upload.ts#hash' }
 ]
@@ -232,6 +233,13 @@ describe('a client that goes away, a handler that stops reading', () => {
     s.destroy()
     await signals.wait('the abort', seen => seen.includes('threw ISOPOOL_ERR_BODY_ABORTED') && seen.includes('signal'))
     expect(signals.seen).not.toContain('ended')
+    expect((await post('/hash', 'abc')).json.bytes).toBe(3)
+  })
+
+  it('times out an upload that stalls: a handler that does not read holds the client back, then 504', async () => {
+    const res = await post('/stall', payload(8 * 1024 * 1024).body())
+    expect(res.status).toBe(504)
+    expect(res.json.error.code).toBe('ISOPOOL_ERR_TIMEOUT')
     expect((await post('/hash', 'abc')).json.bytes).toBe(3)
   })
 

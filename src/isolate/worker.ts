@@ -189,12 +189,14 @@ function drain (): void {
         continue
       }
       const inline = h.bodyEnd - h.bodyStart
-      if ((h.flags & FLAG_END) === 0 && atHead[h.arg]) {
-        // A streaming route: the handler starts now; the chunks reach it as they come.
+      if (atHead[h.arg]) {
+        // A streaming route: the handler starts now; the chunks reach it as they come. (One with
+        // no body, or one whole in this frame, reads it the same way.)
         const id = h.id
         const stream = new BodyStream(n => writer.grant(id, n))
-        if (inline > 0) stream.push(requests.data.subarray(h.bodyStart, h.bodyEnd).slice())
-        bodyStreams.set(id, stream)
+        if (inline > 0) stream.push(copyOut(requests.data, h.bodyStart, h.bodyEnd, true))
+        if ((h.flags & FLAG_END) !== 0) stream.end()
+        else bodyStreams.set(id, stream)
         requests.release()
         run(h.arg, id, new IsolateRequest(h.text, patterns[h.arg], null, false, stream))
         continue

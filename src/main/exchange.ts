@@ -245,6 +245,10 @@ export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink
       this.fail(new IsopoolError('ISOPOOL_ERR_BODY_TOO_LARGE', { limit }), [], true)
       return
     }
+    // A streaming route's handler reads the body as it comes: its time runs from the last chunk,
+    // so an upload that keeps moving is not cut off, and one that stalls (the client stops
+    // sending, or the handler stops reading and so the socket is paused) still times out.
+    if (this.route.streamBody) this.timer?.refresh()
     const final = this.bodyLen !== UNKNOWN_LENGTH && this.req.received === this.bodyLen
     if (final) this.bodyEnded = true
     this.forward(chunk, final)

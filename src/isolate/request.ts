@@ -301,15 +301,17 @@ export class IsolateRequest {
     return this.#string
   }
 
-  /** The body as a form (urlencoded or multipart): text fields and files, within `limits`. */
-  form (limits?: FormLimits): Promise<Form> {
+  /** The body as a form (urlencoded or multipart): text fields and files, within `limits`. On a
+   * streaming route a StreamedForm (`await req.form<StreamedForm>()`): its parts in order, file
+   * parts as streams (docs/streaming.md). */
+  form<F extends Form | StreamedForm = Form> (limits?: FormLimits): Promise<F> {
     if (this.#form === undefined) {
       const type = this.headers['content-type']
       // A streaming route's form comes part by part, its files as streams (form.ts).
-      if (this.#stream !== null) return (this.#form = parseStreamedForm(typeof type === 'string' ? type : undefined, this.#stream, limits)) as unknown as Promise<Form>
+      if (this.#stream !== null) return (this.#form = parseStreamedForm(typeof type === 'string' ? type : undefined, this.#stream, limits)) as Promise<F>
       this.#form = parseForm(typeof type === 'string' ? type : undefined, this.#ownBody(), limits)
     }
-    return this.#form as Promise<Form>
+    return this.#form as Promise<F>
   }
 
   /** The body decoded from MessagePack; invalid input is a 400 with code ISOPOOL_ERR_INVALID_MSGPACK. */

@@ -206,6 +206,13 @@ describe('route() declarations', () => {
     expect(json.json).toEqual({ length: 200_000 })
     const invalid = await post('/typed/json', JSON.stringify({ pad: 'z'.repeat(100_000) }), { 'content-type': 'application/json' })
     expect(invalid.status).toBe(422)
+    const fd = new FormData()
+    fd.append('a', '1')
+    fd.append('doc', new Blob([Buffer.alloc(3_000_000, 5)]), 'doc.bin')
+    fd.append('b', '2')
+    const files = await request(app.url + '/typed/files', { method: 'POST', body: fd, dispatcher: app.agent })
+    expect(files.statusCode).toBe(200)
+    expect(await files.body.json()).toEqual({ fields: { a: '1', b: '2' }, sizes: [3_000_000] })
   })
 })
 

@@ -44,6 +44,10 @@ export const BODY_LENGTH: unique symbol = Symbol('isopool.bodyLength')
 export const ABORT: unique symbol = Symbol('isopool.abort')
 /** Key of the method the isolate calls when the answer is all sent: a later abort is not heard. */
 export const SETTLE: unique symbol = Symbol('isopool.settle')
+/** Key of the method a typed route's adapter calls before it validates a body: a streaming route's
+ * body is gathered whole (a promise), after which the request reads like a buffered one; null
+ * when the body is here already. */
+export const GATHER: unique symbol = Symbol('isopool.gather')
 /** Key of the request's Accept-Encoding as received, for response compression (compress.ts). */
 export const ACCEPT_ENCODING: unique symbol = Symbol('isopool.acceptEncoding')
 
@@ -104,6 +108,14 @@ export class IsolateRequest {
     if (this.#stream !== null) return this.#stream
     const body = this.#body.byteLength === 0 ? null : this.#ownBody()
     return (async function * () { if (body !== null) yield body })()
+  }
+
+  [GATHER] (): Promise<void> | null {
+    if (this.#stream === null) return null
+    return this.#gather().then(body => {
+      this.#stream = null
+      this.#body = body
+    })
   }
 
   /** A streaming route's whole body, gathered once for text(), json(), msgpack(). */

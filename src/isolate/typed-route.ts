@@ -22,7 +22,7 @@ import { describeReceived, preview } from './describe.ts'
 import { compilePath } from '../shared/path-pattern.ts'
 import { Encodable, encodable } from './respond.ts'
 import { BODY_FORM, BODY_MSGPACK, BODY_NONE, compileBodyTypes } from './body-types.ts'
-import { BODY_LENGTH, TYPED } from './request.ts'
+import { BODY_LENGTH, GATHER, TYPED } from './request.ts'
 import type { IsolateRequest } from './request.ts'
 import type { Middleware } from './middleware.ts'
 
@@ -335,12 +335,19 @@ export function compileAdapter (decl: RouteDeclaration, options: AdapterOptions 
   // stay available through req.form(), which returns the same parse. A Content-Type the route
   // does not take is a 415 before anything reads the body.
   if (bodyTypes === null) return (req: IsolateRequest) => serve(req, undefined, BODY_NONE)
-  return (req: IsolateRequest) => {
+  const typed = (req: IsolateRequest): unknown => {
     const type = req.headers['content-type']
     const kind = bodyTypes.classify(typeof type === 'string' ? type : undefined, req[BODY_LENGTH])
     return kind === BODY_FORM && hasBody
       ? req.form(c.form).then(form => serve(req, { ...form.fields }, kind))
       : serve(req, undefined, kind)
+  }
+  if (!hasBody) return typed
+  // A body schema validates the whole body: on a streaming route (maxBodySize above the
+  // server's) it is gathered first, up to the route's limit.
+  return (req: IsolateRequest) => {
+    const gathering = req[GATHER]()
+    return gathering === null ? typed(req) : gathering.then(() => typed(req))
   }
 }
 

@@ -29,9 +29,6 @@ interface PartialRequest {
   /** Preallocated when the length is known, else grown as chunks arrive. */
   body: Uint8Array
   received: number
-  /** Its route streams bodies under credit (a typed route whose body is collected anyway): each
-   * frame is acknowledged as it is copied. */
-  credit: boolean
 }
 
 const init = workerData as IsolateInit
@@ -77,9 +74,6 @@ let compressible: boolean[] = []
 /** Per route: its body streams under credit (its maxBodySize is above the server's; the main
  * thread's rule, src/main/route-table.ts streamsBody). */
 let creditBody: boolean[] = []
-/** Per route: its handler runs at the head and reads the body as it arrives (req.stream()); a
- * typed route with a body or form schema validates the whole body first, so it is collected. */
-let atHead: boolean[] = []
 let running = true
 
 /** Run the handler of `route` on `req`. True when it finished synchronously (returned a value
@@ -189,7 +183,7 @@ function drain (): void {
         continue
       }
       const inline = h.bodyEnd - h.bodyStart
-      if (atHead[h.arg]) {
+      if (creditBody[h.arg]) {
         // A streaming route: the handler starts now; the chunks reach it as they come. (One with
         // no body, or one whole in this frame, reads it the same way.)
         const id = h.id
@@ -219,8 +213,7 @@ function drain (): void {
       }
       const body = new Uint8Array(h.bodyLen === UNKNOWN_LENGTH ? Math.max(inline, 16384) : h.bodyLen)
       copyOutInto(requests.data, h.bodyStart, h.bodyEnd, body, 0)
-      partials.set(h.id, { route: h.arg, text: h.text, body, received: inline, credit: creditBody[h.arg] })
-      if (inline > 0 && creditBody[h.arg]) writer.grant(h.id, inline)
+      partials.set(h.id, { route: h.arg, text: h.text, body, received: inline })
     } else if (kind === KIND_BODY) {
       const id = frameId(requests, pos)
       const stream = bodyStreams.get(id)
@@ -251,7 +244,6 @@ function drain (): void {
       }
       copyOutInto(requests.data, pos + FRAME_HEADER, pos + requests.frameLength, p.body, p.received)
       p.received = need
-      if (p.credit && chunk.byteLength > 0) writer.grant(id, chunk.byteLength)
       if ((frameFlags(requests, pos) & FLAG_END) !== 0) {
         partials.delete(id)
         requests.release()
@@ -311,7 +303,6 @@ try {
   labels = [...init.routes, ...manifest].map(r => `${r.method} ${r.path}`)
   compressible = [...init.routes, ...manifest].map(r => init.compression !== null && r.compression !== false)
   creditBody = [...init.routes.map(r => r.streamBody === true), ...manifest.map(m => m.maxBodySize !== undefined && m.maxBodySize > init.maxBodySize)]
-  atHead = creditBody.map((credit, i) => credit && (i < init.routes.length || manifest[i - init.routes.length].bodyTypes === undefined))
 } catch (err) {
   const wire = err instanceof IsopoolError
     ? err.toWire()

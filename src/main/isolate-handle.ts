@@ -148,11 +148,13 @@ export class Placement {
   get windowFull (): boolean { return this.unacked >= STREAM_WINDOW && this.request.route.streamBody }
 
   /** The isolate acknowledged `n` bytes of its streamed body: the body goes on when the window
-   * opens again (unless the ring's backlog still holds it; its `written` resumes it then). */
+   * opens again. */
   credited (n: number): void {
     const full = this.windowFull
     this.unacked = Math.max(0, this.unacked - n)
-    if (full && !this.windowFull && !this.closed && this.handle.backlogEmpty) this.request.sink.resume()
+    // Resumed even while the ring's backlog holds frames: the next chunk then waits there, and
+    // pauses the body again until the backlog's `written` resumes it.
+    if (full && !this.windowFull && !this.closed) this.request.sink.resume()
   }
 
   /**
@@ -389,9 +391,6 @@ export class IsolateHandle {
   }
 
   get inFlight (): number { return this.pending.size }
-
-  /** No request frame waits for ring space. */
-  get backlogEmpty (): boolean { return this.backlog.empty }
 
   /** For metrics: what the supervisor and the pool last said of it. */
   get state (): 'ready' | 'stalled' | 'suspect' | 'stopping' {

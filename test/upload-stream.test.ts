@@ -281,4 +281,13 @@ describe('req.form() on a streaming route', () => {
     expect(json.fields).toEqual({ title: 'holiday', note: 'after' })
     expect(json.files).toEqual([{ name: 'photo', filename: 'beach.jpg', type: 'image/jpeg', size: file.byteLength, sha256 }])
   })
+
+  it('answers a malformed form 400 and one of the wrong type 415, and keeps serving', async () => {
+    const bad = await post('/form', '--b\r\ncontent-disposition: form-data; name="a"\r\n\r\nno end', { 'content-type': 'multipart/form-data; boundary=b' })
+    expect(bad.status).toBe(400)
+    expect(bad.json.error.code).toBe('ISOPOOL_ERR_BAD_REQUEST')
+    const wrong = await post('/form', 'x', { 'content-type': 'text/plain' })
+    expect(wrong.status).toBe(415)
+    expect((await post('/hash', 'abc')).json.bytes).toBe(3)
+  })
 })

@@ -42,10 +42,70 @@ export const DEFAULT_FORM_LIMITS = { files: 1_000, fields: 100_000, fieldNameSiz
 
 export const FORM_TYPE = /^(multipart\/form-data|application\/x-www-form-urlencoded)\s*(;|$)/i
 
-export function parseForm (contentType: string | undefined, body: Uint8Array, limits: FormLimits = {}): Promise<Form> {
+/** What both parsers (whole and streamed) share: the media type checked, busboy made, the limit
+ * events and busboy's errors reported through `fail`, and each field and file counted. */
+interface FormParser {
+  bb: InstanceType<typeof Busboy>
+  /** A field came: false when it breaks a limit (reported). */
+  field (name: string, nameTruncated: boolean, valueTruncated: boolean): boolean
+  /** A file came: false when it is one too many (reported, and its bytes dropped). */
+  file (stream: NodeJS.ReadableStream): boolean
+  tooLarge (what: string, limit: number | undefined): void
+}
+
+/** A FormParser for `contentType`, or the coded error that refuses the form outright. */
+function formParser (contentType: string | undefined, limits: FormLimits, fail: (err: unknown) => void): FormParser | IsopoolError {
   if (contentType === undefined || !FORM_TYPE.test(contentType)) {
-    return Promise.reject(new IsopoolError('ISOPOOL_ERR_UNSUPPORTED_MEDIA_TYPE', { type: contentType ?? '(none)', expected: 'multipart/form-data or application/x-www-form-urlencoded' }))
+    return new IsopoolError('ISOPOOL_ERR_UNSUPPORTED_MEDIA_TYPE', { type: contentType ?? '(none)', expected: 'multipart/form-data or application/x-www-form-urlencoded' })
   }
+  const bounds = { ...DEFAULT_FORM_LIMITS, ...limits }
+  const tooLarge = (what: string, limit: number | undefined): void =>
+    fail(new IsopoolError('ISOPOOL_ERR_FORM_LIMIT', { what, limit: limit ?? 'the limit' }))
+  let bb
+  try {
+    // The counts are checked here, one past the limit: busboy's urlencoded parser stops at its
+    // fields limit without a word when the whole body comes in one write, as it does here. A
+    // multipart part is a field or a file: as many parts as both limits allow together.
+    bb = new Busboy({ headers: { 'content-type': contentType }, limits: { ...bounds, fields: bounds.fields + 1, files: bounds.files + 1, parts: bounds.fields + bounds.files + 2 } })
+  } catch (err) {
+    return new IsopoolError('ISOPOOL_ERR_BAD_REQUEST', { reason: `malformed form: ${(err as Error).message}` })
+  }
+  bb.on('filesLimit', () => tooLarge('number of files', bounds.files))
+  bb.on('fieldsLimit', () => tooLarge('number of fields', bounds.fields))
+  bb.on('partsLimit', () => tooLarge('number of parts', bounds.fields + bounds.files))
+  bb.on('error', (err: unknown) => fail(new IsopoolError('ISOPOOL_ERR_BAD_REQUEST', { reason: `malformed form: ${(err as Error)?.message ?? String(err)}` })))
+  let fieldCount = 0
+  let fileCount = 0
+  return {
+    bb,
+    tooLarge,
+    field (name, nameTruncated, valueTruncated) {
+      if (++fieldCount > bounds.fields) tooLarge('number of fields', bounds.fields)
+      // A truncated name would be another field's name: refuse it, as a value too long is.
+      else if (nameTruncated) tooLarge(`name of field "${name}…"`, bounds.fieldNameSize)
+      else if (valueTruncated) tooLarge(`field "${name}"`, limits.fieldSize)
+      else return true
+      return false
+    },
+    file (stream) {
+      if (++fileCount <= bounds.files) return true
+      stream.resume()
+      tooLarge('number of files', bounds.files)
+      return false
+    }
+  }
+}
+
+/** Add a text field: a name given more than once maps to an array of its values, appended to
+ * (not rebuilt: see the top of this file). */
+function addField (fields: Record<string, string | string[]>, name: string, value: string): void {
+  const prev = fields[name]
+  if (prev === undefined) fields[name] = value
+  else if (Array.isArray(prev)) prev.push(value)
+  else fields[name] = [prev, value]
+}
+
+export function parseForm (contentType: string | undefined, body: Uint8Array, limits: FormLimits = {}): Promise<Form> {
   return new Promise((resolve, reject) => {
     const fields: Record<string, string | string[]> = Object.create(null)
     const files: FormFile[] = []
@@ -55,48 +115,22 @@ export function parseForm (contentType: string | undefined, body: Uint8Array, li
       failed = true
       reject(err)
     }
-    const tooLarge = (what: string, limit: number | undefined): void =>
-      fail(new IsopoolError('ISOPOOL_ERR_FORM_LIMIT', { what, limit: limit ?? 'the limit' }))
-    const bounds = { ...DEFAULT_FORM_LIMITS, ...limits }
-    let count = 0
-    let bb
-    try {
-      // The counts are checked here, one past the limit: busboy's urlencoded parser stops at its
-      // fields limit without a word when the whole body comes in one write, as it does here. A
-      // multipart part is a field or a file: as many parts as both limits allow together.
-      bb = new Busboy({ headers: { 'content-type': contentType }, limits: { ...bounds, fields: bounds.fields + 1, files: bounds.files + 1, parts: bounds.fields + bounds.files + 2 } })
-    } catch (err) {
-      reject(new IsopoolError('ISOPOOL_ERR_BAD_REQUEST', { reason: `malformed form: ${(err as Error).message}` }))
-      return
-    }
+    const parser = formParser(contentType, limits, fail)
+    if (parser instanceof IsopoolError) return fail(parser)
+    const bb = parser.bb
     bb.on('field', (name, value, nameTruncated, valueTruncated) => {
-      if (++count > bounds.fields) return tooLarge('number of fields', bounds.fields)
-      // A truncated name would be another field's name: refuse it, as a value too long is.
-      if (nameTruncated) return tooLarge(`name of field "${name}…"`, bounds.fieldNameSize)
-      if (valueTruncated) return tooLarge(`field "${name}"`, limits.fieldSize)
-      const prev = fields[name]
-      if (prev === undefined) fields[name] = value
-      else if (Array.isArray(prev)) prev.push(value)
-      else fields[name] = [prev, value]
+      if (parser.field(name, nameTruncated, valueTruncated)) addField(fields, name, value)
     })
-    let fileCount = 0
     bb.on('file', (field, stream, filename, _encoding, mimeType) => {
-      if (++fileCount > bounds.files) {
-        stream.resume()
-        return tooLarge('number of files', bounds.files)
-      }
+      if (!parser.file(stream)) return
       const chunks: Buffer[] = []
       let size = 0
       stream.on('data', (chunk: Buffer) => { chunks.push(chunk); size += chunk.byteLength })
-      stream.on('limit', () => tooLarge(`file "${filename}"`, limits.fileSize))
+      stream.on('limit', () => parser.tooLarge(`file "${filename}"`, limits.fileSize))
       stream.on('end', () => {
         if (!stream.truncated) files.push({ field, filename, mimeType, size, data: Buffer.concat(chunks, size) })
       })
     })
-    bb.on('filesLimit', () => tooLarge('number of files', bounds.files))
-    bb.on('fieldsLimit', () => tooLarge('number of fields', bounds.fields))
-    bb.on('partsLimit', () => tooLarge('number of parts', bounds.fields + bounds.files))
-    bb.on('error', (err: unknown) => fail(new IsopoolError('ISOPOOL_ERR_BAD_REQUEST', { reason: `malformed form: ${(err as Error)?.message ?? String(err)}` })))
     bb.on('finish', () => { if (!failed) resolve({ fields, files }) })
     bb.end(body)
   })
@@ -177,16 +211,6 @@ async function * chunksOf (file: FileSource): AsyncGenerator<Uint8Array, void, u
 }
 
 export function parseStreamedForm (contentType: string | undefined, body: AsyncIterable<Uint8Array>, limits: FormLimits = {}): Promise<StreamedForm> {
-  if (contentType === undefined || !FORM_TYPE.test(contentType)) {
-    return Promise.reject(new IsopoolError('ISOPOOL_ERR_UNSUPPORTED_MEDIA_TYPE', { type: contentType ?? '(none)', expected: 'multipart/form-data or application/x-www-form-urlencoded' }))
-  }
-  const bounds = { ...DEFAULT_FORM_LIMITS, ...limits }
-  let bb: InstanceType<typeof Busboy>
-  try {
-    bb = new Busboy({ headers: { 'content-type': contentType }, limits: { ...bounds, fields: bounds.fields + 1, files: bounds.files + 1, parts: bounds.fields + bounds.files + 2 } })
-  } catch (err) {
-    return Promise.reject(new IsopoolError('ISOPOOL_ERR_BAD_REQUEST', { reason: `malformed form: ${(err as Error).message}` }))
-  }
   const fields: Record<string, string | string[]> = Object.create(null)
   const parts: StreamedPart[] = []
   let failure: unknown = null
@@ -201,33 +225,31 @@ export function parseStreamedForm (contentType: string | undefined, body: AsyncI
     if (failure === null) failure = err
     notify()
   }
-  const tooLarge = (what: string, limit: number | undefined): void => fail(new IsopoolError('ISOPOOL_ERR_FORM_LIMIT', { what, limit: limit ?? 'the limit' }))
-  let count = 0
+  const parser = formParser(contentType, limits, fail)
+  if (parser instanceof IsopoolError) return Promise.reject(parser)
+  /** The reader stopped (broke out of its loop): nothing more is parsed, the rest of the body is
+   * drained (body-stream.ts). */
+  let stopped = false
+  const bb = parser.bb
   bb.on('field', (name, value, nameTruncated, valueTruncated) => {
-    if (++count > bounds.fields) return tooLarge('number of fields', bounds.fields)
-    if (nameTruncated) return tooLarge(`name of field "${name}…"`, bounds.fieldNameSize)
-    if (valueTruncated) return tooLarge(`field "${name}"`, limits.fieldSize)
+    if (stopped || !parser.field(name, nameTruncated, valueTruncated)) return
     parts.push(new StreamedPart(name, undefined, 'text/plain', value, null))
     notify()
   })
-  let fileCount = 0
   bb.on('file', (field, stream, filename, _encoding, mimeType) => {
-    const file = stream as unknown as FileSource
-    if (++fileCount > bounds.files) {
-      file.resume()
-      return tooLarge('number of files', bounds.files)
+    if (stopped) {
+      stream.resume()
+      return
     }
+    if (!parser.file(stream)) return
     stream.on('limit', () => {
-      tooLarge(`file "${filename}"`, limits.fileSize)
-      ;(stream as unknown as { destroy (e: Error): void }).destroy(failure as Error)
+      parser.tooLarge(`file "${filename}"`, limits.fileSize)
+      // Its reader gets the error too, not a file cut short.
+      ;(stream as unknown as { destroy (e: unknown): void }).destroy(failure)
     })
-    parts.push(new StreamedPart(field, filename, mimeType, undefined, file))
+    parts.push(new StreamedPart(field, filename, mimeType, undefined, stream as unknown as FileSource))
     notify()
   })
-  bb.on('filesLimit', () => tooLarge('number of files', bounds.files))
-  bb.on('fieldsLimit', () => tooLarge('number of fields', bounds.fields))
-  bb.on('partsLimit', () => tooLarge('number of parts', bounds.fields + bounds.files))
-  bb.on('error', (err: unknown) => fail(new IsopoolError('ISOPOOL_ERR_BAD_REQUEST', { reason: `malformed form: ${(err as Error)?.message ?? String(err)}` })))
   bb.on('finish', () => {
     finished = true
     notify()
@@ -237,7 +259,7 @@ export function parseStreamedForm (contentType: string | undefined, body: AsyncI
   const pump = async (): Promise<void> => {
     try {
       for await (const chunk of body) {
-        if (failure !== null) return
+        if (failure !== null || stopped) return
         await new Promise<void>(resolve => bb.write(chunk, () => resolve()))
       }
       bb.end()
@@ -252,26 +274,32 @@ export function parseStreamedForm (contentType: string | undefined, body: AsyncI
       void pump()
     }
     let last: StreamedPart | null = null
-    while (true) {
-      if (failure !== null) throw failure
-      const part = parts.shift()
-      if (part !== undefined) {
-        last?.skip()
-        last = part
-        if (part.value !== undefined) {
-          const prev = fields[part.name]
-          if (prev === undefined) fields[part.name] = part.value
-          else if (Array.isArray(prev)) prev.push(part.value)
-          else fields[part.name] = [prev, part.value]
-          if (filesOnly) continue
+    try {
+      while (true) {
+        if (failure !== null) throw failure
+        const part = parts.shift()
+        if (part !== undefined) {
+          last?.skip()
+          last = part
+          if (part.value !== undefined) {
+            addField(fields, part.name, part.value)
+            if (filesOnly) continue
+          }
+          yield part
+          continue
         }
-        yield part
-        continue
+        if (finished) return
+        // Waiting for the next part: one left unread would hold busboy for ever.
+        last?.skip()
+        await new Promise<void>(resolve => { wake = resolve })
       }
-      if (finished) return
-      // Waiting for the next part: one left unread would hold busboy for ever.
-      last?.skip()
-      await new Promise<void>(resolve => { wake = resolve })
+    } finally {
+      if (!finished) {
+        // Broken out of (or failed): busboy is let go, so the pump sees `stopped` and ends.
+        stopped = true
+        last?.skip()
+        for (const part of parts.splice(0)) part.skip()
+      }
     }
   }
   return Promise.resolve({

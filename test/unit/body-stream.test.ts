@@ -113,6 +113,21 @@ describe('parseStreamedForm', () => {
     expect(form.fields).toEqual({ after: 'yes' })
   })
 
+  it('lets the body go when the reader breaks out: the rest is acknowledged, so it drains', async () => {
+    const { s, granted } = stream()
+    const body = bytes(multipart([field('a', '1'), file('f', 'x.txt', 'q'.repeat(200_000)), field('b', '2')]))
+    const form = await parseStreamedForm(type, s)
+    const reading = (async () => { for await (const part of form) return part.name })()
+    for (let i = 0; i < body.byteLength; i += 16384) {
+      s.push(body.subarray(i, i + 16384))
+      await new Promise(resolve => setImmediate(resolve))
+    }
+    s.end()
+    expect(await reading).toBe('a')
+    await new Promise(resolve => setImmediate(resolve))
+    expect(granted.reduce((a, b) => a + b, 0)).toBe(body.byteLength)
+  })
+
   it('throws a coded error for a form past its limits, and for a malformed one', async () => {
     const limited = await parseStreamedForm(type, source(multipart([file('f', 'x.txt', 'z'.repeat(5000))]), 512), { fileSize: 1000 })
     await expect((async () => { for await (const part of limited) for await (const _ of part) { /* read */ } })()).rejects.toMatchObject({ code: 'ISOPOOL_ERR_FORM_LIMIT' })

@@ -10,6 +10,7 @@ import {
 } from '../shared/frame.ts'
 import { compilePath } from '../shared/path-pattern.ts'
 import type { PathPattern } from '../shared/path-pattern.ts'
+import { streamsBody } from '../shared/protocol.ts'
 import type { IsolateInit, IsolateMessage, MainMessage, ManifestRoute } from '../shared/protocol.ts'
 import { pollForData, RingConsumer, RingProducer } from '../shared/ring.ts'
 import { loadHandlers } from './loader.ts'
@@ -71,9 +72,9 @@ let labels: string[] = []
 /** Per route, whether its answers may be compressed: the compression option is on and the route
  * did not say `compression: false`. */
 let compressible: boolean[] = []
-/** Per route: its body streams under credit (its maxBodySize is above the server's; the main
- * thread's rule, src/main/route-table.ts streamsBody). */
-let creditBody: boolean[] = []
+/** Per route: its body streams under credit (its maxBodySize is above the server's, streamsBody)
+ * and its handler runs at the head, reading the body as it arrives (req.stream()). */
+let bodyStreamed: boolean[] = []
 let running = true
 
 /** Run the handler of `route` on `req`. True when it finished synchronously (returned a value
@@ -183,7 +184,7 @@ function drain (): void {
         continue
       }
       const inline = h.bodyEnd - h.bodyStart
-      if (creditBody[h.arg]) {
+      if (bodyStreamed[h.arg]) {
         // A streaming route: the handler starts now; the chunks reach it as they come. (One with
         // no body, or one whole in this frame, reads it the same way.)
         const id = h.id
@@ -302,7 +303,7 @@ try {
   patterns = [...init.routes, ...manifest].map(r => compilePath(r.method, r.path))
   labels = [...init.routes, ...manifest].map(r => `${r.method} ${r.path}`)
   compressible = [...init.routes, ...manifest].map(r => init.compression !== null && r.compression !== false)
-  creditBody = [...init.routes.map(r => r.streamBody === true), ...manifest.map(m => m.maxBodySize !== undefined && m.maxBodySize > init.maxBodySize)]
+  bodyStreamed = [...init.routes.map(r => r.streamBody === true), ...manifest.map(m => streamsBody(m.maxBodySize, init.maxBodySize))]
 } catch (err) {
   const wire = err instanceof IsopoolError
     ? err.toWire()

@@ -14,7 +14,7 @@ import { pathToFileURL } from 'node:url'
 import { IsopoolError } from '../shared/errors.ts'
 import { METHODS, NOSNIFF } from '../shared/http-syntax.ts'
 import { compilePath } from '../shared/path-pattern.ts'
-import { modulePath } from '../shared/protocol.ts'
+import { modulePath, streamsBody } from '../shared/protocol.ts'
 import type { ManifestRoute, RouteSpec } from '../shared/protocol.ts'
 import { writeError } from './http1.ts'
 import type { Http1Response } from './http1.ts'
@@ -145,12 +145,6 @@ export function writeNoRoute (res: Http1Response, method: string, url: string, f
     const allow = found.allow.join(', ')
     writeError(res, new IsopoolError('ISOPOOL_ERR_METHOD_NOT_ALLOWED', { method, path, allow }), ['allow', allow])
   }
-}
-
-/** A route whose own limit is above the server's streams its body (an upload route); the rule
- * the isolates apply too (src/isolate/worker.ts), so both sides agree without a message. */
-export function streamsBody (own: number | undefined, serverMaxBody: number): boolean {
-  return own !== undefined && own > serverMaxBody
 }
 
 export interface BuiltinOptions {

@@ -10,6 +10,12 @@ export function modulePath (url: string): string {
   return url.startsWith('file:') ? decodeURIComponent(new URL(url).pathname) : url
 }
 
+/** A route whose own maxBodySize is above the server's streams its body (an upload route): the
+ * one rule both sides apply, so they agree on every route without a message. */
+export function streamsBody (own: number | undefined, serverMaxBody: number): boolean {
+  return own !== undefined && own > serverMaxBody
+}
+
 /** One route as an isolate sees it: where its handler lives and how to read its params. */
 export interface RouteSpec {
   method: string

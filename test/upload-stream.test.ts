@@ -243,6 +243,22 @@ describe('a client that goes away, a handler that stops reading', () => {
     expect((await post('/hash', 'abc')).json.bytes).toBe(3)
   })
 
+  it('answers a malformed chunk mid-upload 400, and the reader hears the abort', async () => {
+    const bad = new Signals()
+    const s = await raw()
+    try {
+      s.write(`POST /aborted?signal=${bad.name} HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n400\r\n${'a'.repeat(1024)}\r\n`)
+      await bad.wait('reading', seen => seen.includes('reading'))
+      s.write('zz-not-a-size\r\n')
+      expect(await received(s, t => t.includes('ISOPOOL_ERR_BAD_REQUEST'))).toMatch(/^HTTP\/1\.1 400/)
+      await bad.wait('the abort', seen => seen.includes('threw ISOPOOL_ERR_BODY_ABORTED') && seen.includes('signal'))
+    } finally {
+      s.destroy()
+      bad.close()
+    }
+    expect((await post('/hash', 'abc')).json.bytes).toBe(3)
+  })
+
   it('times out an upload that stalls: a handler that does not read holds the client back, then 504', async () => {
     const res = await post('/stall', payload(8 * 1024 * 1024).body())
     expect(res.status).toBe(504)

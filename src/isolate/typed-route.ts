@@ -63,7 +63,7 @@ export interface RouteConfig {
   compression?: boolean
   /** Largest request body in bytes (413 past it), overriding the server's `maxBodySize`. Above
    * the server's, the body streams: the handler runs at the head and reads it with
-   * `req.stream()` or `await req.form()` (a body or form schema still gathers it first). */
+   * `req.stream()` or `await req.form()` (a body schema still gathers it first, to validate it). */
   maxBodySize?: number
   summary?: string
   description?: string

@@ -12,6 +12,7 @@
 // route's limit. A client that goes away ends the iteration with ISOPOOL_ERR_BODY_ABORTED.
 
 import { IsopoolError } from '../shared/errors.ts'
+import { noteStreamedBytes } from '../shared/young-gc.ts'
 
 export class BodyStream implements AsyncIterable<Uint8Array> {
   /** Acknowledge `n` bytes taken (or discarded) to the main thread. */
@@ -30,6 +31,7 @@ export class BodyStream implements AsyncIterable<Uint8Array> {
 
   /** A chunk arrived (the caller's own copy, out of the ring). */
   push (chunk: Uint8Array): void {
+    noteStreamedBytes(chunk.byteLength)
     if (this.ended || this.error !== null) return
     if (this.discarding) {
       this.grant(chunk.byteLength)

@@ -31,9 +31,12 @@ const routes = [
 ]
 
 let app: Running
+/** The process's RSS right after the server started: the 1 GiB upload is measured from it. */
+let coldRss = 0
 const signals = new Signals()
 beforeAll(async () => {
   app = await start({ isolates: 2, maxBodySize: SERVER_MAX, routes, modules: ['./upload-typed'] })
+  coldRss = process.memoryUsage().rss
 })
 afterAll(async () => {
   signals.close()
@@ -101,13 +104,10 @@ function received (s: Socket, ok: (text: string) => boolean): Promise<string> {
 describe('req.stream()', () => {
   it('hashes a 1 GiB upload in the isolate with RSS within +64 MiB', async () => {
     const { body, sha256 } = payload(GiB)
-    // Warm the path (isolates, buffers, undici) before the baseline, long enough for each thread's
-    // GC to have freed the chunks' memory at least once: the baseline is its steady state.
-    const warm = payload(256 * 1024 * 1024)
-    expect((await post('/hash', warm.body(), { 'content-length': String(256 * 1024 * 1024) })).json.sha256).toBe(warm.sha256)
-    globalThis.gc?.()
-    const base = process.memoryUsage().rss
-    let peak = base
+    // From COLD: the baseline is taken right after listen, before any upload warmed the path, so
+    // the dead chunks a first upload leaves on each thread until a GC count against the bound.
+    const base = coldRss
+    let peak = process.memoryUsage().rss
     const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss) }, 20)
     const started = performance.now()
     const cpu = process.cpuUsage()
@@ -123,7 +123,7 @@ describe('req.stream()', () => {
     }
     peak = Math.max(peak, process.memoryUsage().rss)
     const used = process.cpuUsage(cpu)
-    console.log(`1 GiB upload: ${Math.round(performance.now() - started)} ms, CPU ${Math.round((used.user + used.system) / 1000)} ms (client, main thread and isolate), RSS +${((peak - base) / 1048576).toFixed(1)} MiB`)
+    console.log(`1 GiB upload: ${Math.round(performance.now() - started)} ms, CPU ${Math.round((used.user + used.system) / 1000)} ms (client, main thread and isolate), RSS +${((peak - base) / 1048576).toFixed(1)} MiB over cold`)
     expect(peak - base).toBeLessThan(64 * 1024 * 1024)
   }, 120_000)
 

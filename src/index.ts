@@ -27,6 +27,7 @@ export type { SseEvent, SseOptions, SseSource } from './handler.ts'
 export { publish, websocket } from './handler.ts'
 export type { IsopoolWebSocket, WebSocketConfig, WebSocketDeclaration, WebSocketHandler, WebSocketMessage, WebSocketPayload } from './handler.ts'
 export type { WebSocketOptions, WebSocketRouteDefinition } from './main/options.ts'
+export type { FormPart, StreamedForm } from './handler.ts'
 export type { CorsOptions, RateLimitOptions, RouteRateLimit } from './main/options.ts'
 export type { IsolateState, PlacementPolicy } from './main/placement.ts'
 

@@ -14,8 +14,9 @@ import { Unpackr } from 'msgpackr'
 import { IsopoolError } from '../shared/errors.ts'
 import { copyOut } from '../shared/frame.ts'
 import { forEachField, isMeta, META_ID, META_IP, readMeta, readRequestLine } from '../shared/head-text.ts'
-import { parseForm } from './form.ts'
-import type { Form, FormLimits } from './form.ts'
+import type { BodyStream } from './body-stream.ts'
+import { parseForm, parseStreamedForm } from './form.ts'
+import type { Form, FormLimits, StreamedForm } from './form.ts'
 import { requestLog } from './log.ts'
 import type { RequestLog } from './log.ts'
 import type { PathPattern } from '../shared/path-pattern.ts'
@@ -43,6 +44,10 @@ export const BODY_LENGTH: unique symbol = Symbol('isopool.bodyLength')
 export const ABORT: unique symbol = Symbol('isopool.abort')
 /** Key of the method the isolate calls when the answer is all sent: a later abort is not heard. */
 export const SETTLE: unique symbol = Symbol('isopool.settle')
+/** Key of the method a typed route's adapter calls before it validates a body: a streaming route's
+ * body is gathered whole (a promise), after which the request reads like a buffered one; null
+ * when the body is here already. */
+export const GATHER: unique symbol = Symbol('isopool.gather')
 /** Key of the request's Accept-Encoding as received, for response compression (compress.ts). */
 export const ACCEPT_ENCODING: unique symbol = Symbol('isopool.acceptEncoding')
 
@@ -54,6 +59,9 @@ export class IsolateRequest {
   #headersAt: number
   #pattern: PathPattern
   #body: Uint8Array
+  /** A streaming route's body, still arriving (src/isolate/body-stream.ts); null otherwise. */
+  #stream: BodyStream | null = null
+  #gathered: Promise<Uint8Array> | undefined
   /** #body is a view of the request ring, valid until the worker releases the frame. */
   #lent: boolean
   /** The handler returned and the lent body's frame was released without a copy. */
@@ -64,7 +72,7 @@ export class IsolateRequest {
   #headers: Record<string, HeaderValue> | undefined
   #string: string | undefined
   #cookies: Record<string, string> | undefined
-  #form: Promise<Form> | undefined
+  #form: Promise<Form> | Promise<StreamedForm> | undefined
   #typedBody: unknown
   #hasTypedBody = false
   #log: RequestLog | undefined
@@ -78,7 +86,7 @@ export class IsolateRequest {
    * `text` is `method \0 url \0 name \0 value \0 …` as the main thread framed it. `lent`: `body`
    * is a view of the ring, and the worker calls [DETACH] before it lets the frame go.
    */
-  constructor (text: string, pattern: PathPattern, body: Uint8Array | null, lent = false) {
+  constructor (text: string, pattern: PathPattern, body: Uint8Array | null, lent = false, stream: BodyStream | null = null) {
     const line = readRequestLine(text)
     this.method = line.method
     this.url = line.target
@@ -87,6 +95,32 @@ export class IsolateRequest {
     this.#pattern = pattern
     this.#body = body ?? EMPTY
     this.#lent = lent && body !== null
+    this.#stream = stream
+  }
+
+  /**
+   * The body's chunks as they arrive: on a streaming route (its maxBodySize above the server's)
+   * each chunk as the client sent it, the next read from the socket only as the handler takes
+   * these (backpressure); breaking out of the loop drops the rest. Elsewhere the body that is
+   * already here, once. Throws ISOPOOL_ERR_BODY_ABORTED when the request is given up midway.
+   */
+  stream (): AsyncIterable<Uint8Array> {
+    if (this.#stream !== null) return this.#stream
+    const body = this.#body.byteLength === 0 ? null : this.#ownBody()
+    return (async function * () { if (body !== null) yield body })()
+  }
+
+  [GATHER] (): Promise<void> | null {
+    if (this.#stream === null) return null
+    return this.#gather().then(body => {
+      this.#stream = null
+      this.#body = body
+    })
+  }
+
+  /** A streaming route's whole body, gathered once for text(), json(), msgpack(). */
+  #gather (): Promise<Uint8Array> {
+    return this.#gathered ??= this.#stream!.collect()
   }
 
   /**
@@ -251,6 +285,7 @@ export class IsolateRequest {
   /** The raw body bytes (empty when the request has none); for a typed route with a body
    * schema, the validated body. */
   get body (): Uint8Array {
+    if (this.#stream !== null && !this.#hasTypedBody) throw new IsopoolError('ISOPOOL_ERR_BODY_STREAMED', { method: this.method, url: this.url })
     return this.#hasTypedBody ? this.#typedBody as Uint8Array : this.#ownBody()
   }
 
@@ -266,8 +301,10 @@ export class IsolateRequest {
     }
   }
 
-  /** The body decoded as UTF-8. */
+  /** The body decoded as UTF-8. On a streaming route a promise of it (await it): the body is
+   * gathered first, up to the route's maxBodySize. */
   text (): string {
+    if (this.#stream !== null) return this.#gather().then(utf8) as unknown as string
     if (this.#string === undefined) {
       // In place when lent: utf8Slice reads shared memory as it reads any other.
       const b = this.#bodyNow()
@@ -276,17 +313,22 @@ export class IsolateRequest {
     return this.#string
   }
 
-  /** The body as a form (urlencoded or multipart): text fields and files, within `limits`. */
-  form (limits?: FormLimits): Promise<Form> {
+  /** The body as a form (urlencoded or multipart): text fields and files, within `limits`. On a
+   * streaming route a StreamedForm (`await req.form<StreamedForm>()`): its parts in order, file
+   * parts as streams (docs/streaming.md). */
+  form<F extends Form | StreamedForm = Form> (limits?: FormLimits): Promise<F> {
     if (this.#form === undefined) {
       const type = this.headers['content-type']
+      // A streaming route's form comes part by part, its files as streams (form.ts).
+      if (this.#stream !== null) return (this.#form = parseStreamedForm(typeof type === 'string' ? type : undefined, this.#stream, limits)) as Promise<F>
       this.#form = parseForm(typeof type === 'string' ? type : undefined, this.#ownBody(), limits)
     }
-    return this.#form
+    return this.#form as Promise<F>
   }
 
   /** The body decoded from MessagePack; invalid input is a 400 with code ISOPOOL_ERR_INVALID_MSGPACK. */
   msgpack<T = unknown> (): T {
+    if (this.#stream !== null) return this.#gather().then(b => decodeMsgpack(b)) as unknown as T
     try {
       // Its own copy: msgpackr returns bin values as views of the bytes it decodes.
       return bodyUnpackr.unpack(this.#ownBody()) as T
@@ -311,12 +353,31 @@ export class IsolateRequest {
 
   /** The body parsed as JSON; invalid JSON is a 400 with code ISOPOOL_ERR_INVALID_JSON. */
   json<T = unknown> (): T {
+    if (this.#stream !== null) return this.#gather().then(b => parseJson(utf8(b))) as unknown as T
     try {
       return JSON.parse(this.text()) as T
     } catch (err) {
       if (err instanceof IsopoolError) throw err
       throw new IsopoolError('ISOPOOL_ERR_INVALID_JSON', { reason: (err as Error).message })
     }
+  }
+}
+
+const utf8 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8')
+
+function parseJson (text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch (err) {
+    throw new IsopoolError('ISOPOOL_ERR_INVALID_JSON', { reason: (err as Error).message })
+  }
+}
+
+function decodeMsgpack (b: Uint8Array): unknown {
+  try {
+    return bodyUnpackr.unpack(b)
+  } catch (err) {
+    throw new IsopoolError('ISOPOOL_ERR_INVALID_MSGPACK', { reason: (err as Error).message })
   }
 }
 

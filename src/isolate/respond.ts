@@ -6,7 +6,7 @@ import { errorBody, FALLBACK_ERROR_BODY, HttpError, IsopoolError } from '../shar
 import { BAD_VALUE, isServerOwnedHeader, isStatus, NOSNIFF, TOKEN } from '../shared/http-syntax.ts'
 import type { WireError } from '../shared/errors.ts'
 import { pack } from 'msgpackr'
-import { CONTENT_TYPES, CT_JSON, CT_MSGPACK, CT_NONE, CT_OCTET, CT_TEXT, FLAG_END, HEAD_PREFIX, KIND_BODY, KIND_RES_HEAD, resArg, writeBody, writeHead, writeHeadPrefix } from '../shared/frame.ts'
+import { CONTENT_TYPES, CT_JSON, CT_MSGPACK, CT_NONE, CT_OCTET, CT_TEXT, FLAG_END, HEAD_PREFIX, KIND_BODY, KIND_CREDIT, KIND_RES_HEAD, resArg, writeBody, writeHead, writeHeadPrefix } from '../shared/frame.ts'
 import { FrameBacklog } from '../shared/frame-backlog.ts'
 import type { PendingFrame } from '../shared/frame-backlog.ts'
 import { forEachField } from '../shared/head-text.ts'
@@ -330,6 +330,13 @@ export class ResponseWriter {
     }
     if (res.bodyUsed) throw new IsopoolError('ISOPOOL_ERR_RESPONSE_INVALID', { reason: 'its body was already read' })
     return this.streamed(id, res.status, CT_NONE, text, readerSource(res.body.getReader(), 'a Response body'), busy, compressing)
+  }
+
+  /** Acknowledge `n` bytes of request `id`'s streamed body to the main thread (a CREDIT frame,
+   * in order with the answers: it waits behind them when the ring is full). */
+  grant (id: number, n: number): void {
+    const ring = this.ring
+    this.backlog.add({ write: () => writeBody(ring, KIND_CREDIT, id, null, 0, false, n) >= 0 })
   }
 
   /** The main thread acknowledged `n` bytes of response stream `id` (a CREDIT frame). */

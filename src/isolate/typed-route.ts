@@ -22,7 +22,7 @@ import { describeReceived, preview } from './describe.ts'
 import { compilePath } from '../shared/path-pattern.ts'
 import { Encodable, encodable } from './respond.ts'
 import { BODY_FORM, BODY_MSGPACK, BODY_NONE, compileBodyTypes } from './body-types.ts'
-import { BODY_LENGTH, TYPED } from './request.ts'
+import { BODY_LENGTH, GATHER, TYPED } from './request.ts'
 import type { IsolateRequest } from './request.ts'
 import type { Middleware } from './middleware.ts'
 
@@ -61,6 +61,10 @@ export interface RouteConfig {
   middleware?: (Middleware | string)[]
   /** false: never compress this route's answers, whatever the compression option says. */
   compression?: boolean
+  /** Largest request body in bytes (413 past it), overriding the server's `maxBodySize`. Above
+   * the server's, the body streams: the handler runs at the head and reads it with
+   * `req.stream()` or `await req.form()` (a body schema still gathers it first, to validate it). */
+  maxBodySize?: number
   summary?: string
   description?: string
   tags?: string[]
@@ -116,6 +120,7 @@ export function manifestEntry (decl: RouteDeclaration, module: string, exportNam
     ...(c.timeout === undefined ? {} : { timeout: c.timeout }),
     ...(c.rateLimit === undefined ? {} : { rateLimit: c.rateLimit }), // checked by compileAdapter()
     ...(c.compression === false ? { compression: false } : {}), // checked by compileAdapter()
+    ...(c.maxBodySize === undefined ? {} : { maxBodySize: c.maxBodySize }), // checked by compileAdapter()
     ...(c.summary === undefined ? {} : { summary: c.summary }),
     ...(c.description === undefined ? {} : { description: c.description }),
     ...(c.tags === undefined ? {} : { tags: c.tags }),
@@ -176,6 +181,9 @@ function checkDeclaration (decl: RouteDeclaration, at: ServedAt): void {
   const limit = rateLimitProblem(c.rateLimit)
   if (limit !== null) fail(limit)
   if (c.compression !== undefined && typeof c.compression !== 'boolean') fail(`compression must be a boolean, got ${typeof c.compression}`)
+  if (c.maxBodySize !== undefined && !(typeof c.maxBodySize === 'number' && Number.isSafeInteger(c.maxBodySize) && c.maxBodySize >= 0)) {
+    fail(`maxBodySize must be an integer of bytes from 0 to ${Number.MAX_SAFE_INTEGER}, got ${String(c.maxBodySize)}`)
+  }
   const params = c.params as { type?: unknown, properties?: unknown } | undefined
   if (params !== undefined && params.type === 'object' && params.properties !== null && typeof params.properties === 'object') {
     const inPath = compilePath(at.method, at.path).names
@@ -327,12 +335,19 @@ export function compileAdapter (decl: RouteDeclaration, options: AdapterOptions 
   // stay available through req.form(), which returns the same parse. A Content-Type the route
   // does not take is a 415 before anything reads the body.
   if (bodyTypes === null) return (req: IsolateRequest) => serve(req, undefined, BODY_NONE)
-  return (req: IsolateRequest) => {
+  const typed = (req: IsolateRequest): unknown => {
     const type = req.headers['content-type']
     const kind = bodyTypes.classify(typeof type === 'string' ? type : undefined, req[BODY_LENGTH])
     return kind === BODY_FORM && hasBody
       ? req.form(c.form).then(form => serve(req, { ...form.fields }, kind))
       : serve(req, undefined, kind)
+  }
+  if (!hasBody) return typed
+  // A body schema validates the whole body: on a streaming route (maxBodySize above the
+  // server's) it is gathered first, up to the route's limit.
+  return (req: IsolateRequest) => {
+    const gathering = req[GATHER]()
+    return gathering === null ? typed(req) : gathering.then(() => typed(req))
   }
 }
 

@@ -5,11 +5,12 @@ import { parentPort, workerData } from 'node:worker_threads'
 import { ClaimTable } from '../shared/claims.ts'
 import { IsopoolError } from '../shared/errors.ts'
 import {
-  bodyView, copyOutInto, FLAG_END, FRAME_HEADER, frameArg, frameFlags, frameId, frameKind, KIND_ABORT, KIND_BODY, KIND_CREDIT, KIND_REQ_HEAD, readHead,
+  bodyView, copyOut, copyOutInto, FLAG_END, FRAME_HEADER, frameArg, frameFlags, frameId, frameKind, KIND_ABORT, KIND_BODY, KIND_CREDIT, KIND_REQ_HEAD, readHead,
   UNKNOWN_LENGTH, KIND_WS_CLOSE, KIND_WS_DRAIN, KIND_WS_MESSAGE, KIND_WS_OPEN
 } from '../shared/frame.ts'
 import { compilePath } from '../shared/path-pattern.ts'
 import type { PathPattern } from '../shared/path-pattern.ts'
+import { streamsBody } from '../shared/protocol.ts'
 import type { IsolateInit, IsolateMessage, MainMessage, ManifestRoute, ManifestSocket } from '../shared/protocol.ts'
 import { pollForData, RingConsumer, RingProducer } from '../shared/ring.ts'
 import { loadHandlers } from './loader.ts'
@@ -19,6 +20,7 @@ import { LogSink, setLogSink } from './log.ts'
 import type { HandlerContext } from './log.ts'
 import { takeMetricDeltas } from './metrics.ts'
 import { ABORT, DETACH, IsolateRequest, SETTLE } from './request.ts'
+import { BodyStream } from './body-stream.ts'
 import { ResponseWriter } from './respond.ts'
 import { discoverSockets, startSockets } from './websocket.ts'
 import type { Sockets } from './websocket.ts'
@@ -50,6 +52,8 @@ const claims = new ClaimTable(init.claims, init.epoch)
 /** performance.now() + this = the claim table's clock (claims.ts, busyClock). */
 const clockOffset = performance.timeOrigin - init.epoch
 const partials = new Map<number, PartialRequest>()
+/** Bodies of streaming routes still arriving, by request id: their handlers run already. */
+const bodyStreams = new Map<number, BodyStream>()
 /** Streamed requests whose claim failed: their BODY frames are dropped until the last one. */
 const dropped = new Set<number>()
 /** Requests whose answer is not all sent yet when their handler's synchronous part ends (a
@@ -72,6 +76,9 @@ let labels: string[] = []
 /** Per route, whether its answers may be compressed: the compression option is on and the route
  * did not say `compression: false`. */
 let compressible: boolean[] = []
+/** Per route: its body streams under credit (its maxBodySize is above the server's, streamsBody)
+ * and its handler runs at the head, reading the body as it arrives (req.stream()). */
+let bodyStreamed: boolean[] = []
 let running = true
 /** The WebSocket connections pinned here (src/isolate/websocket.ts). */
 let sockets: Sockets | null = null
@@ -183,6 +190,18 @@ function drain (): void {
         continue
       }
       const inline = h.bodyEnd - h.bodyStart
+      if (bodyStreamed[h.arg]) {
+        // A streaming route: the handler starts now; the chunks reach it as they come. (One with
+        // no body, or one whole in this frame, reads it the same way.)
+        const id = h.id
+        const stream = new BodyStream(n => writer.grant(id, n))
+        if (inline > 0) stream.push(copyOut(requests.data, h.bodyStart, h.bodyEnd, true))
+        if ((h.flags & FLAG_END) !== 0) stream.end()
+        else bodyStreams.set(id, stream)
+        requests.release()
+        run(h.arg, id, new IsolateRequest(h.text, patterns[h.arg], null, false, stream))
+        continue
+      }
       if ((h.flags & FLAG_END) !== 0) {
         // The whole request is here. Its body is lent to the handler where it lies (see
         // src/isolate/request.ts); the frame is released once the handler's synchronous part is
@@ -204,6 +223,18 @@ function drain (): void {
       partials.set(h.id, { route: h.arg, text: h.text, body, received: inline })
     } else if (kind === KIND_BODY) {
       const id = frameId(requests, pos)
+      const stream = bodyStreams.get(id)
+      if (stream !== undefined) {
+        // Its own copy: the frame is released right after, and the handler may keep the chunk.
+        bodyView(requests, pos) // checks the frame's length
+        stream.push(copyOut(requests.data, pos + FRAME_HEADER, pos + requests.frameLength, true))
+        if ((frameFlags(requests, pos) & FLAG_END) !== 0) {
+          bodyStreams.delete(id)
+          stream.end()
+        }
+        requests.release()
+        continue
+      }
       const p = partials.get(id)
       if (p === undefined) {
         if (!dropped.has(id)) throw new IsopoolError('ISOPOOL_ERR_FRAME_INVALID', { reason: `BODY frame for unknown request ${id}` })
@@ -230,6 +261,9 @@ function drain (): void {
       const id = frameId(requests, pos)
       partials.delete(id)
       dropped.delete(id)
+      // A body still streaming in: its reader gets ISOPOOL_ERR_BODY_ABORTED.
+      bodyStreams.get(id)?.abort()
+      bodyStreams.delete(id)
       // Given up while it runs or streams: req.signal fires, a response stream is cancelled.
       inflight.get(id)?.[ABORT]()
     } else if (kind === KIND_CREDIT) {
@@ -267,6 +301,7 @@ port.on('message', (msg: MainMessage) => {
     requests.interrupt()
     // Shutting down: what still runs or streams is given up (its stream's finally runs).
     for (const req of inflight.values()) req[ABORT]()
+    for (const stream of bodyStreams.values()) stream.abort()
     // Close the setup() resources, then the port: its listener is what keeps this thread's
     // event loop alive (waitAsync does not), so the isolate ends once user code is done.
     void teardown().finally(() => port.close())
@@ -283,6 +318,7 @@ try {
   patterns = [...init.routes, ...manifest].map(r => compilePath(r.method, r.path))
   labels = [...init.routes, ...manifest].map(r => `${r.method} ${r.path}`)
   compressible = [...init.routes, ...manifest].map(r => init.compression !== null && r.compression !== false)
+  bodyStreamed = [...init.routes.map(r => r.streamBody === true), ...manifest.map(m => streamsBody(m.maxBodySize, init.maxBodySize))]
   const declaredSockets = await discoverSockets(init.discover)
   socketManifest = declaredSockets.map(d => d.spec)
   sockets = await startSockets(responses, init.websockets, { busy: () => claims.busy(performance.now() + clockOffset), idle: () => claims.idle() }, declaredSockets)

@@ -25,6 +25,7 @@
 
 import { copyOut, UNKNOWN_LENGTH } from '../shared/frame.ts'
 import { IsopoolError } from '../shared/errors.ts'
+import { noteStreamedBytes } from '../shared/young-gc.ts'
 import type { Dispatcher, Job } from './dispatch.ts'
 import { writeError, writeHandlerHead } from './http1.ts'
 import type { CloseListener, Http1Request, Http1Response } from './http1.ts'
@@ -238,12 +239,20 @@ export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink
   private bodyChunk (chunk: Buffer): void {
     // Answered already (a timeout, a 413): the HTTP layer drops the rest, up to maxBodySize.
     if (this.state === 'done') return
-    const limit = this.ctx.maxBodySize
+    const limit = this.route.maxBodySize
     if (this.req.received > limit) {
       // No Content-Length, or a client sending more than it announced: stop at the limit.
       this.placement?.abandon()
       this.fail(new IsopoolError('ISOPOOL_ERR_BODY_TOO_LARGE', { limit }), [], true)
       return
+    }
+    // A streaming route's handler reads the body as it comes: its time runs from the last chunk,
+    // so an upload that keeps moving is not cut off, and one that stalls (the client stops
+    // sending, or the handler stops reading and so the socket is paused) still times out.
+    if (this.route.streamBody) {
+      this.timer?.refresh()
+      // Each socket read is a fresh ArrayBuffer: a scavenge every few MiB frees them (young-gc.ts).
+      noteStreamedBytes(chunk.byteLength)
     }
     const final = this.bodyLen !== UNKNOWN_LENGTH && this.req.received === this.bodyLen
     if (final) this.bodyEnded = true

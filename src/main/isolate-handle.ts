@@ -14,7 +14,7 @@ import { ClaimTable, createClaimBuffer, nextRequestId } from '../shared/claims.t
 import { IsopoolError } from '../shared/errors.ts'
 import {
   copyOut, FLAG_END, FRAME_HEADER, frameArg, frameFlags, frameId, frameKind, HEAD_PREFIX, KIND_ABORT, KIND_BODY, KIND_CREDIT, KIND_REQ_HEAD,
-  KIND_RES_HEAD, KIND_WS_CLOSE, KIND_WS_MESSAGE, KIND_WS_PUBLISH, KIND_WS_TOPIC, readHead, resBusyMicros, resStatus, UNKNOWN_LENGTH, writeBody,
+  KIND_RES_HEAD, KIND_WS_CLOSE, KIND_WS_MESSAGE, KIND_WS_PUBLISH, KIND_WS_TOPIC, readHead, resBusyMicros, resStatus, STREAM_WINDOW, UNKNOWN_LENGTH, writeBody,
   writeFrames, writeHead, writeWholeHead
 } from '../shared/frame.ts'
 import { FrameBacklog } from '../shared/frame-backlog.ts'
@@ -87,6 +87,8 @@ export interface IsolateConfig {
   /** Where WebSocket frames from the isolates go; null when the server has no WebSocket routes
    * (then an isolate's publish() reaches nobody). */
   sockets: SocketSink | null
+  /** The server's maxBodySize: a declared route whose own is above it streams its body. */
+  maxBodySize: number
 }
 
 export interface IsolateEvents {
@@ -130,6 +132,9 @@ export class Placement {
   aborted = false
   /** Its cost no longer counts in its handle's work (IsolateHandle.discharge). */
   discharged = false
+  /** A streamed-body route's request (RouteInfo.streamBody): body bytes sent that the isolate
+   * has not acknowledged yet (CREDIT frames, frame.ts). At STREAM_WINDOW the body pauses. */
+  private unacked = 0
 
   constructor (handle: IsolateHandle, request: PlaceableRequest, id: number, slot: number, mode: Mode) {
     this.handle = handle
@@ -154,7 +159,22 @@ export class Placement {
       if (final) this.handle.writeWhole(this)
       return true
     }
-    return this.handle.writeBody(this, chunk, final)
+    const written = this.handle.writeBody(this, chunk, final)
+    if (chunk !== null && this.request.route.streamBody) this.unacked += chunk.byteLength
+    return written && !this.windowFull
+  }
+
+  /** Its body may not go on until the isolate acknowledges some of it. */
+  get windowFull (): boolean { return this.unacked >= STREAM_WINDOW && this.request.route.streamBody }
+
+  /** The isolate acknowledged `n` bytes of its streamed body: the body goes on when the window
+   * opens again. */
+  credited (n: number): void {
+    const full = this.windowFull
+    this.unacked = Math.max(0, this.unacked - n)
+    // Resumed even while the ring's backlog holds frames: the next chunk then waits there, and
+    // pauses the body again until the backlog's `written` resumes it.
+    if (full && !this.windowFull && !this.closed) this.request.sink.resume()
   }
 
   /**
@@ -364,7 +384,7 @@ export class IsolateHandle {
     this.backlog = new FrameBacklog<OutFrame | SocketOut>(this.requests, {
       written: (f) => {
         if (f instanceof SocketOut) f.written?.()
-        else if (f.kind === KIND_BODY && !f.p.closed) f.p.request.sink.resume()
+        else if (f.kind === KIND_BODY && !f.p.closed && !f.p.windowFull) f.p.request.sink.resume()
       },
       drained: () => this.events.space()
     })
@@ -383,7 +403,8 @@ export class IsolateHandle {
       log: config.log,
       compression: config.compression,
       middleware: config.middleware,
-      websockets: config.websockets
+      websockets: config.websockets,
+      maxBodySize: config.maxBodySize
     }
     this.worker = new Worker(WORKER_URL, {
       workerData: init,
@@ -464,14 +485,15 @@ export class IsolateHandle {
     const slot = this.freeSlots.pop()
     if (slot === undefined) return null
     const len = request.bodyLen
-    const whole = len !== 0 && len !== UNKNOWN_LENGTH && HEAD_PREFIX + request.text.length + len <= this.requests.maxFrame &&
+    const whole = len !== 0 && len !== UNKNOWN_LENGTH && !request.route.streamBody && HEAD_PREFIX + request.text.length + len <= this.requests.maxFrame &&
       this.collecting + len <= this.requests.capacity
     const id = this.nextId
     const p = new Placement(this, request, id, slot, len === 0 ? 'none' : whole ? 'whole' : 'stream')
     this.claims.offer(slot, id)
     if (!whole) {
       // The head goes now (with END when there is no body); a backlog means no room either.
-      const n = this.backlog.empty ? writeHead(this.requests, KIND_REQ_HEAD, id, request.route.index, slot, request.text, len, null, 0, len === 0) : -1
+      // A length past what a u32 holds (a streamed-body route's) is sent as unknown.
+      const n = this.backlog.empty ? writeHead(this.requests, KIND_REQ_HEAD, id, request.route.index, slot, request.text, len > UNKNOWN_LENGTH ? UNKNOWN_LENGTH : len, null, 0, len === 0) : -1
       if (n < 0) {
         this.freeSlots.push(slot) // never published: the isolate cannot have seen the offer
         return null
@@ -544,6 +566,9 @@ export class IsolateHandle {
   forget (p: Placement, answered: boolean): void {
     if (p.closed) return
     p.closed = true
+    // Answered while its body was still coming (a handler that did not read it all): the
+    // isolate drops what it holds of the body, and what is still to come is not sent.
+    if (answered && p.mode === 'stream' && !p.sent) this.backlog.add(new OutFrame(p, KIND_ABORT, null, false))
     if (p.held > 0) this.collecting -= p.held
     p.parts = null
     this.pending.delete(p.id)
@@ -729,6 +754,9 @@ export class IsolateHandle {
             }
           }
         }
+      } else if (kind === KIND_CREDIT) {
+        // The isolate took `arg` bytes of a streamed request body: it may have more.
+        this.pending.get(frameId(ring, pos))?.credited(frameArg(ring, pos))
       } else if (kind === KIND_ABORT) {
         // A response stream failed in the isolate: its answer cannot complete.
         const p = this.pending.get(frameId(ring, pos))

@@ -66,6 +66,10 @@ export interface RouteOptions {
   rateLimit?: RouteRateLimit | false
   /** false: never compress this route's answers. */
   compression?: boolean
+  /** Largest request body this route takes, in bytes (413 past it); overrides the server's
+   * `maxBodySize`. Above the server's, the route streams its body: the handler runs once the
+   * head is in and reads the body as it arrives (`req.stream()`, docs/streaming.md). */
+  maxBodySize?: number
 }
 
 /** A route's own limit: `max` requests per `window` ms (the key is the server's). */
@@ -117,6 +121,15 @@ export function routeTimeout (method: string, path: string, options: RouteOption
     throw new IsopoolError('ISOPOOL_ERR_INVALID_ROUTE', { method, path, reason: `timeout must be an integer of milliseconds, got ${String(t)}` })
   }
   return t
+}
+
+/** The largest a route's own maxBodySize may be: bodies are counted in doubles, exactly to 2^53. */
+export const MAX_ROUTE_BODY = Number.MAX_SAFE_INTEGER
+
+/** What is wrong with a route's `maxBodySize` (an integer of bytes from 0 to 2^53 - 1), or null. */
+export function routeBodyLimitProblem (value: unknown): string | null {
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_ROUTE_BODY) return null
+  return `maxBodySize must be an integer of bytes from 0 to ${MAX_ROUTE_BODY}, got ${String(value)}`
 }
 
 export interface ServerOptions {
@@ -299,7 +312,7 @@ const HEALTH_OPTION_NAMES: { [K in keyof Required<Exclude<ServerOptions['health'
 const DOCS_OPTION_NAMES: { [K in keyof Required<Exclude<ServerOptions['docs'], false | undefined>>]: true } = {
   openapi: true, ui: true, title: true, version: true
 }
-const ROUTE_OPTION_NAMES: { [K in keyof Required<RouteOptions>]: true } = { timeout: true, middleware: true, rateLimit: true, compression: true }
+const ROUTE_OPTION_NAMES: { [K in keyof Required<RouteOptions>]: true } = { timeout: true, middleware: true, rateLimit: true, compression: true, maxBodySize: true }
 const ROUTE_DEFINITION_NAMES: { [K in keyof Required<RouteDefinition>]: true } = { ...ROUTE_OPTION_NAMES, method: true, path: true, handler: true }
 
 /**

@@ -14,7 +14,7 @@ import { pathToFileURL } from 'node:url'
 import { IsopoolError } from '../shared/errors.ts'
 import { METHODS, NOSNIFF } from '../shared/http-syntax.ts'
 import { compilePath } from '../shared/path-pattern.ts'
-import { modulePath } from '../shared/protocol.ts'
+import { modulePath, streamsBody } from '../shared/protocol.ts'
 import type { ManifestRoute, RouteSpec, SocketRouteSpec } from '../shared/protocol.ts'
 import { writeError } from './http1.ts'
 import type { Http1Response } from './http1.ts'
@@ -39,6 +39,8 @@ export interface GivenRoute {
   compression?: boolean
   /** Its own middleware, `file URL#export` each, run after the global ones (in the isolates). */
   middleware?: string[]
+  /** Its own body limit in bytes; undefined: the server's maxBodySize. */
+  maxBodySize?: number
 }
 
 /** What a generation of isolates is started with: the modules to import and the routes. */
@@ -65,6 +67,11 @@ export class RouteInfo {
   readonly cost = new RouteCost()
   /** Its own rate limit, or false for none; undefined: the server's (src/main/rate-limit.ts). */
   rateLimit: RouteRateLimit | false | undefined = undefined
+  /** The largest body it takes (its own maxBodySize, else the server's): 413 past it. */
+  maxBodySize = Infinity
+  /** It takes more than the server's maxBodySize: its body streams to the isolate under credit
+   * (frame.ts, CREDIT), the handler reading it as it comes, instead of being collected first. */
+  streamBody = false
   /** The table it belongs to: a request routed by one generation's table is routed anew when it
    * moves to isolates of another (after a reload). */
   readonly routes: Routes
@@ -94,9 +101,15 @@ export class Routes {
   private readonly router: Router
   readonly builtins: Map<string, Builtin>
 
-  constructor (entries: (GivenRoute & { manifest?: ManifestRoute })[], builtins: (routes: Routes) => Map<string, Builtin>) {
+  constructor (entries: (GivenRoute & { manifest?: ManifestRoute })[], builtins: (routes: Routes) => Map<string, Builtin>, serverMaxBody = Infinity) {
     this.list = entries.map((r, i) => new RouteInfo(this, i, r.method, r.path, handlerName(r), r.timeout))
-    for (let i = 0; i < entries.length; i++) this.list[i].rateLimit = entries[i].rateLimit
+    for (let i = 0; i < entries.length; i++) {
+      const info = this.list[i]
+      info.rateLimit = entries[i].rateLimit
+      const own = entries[i].maxBodySize
+      info.maxBodySize = own ?? serverMaxBody
+      info.streamBody = streamsBody(own, serverMaxBody)
+    }
     const router = new Router()
     // Explicit HEAD routes first: a HEAD route of its own takes precedence over the one a GET
     // route implies (Router.add skips the implied one when HEAD is taken).
@@ -145,6 +158,8 @@ export interface BuiltinOptions {
   openapiPath: string | null
   docsPath: string | null
   docsInfo: { title: string, version: string }
+  /** The server's maxBodySize: routes above it stream their bodies. */
+  maxBodySize?: number
 }
 
 export class RouteTable {
@@ -156,6 +171,7 @@ export class RouteTable {
   private readonly builtinOptions: BuiltinOptions
   /** Swagger UI's files, read once. */
   private docs: Map<string, { type: string, body: Buffer }> | null = null
+  private get serverMaxBody (): number { return this.builtinOptions.maxBodySize ?? Infinity }
 
   constructor (modules: string[], builtins: BuiltinOptions) {
     this.modules = modules
@@ -183,7 +199,7 @@ export class RouteTable {
     const modules = [...new Set([...this.given.map(r => r.module), ...this.sockets.map(r => r.module)])]
     return {
       modules,
-      routes: this.given.map(r => ({ method: r.method, path: r.path, module: modules.indexOf(r.module), export: r.export, ...(r.compression === false ? { compression: false } : {}), ...(r.middleware === undefined ? {} : { middleware: r.middleware }) })),
+      routes: this.given.map(r => ({ method: r.method, path: r.path, module: modules.indexOf(r.module), export: r.export, ...(r.compression === false ? { compression: false } : {}), ...(r.middleware === undefined ? {} : { middleware: r.middleware }), ...(streamsBody(r.maxBodySize, this.serverMaxBody) ? { streamBody: true } : {}) })),
       discover: discoverModules(this.modules),
       websockets: this.sockets
     }
@@ -197,7 +213,7 @@ export class RouteTable {
   build (manifest: ManifestRoute[], defaultTimeout: number, health: () => Health): Routes {
     const entries = [
       ...this.given,
-      ...manifest.map(m => ({ method: m.method, path: m.path, module: m.module, export: m.export, timeout: m.timeout ?? defaultTimeout, rateLimit: m.rateLimit, manifest: m }))
+      ...manifest.map(m => ({ method: m.method, path: m.path, module: m.module, export: m.export, timeout: m.timeout ?? defaultTimeout, rateLimit: m.rateLimit, maxBodySize: m.maxBodySize, manifest: m }))
     ]
     const seen = new Map<string, GivenRoute>()
     for (const r of entries) {
@@ -207,7 +223,7 @@ export class RouteTable {
       if (first !== undefined) throw conflict(first, r)
       seen.set(k, r)
     }
-    return new Routes(entries, () => this.builtins(entries, health))
+    return new Routes(entries, () => this.builtins(entries, health), this.serverMaxBody)
   }
 
   /** The endpoints the main thread answers itself, by exact request target. */

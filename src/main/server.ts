@@ -25,7 +25,7 @@ import { InMemorySocket, parseResponse, requestBytes } from './in-process.ts'
 import type { Http1Request, Http1Response } from './http1.ts'
 import type { IsolateHandle, Placement } from './isolate-handle.ts'
 import { IsolatePool } from './isolate-pool.ts'
-import { checkRouteDefinition, checkRouteOptions, resolveOptions, resolveWebSocketOptions, routeTimeout } from './options.ts'
+import { checkRouteDefinition, checkRouteOptions, resolveOptions, resolveWebSocketOptions, routeBodyLimitProblem, routeTimeout } from './options.ts'
 import type { ResolvedOptions, RouteDefinition, RouteOptions, ServerOptions, WebSocketOptions } from './options.ts'
 import { givenRoute, resolveHandler, RouteTable, writeNoRoute } from './route-table.ts'
 import { compilePath } from '../shared/path-pattern.ts'
@@ -120,6 +120,7 @@ export class Server {
         resourceLimits: o.resourceLimits,
         log: isolateLogConfig(o),
         compression: resolveCompression(o.given.compression),
+        maxBodySize: o.maxBodySize,
         middleware: globalMiddleware(o.root, o.given.middleware),
         sockets: this.sockets
       }
@@ -172,6 +173,11 @@ export class Server {
       const problem = routeCompressionProblem(options.compression)
       if (problem !== null) throw new IsopoolError('ISOPOOL_ERR_INVALID_ROUTE', { method: given.method, path, reason: problem })
       given.compression = options.compression
+    }
+    if (options?.maxBodySize !== undefined) {
+      const problem = routeBodyLimitProblem(options.maxBodySize)
+      if (problem !== null) throw new IsopoolError('ISOPOOL_ERR_INVALID_ROUTE', { method: given.method, path, reason: problem })
+      given.maxBodySize = options.maxBodySize
     }
     given.middleware = routeMiddleware(this.options.root, given.method, path, options?.middleware)
     this.table.add(given)
@@ -436,9 +442,9 @@ export class Server {
       writeError(res, new IsopoolError('ISOPOOL_ERR_HEADERS_TOO_LARGE'), [], true)
       return
     }
-    if (req.bodyLength > this.options.maxBodySize) {
+    if (req.bodyLength > route.maxBodySize) {
       // Refuse before reading a byte of it; the connection closes so the rest is never read.
-      writeError(res, new IsopoolError('ISOPOOL_ERR_BODY_TOO_LARGE', { limit: this.options.maxBodySize }), [], true)
+      writeError(res, new IsopoolError('ISOPOOL_ERR_BODY_TOO_LARGE', { limit: route.maxBodySize }), [], true)
       return
     }
     if (this.admits && !services.admit(req, res, route)) return

@@ -26,6 +26,7 @@ export const ERRORS = {
   ISOPOOL_ERR_METHOD_NOT_IMPLEMENTED: { status: 501, message: 'Method {method} is not implemented by this server' },
   ISOPOOL_ERR_RANGE_NOT_SATISFIABLE: { status: 416, message: 'The range {range} is not satisfiable: the file has {size} bytes' },
   ISOPOOL_ERR_UPGRADE_REQUIRED: { status: 426, message: '{path} takes WebSocket connections only: {reason}' },
+  ISOPOOL_ERR_BODY_ABORTED: { status: 400, message: 'The request body did not arrive whole: the request was given up while it was streaming' },
   // ── errors of the handler, answered by the isolate ─────────────────────────────────────────
   ISOPOOL_ERR_HTTP: { status: 500, message: '{message}' },
   ISOPOOL_ERR_HANDLER: { status: 500, message: 'Internal server error' },
@@ -46,6 +47,8 @@ export const ERRORS = {
   ISOPOOL_ERR_AUTH_UNAVAILABLE: { status: 503, message: 'Credentials could not be checked: {reason}' },
   ISOPOOL_ERR_INTERNAL: { status: 500, message: 'Internal server error' },
   ISOPOOL_ERR_BODY_RELEASED: { status: 500, message: 'The body of {method} {url} was first read after its handler had returned; read it while the handler runs' },
+  ISOPOOL_ERR_BODY_CONSUMED: { status: 500, message: 'The streamed request body was already read: req.stream(), text(), json(), msgpack() and form() read it once between them' },
+  ISOPOOL_ERR_BODY_STREAMED: { status: 500, message: 'The body of {method} {url} streams (its route takes more than the server\'s maxBodySize): read it with req.stream(), or await req.text(), req.json(), req.form()' },
   // ── start-up and configuration: thrown to the caller, never sent to a client ───────────────
   ISOPOOL_ERR_MODULE_IMPORT: { status: undefined, message: 'Cannot import module {module}: {reason}' },
   ISOPOOL_ERR_EXPORT_MISSING: { status: undefined, message: 'Module {module} has no export "{export}"' },

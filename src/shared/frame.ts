@@ -27,6 +27,7 @@
 //                              cancel a response stream. The isolate still ends its answer.
 //             isolate → main   a streamed response failed midway: cut the connection
 //   CREDIT    main → isolate   arg = bytes of a streamed response written to the socket
+//             isolate → main   arg = bytes of a streamed request body the handler took
 //
 // A streamed response (RES_HEAD with bodyLen UNKNOWN_LENGTH and no END) is flow-controlled by
 // credit: the isolate may have at most STREAM_WINDOW bytes of it not yet acknowledged, and
@@ -59,6 +60,10 @@
 //   WS_PUBLISH  isolate → main   id = 0, arg = (topic bytes << 1) | binary; payload = the topic
 //                                (UTF-8), then the message: it crosses once, the main thread
 //                                sends it to every subscriber on every isolate
+// A streamed request body (a route whose maxBodySize is above the server's) is flow-controlled
+// the same way in the other direction: the main thread may have at most STREAM_WINDOW bytes of it
+// sent and not yet taken by the handler (req.stream()); past that it stops reading the socket,
+// so a client uploading faster than the handler reads is held back by TCP.
 //
 // flags.END marks the last frame of a message: a HEAD with END carries the whole body inline.
 // Strings are latin1 because that is how the HTTP layer reads the request line and headers: one

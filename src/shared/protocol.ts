@@ -10,6 +10,12 @@ export function modulePath (url: string): string {
   return url.startsWith('file:') ? decodeURIComponent(new URL(url).pathname) : url
 }
 
+/** A route whose own maxBodySize is above the server's streams its body (an upload route): the
+ * one rule both sides apply, so they agree on every route without a message. */
+export function streamsBody (own: number | undefined, serverMaxBody: number): boolean {
+  return own !== undefined && own > serverMaxBody
+}
+
 /** One route as an isolate sees it: where its handler lives and how to read its params. */
 export interface RouteSpec {
   method: string
@@ -22,6 +28,9 @@ export interface RouteSpec {
   middleware?: string[]
   /** false: never compress this route's answers, whatever the compression option says. */
   compression?: boolean
+  /** Its maxBodySize is above the server's: its body streams, under credit, and its handler runs
+   * at the head (req.stream()). */
+  streamBody?: true
 }
 
 /** One WebSocket route as an isolate sees it: its path (for req.params) and its handler object. */
@@ -92,6 +101,8 @@ export interface IsolateInit {
   middleware: string[]
   /** WebSocket routes: WS_OPEN frames carry an index into this list. */
   websockets: SocketRouteSpec[]
+  /** The server's maxBodySize: a declared route whose own is above it streams its body. */
+  maxBodySize: number
 }
 
 /** A route() declaration an isolate found, as the main thread sees it. Schemas are JSON Schema. */
@@ -119,6 +130,8 @@ export interface ManifestRoute {
   rateLimit?: { max: number, window: number } | false
   /** false: its answers are never compressed (read by the isolates, which number routes alike). */
   compression?: boolean
+  /** Its own body limit in bytes (above the server's: the body streams). */
+  maxBodySize?: number
   summary?: string
   description?: string
   tags?: string[]

@@ -32,13 +32,14 @@ describe('the server\'s limit', () => {
     // A token comes back every WINDOW / max ms = 30 s.
     expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(29)
     expect(Number(refused.headers['retry-after'])).toBeLessThanOrEqual(30)
-    expect(refused.headers['ratelimit-limit']).toBe('20')
-    expect(refused.headers['ratelimit-remaining']).toBe('0')
     expect(refused.headers['ratelimit-policy']).toBe('20;w=600')
-    const reset = Number(refused.headers['ratelimit-reset'])
+    const [, limit, remaining, reset] = /^limit=(\d+), remaining=(\d+), reset=(\d+)$/.exec(String(refused.headers.ratelimit))!.map(Number)
+    expect([limit, remaining]).toEqual([20, 0])
     expect(reset).toBeGreaterThan(590)
     expect(reset).toBeLessThanOrEqual(600)
-    expect(refused.headers.ratelimit).toBe(`limit=20, remaining=0, reset=${reset}`)
+    // The older draft's separate fields only with legacyHeaders.
+    expect(refused.headers['ratelimit-limit']).toBeUndefined()
+    expect(refused.headers['ratelimit-remaining']).toBeUndefined()
     // The x-request-id goes on a 429 too.
     expect(refused.headers['x-request-id']).toBeDefined()
   })
@@ -48,7 +49,7 @@ describe('the server\'s limit', () => {
     expect((await app.get('/whoami')).status).toBe(429)
     const health = await app.get('/healthz')
     expect(health.status).toBe(200)
-    expect(health.headers['ratelimit-limit']).toBeUndefined()
+    expect(health.headers.ratelimit).toBeUndefined()
     expect((await app.get('/nope')).status).toBe(404)
   })
 })
@@ -59,17 +60,45 @@ describe('the RateLimit fields on answers that pass', () => {
     try {
       const first = await app.get('/whoami')
       expect(first.status).toBe(200)
-      expect(first.headers['ratelimit-limit']).toBe('3')
-      expect(first.headers['ratelimit-remaining']).toBe('2')
       expect(first.headers.ratelimit).toMatch(/^limit=3, remaining=2, reset=\d+$/)
       expect(first.headers['ratelimit-policy']).toBe('3;w=600')
       expect(first.headers['retry-after']).toBeUndefined()
-      expect((await app.get('/whoami')).headers['ratelimit-remaining']).toBe('1')
-      expect((await app.get('/whoami')).headers['ratelimit-remaining']).toBe('0')
+      expect((await app.get('/whoami')).headers.ratelimit).toMatch(/^limit=3, remaining=1, reset=\d+$/)
+      expect((await app.get('/whoami')).headers.ratelimit).toMatch(/^limit=3, remaining=0, reset=\d+$/)
       expect((await app.get('/whoami')).status).toBe(429)
     } finally {
       await app.close()
     }
+  })
+})
+
+describe('legacyHeaders: true', () => {
+  it('sends the older draft\'s separate fields too, on a route\'s own limit as well', async () => {
+    const server = createServer({ isolates: 1, root: fixtures, rateLimit: { max: 2, window: WINDOW, legacyHeaders: true } })
+      .route('GET', '/whoami', './client-info.ts#whoami')
+      .route('GET', '/own', './client-info.ts#whoami', { rateLimit: { max: 1, window: WINDOW } })
+    const { url } = await server.listen()
+    try {
+      const first = await request(url + '/whoami')
+      await first.body.dump()
+      expect(first.headers.ratelimit).toMatch(/^limit=2, remaining=1, reset=\d+$/)
+      expect(first.headers['ratelimit-policy']).toBe('2;w=600')
+      expect(first.headers['ratelimit-limit']).toBe('2')
+      expect(first.headers['ratelimit-remaining']).toBe('1')
+      expect(Number(first.headers['ratelimit-reset'])).toBe(Number(/reset=(\d+)/.exec(String(first.headers.ratelimit))![1]))
+      const own = [await request(url + '/own'), await request(url + '/own')]
+      for (const r of own) await r.body.dump()
+      expect(own.map(r => r.statusCode)).toEqual([200, 429])
+      expect(own[1].headers['ratelimit-limit']).toBe('1')
+      expect(own[1].headers['ratelimit-remaining']).toBe('0')
+      expect(own[1].headers['retry-after']).toBeDefined()
+    } finally {
+      await server.close()
+    }
+  })
+
+  it('must be a boolean', () => {
+    expect(() => createServer({ isolates: 1, root: fixtures, rateLimit: { max: 2, window: WINDOW, legacyHeaders: 'yes' as never } })).toThrow(expect.objectContaining({ code: 'ISOPOOL_ERR_INVALID_OPTION' }))
   })
 })
 
@@ -94,7 +123,7 @@ describe('a route\'s own limit', () => {
   it('has its own buckets, apart from the server\'s', async () => {
     const own = await Promise.all(Array.from({ length: 6 }, () => app.get('/own')))
     expect(count(own)).toEqual({ 200: 2, 429: 4 })
-    expect(own.find(r => r.status === 429)!.headers['ratelimit-limit']).toBe('2')
+    expect(own.find(r => r.status === 429)!.headers.ratelimit).toMatch(/^limit=2, remaining=0, /)
     // The server's bucket for this client is untouched by /own.
     const shared = await Promise.all(Array.from({ length: 7 }, () => app.get('/shared')))
     expect(count(shared)).toEqual({ 200: 5, 429: 2 })
@@ -103,7 +132,7 @@ describe('a route\'s own limit', () => {
   it('false: never limited, no RateLimit fields', async () => {
     const free = await Promise.all(Array.from({ length: 12 }, () => app.get('/free')))
     expect(count(free)).toEqual({ 200: 12 })
-    expect(free[0].headers['ratelimit-limit']).toBeUndefined()
+    expect(free[0].headers.ratelimit).toBeUndefined()
   })
 
   it('a route() declaration\'s rateLimit works the same: its own, false, or the server\'s', async () => {
@@ -114,7 +143,7 @@ describe('a route\'s own limit', () => {
     // /declared/plain shares the server's bucket, which /shared has emptied.
     const plain = await app.get('/declared/plain')
     expect(plain.status).toBe(429)
-    expect(plain.headers['ratelimit-limit']).toBe('5')
+    expect(plain.headers.ratelimit).toMatch(/^limit=5, /)
   })
 
   it('keeps its buckets across a reload', async () => {
@@ -136,7 +165,7 @@ describe('a route\'s limit without a server limit', () => {
       const other = await request(url + '/other')
       await other.body.dump()
       expect(other.statusCode).toBe(200)
-      expect(other.headers['ratelimit-limit']).toBeUndefined()
+      expect(other.headers.ratelimit).toBeUndefined()
     } finally {
       await server.close()
     }

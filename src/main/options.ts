@@ -112,6 +112,9 @@ export interface RateLimitOptions {
   /** Whose requests count together: 'ip' (default), a request header's name, or a function of the
    * request (run on the main thread) returning the key. */
   key?: 'ip' | string | ((req: { method: string, url: string, ip: string, headers: Record<string, string | string[]> }) => string)
+  /** Also send the older draft's separate fields, RateLimit-Limit, -Remaining and -Reset, beside
+   * RateLimit and RateLimit-Policy. Default false. */
+  legacyHeaders?: boolean
 }
 
 export function routeTimeout (method: string, path: string, options: RouteOptions | undefined, fallback: number): number {

@@ -5,17 +5,21 @@
 //   route.rateLimit   undefined → the server's rateLimit (if any) · false → none
 //                     { max, window } → the route's own buckets (the same key as the server's)
 //
-// Every limited answer — the handler's, or the 429 — says where its client stands, in both
-// header styles in use (the IETF draft's combined field and the older separate ones):
+// Every limited answer — the handler's, or the 429 — says where its client stands, in the IETF
+// draft's fields (draft-ietf-httpapi-ratelimit-headers-07: one combined field and the policy),
+// and with `legacyHeaders: true` in the older draft's separate ones too (draft 06, what some
+// clients still read):
 //
-//   ratelimit-limit: 100      ratelimit-remaining: 42      ratelimit-reset: 37   (seconds until full)
 //   ratelimit: limit=100, remaining=42, reset=37          ratelimit-policy: 100;w=60
+//   ratelimit-limit: 100      ratelimit-remaining: 42      ratelimit-reset: 37   (legacyHeaders)
 //
 // and a 429 carries Retry-After: the seconds until its bucket has a token again.
 //
 // Per request: the key (req.ip, one field lookup, or the user's function), one map lookup and
-// the arithmetic, five fields in res.extra. A route's own limiter is found once per route of a
-// generation of routes (a WeakMap), and kept across reloads by method, path and limit.
+// the arithmetic, two fields in res.extra (the separate ones are three more: bytes every answer
+// carries and every client parses, which cost more than all the rest — bench/README.md). A
+// route's own limiter is found once per route of a generation of routes (a WeakMap), and kept
+// across reloads by method, path and limit.
 
 import { IsopoolError } from '../shared/errors.ts'
 import { headLines, writeError } from './http1.ts'
@@ -30,7 +34,7 @@ import { TokenBuckets } from './token-bucket.ts'
 
 const MAX_MS = 0x7fffffff
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
-const RATE_LIMIT_OPTION_NAMES: { [K in keyof Required<RateLimitOptions>]: true } = { max: true, window: true, key: true }
+const RATE_LIMIT_OPTION_NAMES: { [K in keyof Required<RateLimitOptions>]: true } = { max: true, window: true, key: true, legacyHeaders: true }
 const ROUTE_RATE_LIMIT_NAMES: { [K in keyof Required<RouteRateLimit>]: true } = { max: true, window: true }
 
 /** What is wrong with a route's `rateLimit` (false, or { max, window } in whole numbers), or null. */
@@ -64,24 +68,27 @@ function compileKey (key: RateLimitOptions['key']): (req: Http1Request) => strin
 /** One limit: its buckets and the fields that never change. */
 interface Limiter {
   buckets: TokenBuckets
-  /** `max`, as ratelimit-limit says it. */
-  limit: string
-  /** ratelimit-policy: `max;w=seconds`. */
-  policy: string
-  /** The lines every answer gets that never change: ratelimit-limit and ratelimit-policy. */
-  fixed: string
   /** The start of the combined field, up to its remaining count: `ratelimit: limit=N, remaining=`. */
   combined: string
+  /** The lines every answer gets that never change: ratelimit-policy (and ratelimit-limit). */
+  fixed: string
+  /** Also the separate fields (legacyHeaders). */
+  legacy: boolean
+  /** The end of the lines from the combined field's reset on, for the reset they were made
+   * for: it changes at most once a second for a key, and most answers find it made. */
+  reset: number
+  tail: string
 }
 
-function limiter (max: number, window: number, now: () => number): Limiter {
+function limiter (max: number, window: number, legacy: boolean, now: () => number): Limiter {
   const policy = `${max};w=${Math.ceil(window / 1000)}`
   return {
     buckets: new TokenBuckets(max, window, now),
-    limit: String(max),
-    policy,
-    fixed: headLines(['ratelimit-limit', String(max), 'ratelimit-policy', policy]),
-    combined: `ratelimit: limit=${max}, remaining=`
+    combined: `ratelimit: limit=${max}, remaining=`,
+    fixed: headLines(legacy ? ['ratelimit-policy', policy, 'ratelimit-limit', String(max)] : ['ratelimit-policy', policy]),
+    legacy,
+    reset: -1,
+    tail: ''
   }
 }
 
@@ -93,13 +100,16 @@ function limiter (max: number, window: number, now: () => number): Limiter {
 export function rateLimitService (option: unknown, now: () => number = () => performance.now()): RequestService {
   let global: Limiter | null = null
   let keyOf: (req: Http1Request) => string = (req) => req.ip
+  let legacy = false
   if (option !== undefined && option !== false) {
     knownKeys(option, RATE_LIMIT_OPTION_NAMES, 'rateLimit.')
     const o = option as RateLimitOptions
     if (!isCount(o.max, 1e9)) badOption('rateLimit.max', `must be an integer from 1 to 1000000000, got ${String(o.max)}`)
     if (!isCount(o.window, MAX_MS)) badOption('rateLimit.window', `must be an integer of milliseconds from 1 to ${MAX_MS}, got ${String(o.window)}`)
+    if (o.legacyHeaders !== undefined && typeof o.legacyHeaders !== 'boolean') badOption('rateLimit.legacyHeaders', `must be true or false, got ${typeof o.legacyHeaders}`)
+    legacy = o.legacyHeaders === true
     keyOf = compileKey(o.key)
-    global = limiter(o.max, o.window, now)
+    global = limiter(o.max, o.window, legacy, now)
   }
   const byRoute = new WeakMap<RouteInfo, Limiter>()
   /** Routes' own limiters by method, path and limit: a reload's routes find their buckets. */
@@ -109,7 +119,7 @@ export function rateLimitService (option: unknown, now: () => number = () => per
     if (l !== undefined) return l
     const name = `${route.method} ${route.path} ${own.max}/${own.window}`
     l = kept.get(name)
-    if (l === undefined) kept.set(name, l = limiter(own.max, own.window, now))
+    if (l === undefined) kept.set(name, l = limiter(own.max, own.window, legacy, now))
     byRoute.set(route, l)
     return l
   }
@@ -128,11 +138,20 @@ export function rateLimitService (option: unknown, now: () => number = () => per
       }
       const b = l.buckets
       const ok = b.take(keyOf(req))
-      const remaining = String(b.remaining)
-      const reset = String(Math.ceil(b.resetMs / 1000))
-      // Head lines, not fields: the constant ones were joined when the limit was made.
-      res.extra += l.combined + remaining + ', reset=' + reset + '\r\nratelimit-remaining: ' + remaining +
-        '\r\nratelimit-reset: ' + reset + '\r\n' + l.fixed
+      const reset = Math.ceil(b.resetMs / 1000)
+      // Head lines, not fields: the constant ones were joined when the limit was made, the rest
+      // from the reset on when the reset last changed.
+      if (l.legacy) {
+        const remaining = String(b.remaining)
+        res.extra += l.combined + remaining + ', reset=' + reset + '\r\nratelimit-remaining: ' + remaining +
+          '\r\nratelimit-reset: ' + reset + '\r\n' + l.fixed
+      } else {
+        if (reset !== l.reset) {
+          l.reset = reset
+          l.tail = ', reset=' + reset + '\r\n' + l.fixed
+        }
+        res.extra += l.combined + b.remaining + l.tail
+      }
       if (ok) return true
       const retry = Math.ceil(b.retryMs / 1000)
       writeError(res, new IsopoolError('ISOPOOL_ERR_RATE_LIMITED', { max: b.max, window: b.window, retry }), ['retry-after', String(retry)])

@@ -323,3 +323,56 @@ describe('AccessLog, writing its line itself', () => {
     expect(asDuration(Number.NaN, Number.NaN)).toBe('null')
   })
 })
+
+describe('AccessLog, into a SonicBoom', () => {
+  /** What the access log knows a SonicBoom by (pino.destination), recording its writes. */
+  function sonicLike (): { write (s: string): void, flushSync (): void, minLength: number, maxWrite: number, writes: string[], flushed: number } {
+    const s = { writes: [] as string[], flushed: 0, minLength: 4096, maxWrite: 16384, write (t: string) { s.writes.push(t) }, flushSync () { s.flushed++ } }
+    return s
+  }
+  const turn = (): Promise<void> => new Promise(resolve => setImmediate(resolve))
+  const parse = (writes: string[]): Record<string, unknown>[] => writes.join('').split('\n').filter(t => t !== '').map(t => JSON.parse(t))
+
+  it('hands it the lines of a turn in one write, each as logger.info writes it', async () => {
+    const dest = sonicLike()
+    const log = new AccessLog(pino({}, dest))
+    expect(log.writesDirectly).toBe(true)
+    log.finished(...answered({ id: 'a', url: '/1' }, {}))
+    log.finished(...answered({ id: 'b', url: '/2' }, { statusCode: 0, writableEnded: false }))
+    expect(dest.writes).toHaveLength(0)
+    await turn()
+    expect(dest.writes).toHaveLength(1)
+    expect(parse(dest.writes)).toMatchObject([{ id: 'a', url: '/1', msg: 'request completed' }, { id: 'b', aborted: true, msg: 'request aborted' }])
+  })
+
+  it('keeps the order of lines: held ones go before an isolate\'s record, a refusal, and at close()', async () => {
+    const dest = sonicLike()
+    const log = new AccessLog(pino({}, dest))
+    log.finished(...answered({ url: '/first' }, {}))
+    log.message(1, { type: 'log', records: [record({ msg: 'from the isolate' })] })
+    log.finished(...answered({ url: '/second' }, {}))
+    log.refused({ method: 'GET', status: 431, bytes: 1, code: 'ISOPOOL_ERR_HEADERS_TOO_LARGE', since: 0 })
+    log.finished(...answered({ url: '/third' }, {}))
+    await log.close()
+    expect(parse(dest.writes).map(l => l.url ?? l.msg)).toEqual(['/first', 'from the isolate', '/second', 'request refused', '/third'])
+    await turn()
+    expect(parse(dest.writes)).toHaveLength(5)
+  })
+
+  it('writes out what it holds once it is large, within the turn, and at exit synchronously', () => {
+    const dest = sonicLike()
+    const log = new AccessLog(pino({}, dest))
+    for (let i = 0; i < 200; i++) log.finished(...answered({ url: '/' + i }, {}))
+    expect(dest.writes.length).toBeGreaterThan(0)
+    expect(dest.writes.length).toBeLessThan(20)
+    log.exitFlush()
+    expect(dest.flushed).toBe(1)
+    expect(parse(dest.writes).map(l => l.url)).toEqual(Array.from({ length: 200 }, (_, i) => '/' + i))
+  })
+
+  it('leaves any other stream a write per line', () => {
+    const { logger, lines } = memoryLogger()
+    new AccessLog(logger).finished(...answered({}, {}))
+    expect(lines).toHaveLength(1)
+  })
+})

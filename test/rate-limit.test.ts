@@ -37,9 +37,15 @@ describe('the server\'s limit', () => {
     expect([limit, remaining]).toEqual([20, 0])
     expect(reset).toBeGreaterThan(590)
     expect(reset).toBeLessThanOrEqual(600)
-    // The older draft's separate fields only with legacyHeaders.
-    expect(refused.headers['ratelimit-limit']).toBeUndefined()
-    expect(refused.headers['ratelimit-remaining']).toBeUndefined()
+    // The older draft's separate fields: on a 429 always, on an admitted answer only with
+    // legacyHeaders.
+    expect(refused.headers['ratelimit-limit']).toBe('20')
+    expect(refused.headers['ratelimit-remaining']).toBe('0')
+    expect(Number(refused.headers['ratelimit-reset'])).toBe(reset)
+    const admitted = replies.find(r => r.status === 200)!
+    expect(admitted.headers.ratelimit).toMatch(/^limit=20, remaining=\d+, reset=\d+$/)
+    expect(admitted.headers['ratelimit-limit']).toBeUndefined()
+    expect(admitted.headers['ratelimit-remaining']).toBeUndefined()
     // The x-request-id goes on a 429 too.
     expect(refused.headers['x-request-id']).toBeDefined()
   })

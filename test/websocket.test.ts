@@ -354,6 +354,25 @@ describe('WebSockets', () => {
     }
   })
 
+  it('counts upgrades against the server\'s rate limit: past it, a coded 429 before the handshake', async () => {
+    const server = createServer({ root: fixtures, isolates: 1, rateLimit: { max: 2, window: 60_000 }, routes: [{ path: '/echo', websocket: './websocket.ts#echo' }] })
+    const { url } = await server.listen()
+    try {
+      const admitted = await Promise.all([1, 2].map(() => connect(wsUrl(url, '/echo'))))
+      const refused = await raw(url, 'GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n')
+      expect(refused).toMatch(/^HTTP\/1\.1 429 /)
+      expect(refused).toMatch(/\r\nretry-after: \d+\r\n/i)
+      expect(refused).toContain('ISOPOOL_ERR_RATE_LIMITED')
+      // The connections admitted before still work.
+      admitted[1].ws.send('still')
+      expect(await admitted[1].text()).toBe('still')
+      for (const c of admitted) c.ws.close()
+    } finally {
+      await server.close()
+    }
+  })
+
   it('answers an upgrade to a path without a WebSocket route with 404', async () => {
     await expect(connect(wsUrl(s.url, '/nope'))).rejects.toMatchObject({ status: 404 })
     // An HTTP route ignores the Upgrade and answers as usual (and closes the connection).

@@ -13,7 +13,8 @@
 //   ratelimit: limit=100, remaining=42, reset=37          ratelimit-policy: 100;w=60
 //   ratelimit-limit: 100      ratelimit-remaining: 42      ratelimit-reset: 37   (legacyHeaders)
 //
-// and a 429 carries Retry-After: the seconds until its bucket has a token again.
+// and a 429 carries Retry-After, the seconds until its bucket has a token again, and the separate
+// fields whatever legacyHeaders says (refusals are rare; they are what a client's back-off reads).
 //
 // Per request: the key (req.ip, one field lookup, or the user's function), one map lookup and
 // the arithmetic, two fields in res.extra (the separate ones are three more: bytes every answer
@@ -27,9 +28,8 @@ import type { Http1Request, Http1Response } from './http1.ts'
 import { knownKeys } from './options.ts'
 import type { RateLimitOptions, RouteRateLimit } from './options.ts'
 import { fieldReader, fieldRecord } from './request-fields.ts'
-import type { RouteInfo } from './route-table.ts'
 import { badOption } from './services.ts'
-import type { RequestService } from './services.ts'
+import type { AdmittedRoute, RequestService } from './services.ts'
 import { TokenBuckets } from './token-bucket.ts'
 
 const MAX_MS = 0x7fffffff
@@ -111,10 +111,10 @@ export function rateLimitService (option: unknown, now: () => number = () => per
     keyOf = compileKey(o.key)
     global = limiter(o.max, o.window, legacy, now)
   }
-  const byRoute = new WeakMap<RouteInfo, Limiter>()
+  const byRoute = new WeakMap<AdmittedRoute, Limiter>()
   /** Routes' own limiters by method, path and limit: a reload's routes find their buckets. */
   const kept = new Map<string, Limiter>()
-  const routeLimiter = (route: RouteInfo, own: RouteRateLimit): Limiter => {
+  const routeLimiter = (route: AdmittedRoute, own: RouteRateLimit): Limiter => {
     let l = byRoute.get(route)
     if (l !== undefined) return l
     const name = `${route.method} ${route.path} ${own.max}/${own.window}`
@@ -125,7 +125,7 @@ export function rateLimitService (option: unknown, now: () => number = () => per
   }
 
   return {
-    admit (req: Http1Request, res: Http1Response, route: RouteInfo): boolean {
+    admit (req: Http1Request, res: Http1Response, route: AdmittedRoute): boolean {
       const own = route.rateLimit
       let l: Limiter
       if (own === undefined) {
@@ -154,7 +154,12 @@ export function rateLimitService (option: unknown, now: () => number = () => per
       }
       if (ok) return true
       const retry = Math.ceil(b.retryMs / 1000)
-      writeError(res, new IsopoolError('ISOPOOL_ERR_RATE_LIMITED', { max: b.max, window: b.window, retry }), ['retry-after', String(retry)])
+      // A refusal is rare and is what a client's back-off reads, so it carries the older draft's
+      // three fields too, whatever legacyHeaders says: clients of either draft find the numbers.
+      const fields = l.legacy
+        ? ['retry-after', String(retry)]
+        : ['retry-after', String(retry), 'ratelimit-limit', String(b.max), 'ratelimit-remaining', String(b.remaining), 'ratelimit-reset', String(reset)]
+      writeError(res, new IsopoolError('ISOPOOL_ERR_RATE_LIMITED', { max: b.max, window: b.window, retry }), fields)
       return false
     }
   }

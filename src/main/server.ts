@@ -417,6 +417,9 @@ export class Server {
       const socketRoute = routes.sockets.match(req.url)
       if (socketRoute !== null && (WebSocketHub.wanted(req) || routes.match(req.method, req.url) === null)) {
         req.route = socketRoute.path // for the access log and metrics, as an HTTP route's pattern
+        // The rate limit counts an upgrade as a request: a flood of them is refused 429 before
+        // the handshake, and no isolate is asked.
+        if (this.admits && !services.admit(req, res, socketRoute)) return
         this.sockets.accept(req, res, socketRoute, this.pool.active)
         return
       }

@@ -15,8 +15,7 @@
 import { IsopoolError } from '../shared/errors.ts'
 import type { IsolateMessage } from '../shared/protocol.ts'
 import type { FinishListener, Http1Request, Http1Response, Refusal, RefusalListener } from './http1.ts'
-import type { ResolvedOptions } from './options.ts'
-import type { RouteInfo } from './route-table.ts'
+import type { ResolvedOptions, RouteRateLimit } from './options.ts'
 import { metricsService } from './metrics.ts'
 import { corsService } from './cors.ts'
 import { loggerService } from './logger.ts'
@@ -24,11 +23,21 @@ import { rateLimitService } from './rate-limit.ts'
 import { requestIdService } from './request-id.ts'
 import { staticFiles } from './static-files.ts'
 
+/** What admit() is told of the route a request matched: an HTTP route (RouteInfo) or a WebSocket
+ * route's upgrade (SocketRoute). */
+export interface AdmittedRoute {
+  readonly method: string
+  readonly path: string
+  /** Its own rate limit, false for none; undefined: the server's. */
+  readonly rateLimit: RouteRateLimit | false | undefined
+}
+
 export interface RequestService {
   /** Before routing, for every request (builtins and unknown paths too). False: it answered. */
   begin? (req: Http1Request, res: Http1Response): boolean
-  /** The request matched `route` and is about to wait for an isolate. False: it answered. */
-  admit? (req: Http1Request, res: Http1Response, route: RouteInfo): boolean
+  /** The request matched `route` and is about to wait for an isolate (or, for a WebSocket route,
+   * to be upgraded). False: it answered. */
+  admit? (req: Http1Request, res: Http1Response, route: AdmittedRoute): boolean
   /** The answer is over: written whole, or its connection gone first (`res.writableEnded` false). */
   finished? (req: Http1Request, res: Http1Response): void
   /** A message from isolate `isolate` (a log line, a metrics report). */
@@ -81,7 +90,7 @@ export function createServices (options: ResolvedOptions, host: ServiceHost): Re
   // is never limited) and the logger.
   const metrics = metricsService(options, host)
   if (metrics !== null) services.push(metrics)
-  // Rate limits (admit: routed requests only). Always there: a route may bring its own limit
+  // Rate limits (admit: routed requests and WebSocket upgrades). Always there: a route may bring its own limit
   // after the services are made (server.route(), a route() declaration an isolate finds).
   services.push(rateLimitService(options.given.rateLimit))
   // The access log last: its finished() runs after the others', and sees what they added.
@@ -134,7 +143,7 @@ export class Services implements FinishListener {
   }
 
   /** After routing; false when a service answered. */
-  admit (req: Http1Request, res: Http1Response, route: RouteInfo): boolean {
+  admit (req: Http1Request, res: Http1Response, route: AdmittedRoute): boolean {
     const a = this.admitters
     for (let i = 0; i < a.length; i++) if (!a[i].admit!(req, res, route)) return false
     return true

@@ -52,11 +52,15 @@ export interface SocketRoute {
   server: WebSocketServer
   /** Bytes buffered for one client past which it is cut off. */
   maxBuffered: number
+  /** As an HTTP route's, for the services that admit a request (an upgrade is a GET): the
+   * server's rate limit counts upgrades as it counts requests. */
+  readonly method: 'GET'
+  readonly rateLimit: undefined
 }
 
 function socketRoute (index: number, path: string, options: ResolvedWebSocketOptions): SocketRoute {
   const server = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload, perMessageDeflate: options.perMessageDeflate, clientTracking: false })
-  return { index, path, options, server, maxBuffered: Math.max(16 * 1024 * 1024, 4 * options.maxPayload) }
+  return { index, path, options, server, maxBuffered: Math.max(16 * 1024 * 1024, 4 * options.maxPayload), method: 'GET', rateLimit: undefined }
 }
 
 /** One connection, pinned to `handle`. */

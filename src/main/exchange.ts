@@ -194,7 +194,7 @@ export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink
   body (data: Buffer, start: number, end: number, final: boolean): void {
     if (this.state === 'done') return
     const open = !this.res.writableEnded && !this.res.destroyed
-    if (open && end > start) this.res.write(copyOut(data, start, end))
+    if (open && end > start) this.res.writeFrom(data, start, end)
     if (this.streaming && open && !final && end > start) {
       // Acknowledge what the socket took; what it holds beyond its highWaterMark, once drained;
       // either only when due (stream-credit.ts).

@@ -42,7 +42,8 @@
 // may skip the notify. (Waiting on HEAD lost wake-ups: a stale clear of a fresh ASLEEP=1 left a
 // consumer asleep with no one left to notify it.) A consumer that is awake is never notified,
 // so a busy pair exchanges frames without a single syscall. The producer waiting for free space
-// uses the mirror image: WAITING, set by it and cleared by the consumer's release().
+// uses the mirror image: WAITING, set by it and cleared by the consumer's release() (or, for a
+// consumer draining many frames, by one wakeProducer() after their releaseSpace() calls).
 //
 // Polling before sleeping. A sleeping thread costs a wake-up per frame when frames come one at a
 // time, and on a VM that wake-up (futex or event-loop task alike) is most of a round trip: ~50 µs

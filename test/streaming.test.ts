@@ -9,9 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Agent, request } from 'undici'
 import type { Dispatcher } from 'undici'
 import { start } from './helpers.ts'
+import { patternByte } from './fixtures/streaming.ts'
 import type { Running } from './helpers.ts'
 
-const NAMES = ['chunks', 'readable', 'response', 'endless', 'waits', 'big', 'events', 'ticks', 'fanout', 'spinning']
+const NAMES = ['chunks', 'readable', 'response', 'endless', 'waits', 'big', 'events', 'ticks', 'fanout', 'spinning', 'pattern']
 const routes = NAMES.map((name): [string, string, string] => ['GET', `/${name}`, `./streaming.ts#${name}`])
 
 const channel = new BroadcastChannel('isopool-streaming-test')
@@ -159,6 +160,35 @@ describe('a streamed response', () => {
     expect(bytes).toBe(total)
     expect(peak - before).toBeLessThan(64 * 1024 * 1024)
   }, 120_000)
+})
+
+describe('a streamed download', () => {
+  // The main thread writes each frame from a scratch buffer it reuses once the kernel took the
+  // write whole (Http1Response.writeFrom): a write the socket kept must keep its bytes. A reader
+  // that stops now and then makes the socket keep some; every byte is checked where it lands.
+  it('arrives byte for byte, to a fast reader and to one that stops now and then', async () => {
+    for (const slow of [false, true]) {
+      const { res, it } = await open('/pattern?mib=16')
+      expect(res.statusCode).toBe(200)
+      let k = 0
+      let bad = -1
+      let sincePause = 0
+      for (;;) {
+        const r = await it.next()
+        if (r.done === true) break
+        const b = r.value
+        for (let j = 0; j < b.byteLength && bad < 0; j++) if (b[j] !== patternByte(k + j)) bad = k + j
+        k += b.byteLength
+        sincePause += b.byteLength
+        if (slow && sincePause >= 2 * 1024 * 1024) {
+          sincePause = 0
+          await new Promise(resolve => setTimeout(resolve, 20))
+        }
+      }
+      expect(bad).toBe(-1)
+      expect(k).toBe(16 * 1024 * 1024)
+    }
+  }, 60_000)
 })
 
 describe('sse()', () => {

@@ -17,7 +17,8 @@
 //
 // A streamed answer (RES_HEAD of unknown length) goes out chunked, each BODY frame written to the
 // socket as it comes; its bytes are acknowledged to the isolate (Placement.credit, CREDIT frames)
-// once the socket has taken them, at once or on 'drain', so a slow client pauses the producer.
+// once the socket has taken them, at once or on 'drain', so a slow client pauses the producer —
+// lazily, half a window at a time and one frame per turn (stream-credit.ts).
 //   isolate lost  not claimed → moved, body and all · claimed → 502 ISOPOOL_ERR_ISOLATE_EXITED
 //
 // A request is run at most once: whether the isolate started it is decided by one
@@ -31,6 +32,7 @@ import { writeError, writeHandlerHead } from './http1.ts'
 import type { CloseListener, Http1Request, Http1Response } from './http1.ts'
 import type { PlaceableRequest, Placement, PlacementSink } from './isolate-handle.ts'
 import { writeNoRoute } from './route-table.ts'
+import { StreamCredit } from './stream-credit.ts'
 import type { RouteInfo, Routes } from './route-table.ts'
 
 export type ExchangeState = 'queued' | 'sending' | 'running' | 'responding' | 'done'
@@ -85,10 +87,28 @@ export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink
   streaming = false
   /** Stream bytes written while the socket needed a drain: acknowledged on 'drain'. */
   private owed = 0
+  /** A stream's acknowledgements, sent when due (stream-credit.ts); null unless streaming. */
+  private credits: StreamCredit | null = null
+  private creditScheduled = false
   private readonly drained = (): void => {
     const n = this.owed
     this.owed = 0
-    if (this.state !== 'done') this.placement?.credit(n)
+    this.credits?.drained(n)
+    this.scheduleCredit()
+  }
+
+  /** Send the credit due at the end of this turn: every frame of one ring drain in one CREDIT. */
+  private scheduleCredit (): void {
+    if (this.creditScheduled || this.credits === null || !this.credits.due) return
+    this.creditScheduled = true
+    queueMicrotask(this.sendCredit)
+  }
+
+  private readonly sendCredit = (): void => {
+    this.creditScheduled = false
+    if (this.state === 'done' || this.credits === null) return
+    const n = this.credits.take()
+    if (n > 0) this.placement?.credit(n)
   }
 
   constructor (req: Http1Request, res: Http1Response, route: RouteInfo, ctx: ExchangeContext) {
@@ -148,6 +168,7 @@ export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink
     if (bodyLen === UNKNOWN_LENGTH && !final) {
       // A stream: the timeout covered the time to this head; the head goes out now.
       this.streaming = true
+      this.credits = new StreamCredit()
       if (this.timer !== null) {
         clearTimeout(this.timer)
         this.timer = null
@@ -174,14 +195,18 @@ export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink
   body (data: Buffer, start: number, end: number, final: boolean): void {
     if (this.state === 'done') return
     const open = !this.res.writableEnded && !this.res.destroyed
-    if (open && end > start) this.res.write(copyOut(data, start, end))
+    if (open && end > start) this.res.writeFrom(data, start, end)
     if (this.streaming && open && !final && end > start) {
-      // Acknowledge what the socket took; what it holds beyond its highWaterMark, once drained.
-      if (this.owed === 0 && !this.res.needsDrain) this.placement?.credit(end - start)
+      // Acknowledge what the socket took; what it holds beyond its highWaterMark, once drained;
+      // either only when due (stream-credit.ts).
+      const n = end - start
+      if (this.owed === 0 && !this.res.needsDrain) this.credits!.took(n)
       else {
         if (this.owed === 0) this.res.onDrain(this.drained)
-        this.owed += end - start
+        this.owed += n
+        this.credits!.held(n)
       }
+      this.scheduleCredit()
     }
     if (final) {
       if (open) this.res.end()

@@ -709,6 +709,10 @@ export class IsolateHandle {
     const ring = this.responses
     let pos: number
     let freed = false
+    // The isolate, if it waits for space (a download fills the ring), is woken once, after the
+    // drain (ring.ts, releaseSpace), not for every frame freed. A frame that throws here ends
+    // the isolate (serveResponses), so no wake is owed then.
+    let released = false
     while ((pos = ring.peek()) >= 0) {
       const kind = frameKind(ring, pos)
       if (kind === KIND_RES_HEAD) {
@@ -775,8 +779,9 @@ export class IsolateHandle {
       } else {
         throw new IsopoolError('ISOPOOL_ERR_FRAME_INVALID', { reason: `unknown frame kind ${kind} in the response ring` })
       }
-      ring.release()
+      released = ring.releaseSpace() || released
     }
+    if (released) ring.wakeProducer()
     if (freed) {
       this.lastActive = performance.now()
       this.events.space()

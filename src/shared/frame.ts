@@ -32,8 +32,10 @@
 // A streamed response (RES_HEAD with bodyLen UNKNOWN_LENGTH and no END) is flow-controlled by
 // credit: the isolate may have at most STREAM_WINDOW bytes of it not yet acknowledged, and
 // awaits credit before it pulls the next chunk from the handler's stream. The main thread
-// acknowledges each BODY frame once its bytes are in the socket and the socket needs no drain
-// (else on 'drain'), so a slow client stops the producer with bounded memory on both sides:
+// acknowledges BODY frames once their bytes are in the socket and the socket needs no drain
+// (else on 'drain'), lazily: once half the window is unacknowledged, in one CREDIT per stream
+// per turn (src/main/stream-credit.ts), so a slow client stops the producer with bounded memory
+// on both sides:
 //
 //   isolate                          main thread                         client
 //   pull chunk ──BODY(n)──▶ response ring ──▶ socket.write ─────────────▶ reads

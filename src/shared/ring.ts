@@ -42,7 +42,8 @@
 // may skip the notify. (Waiting on HEAD lost wake-ups: a stale clear of a fresh ASLEEP=1 left a
 // consumer asleep with no one left to notify it.) A consumer that is awake is never notified,
 // so a busy pair exchanges frames without a single syscall. The producer waiting for free space
-// uses the mirror image: WAITING, set by it and cleared by the consumer's release().
+// uses the mirror image: WAITING, set by it and cleared by the consumer's release() (or, for a
+// consumer draining many frames, by one wakeProducer() after their releaseSpace() calls).
 //
 // Polling before sleeping. A sleeping thread costs a wake-up per frame when frames come one at a
 // time, and on a VM that wake-up (futex or event-loop task alike) is most of a round trip: ~50 µs
@@ -348,11 +349,34 @@ export class RingConsumer extends RingSide {
 
   /** Hand the current frame's space back to the producer, waking it if it waits for space. */
   release (): void {
-    if (this.current < 0) return
+    if (this.releaseSpace()) this.wakeProducer()
+  }
+
+  /**
+   * Hand the current frame's space back without waking the producer; true if there was a frame.
+   * For a consumer draining several frames in one go: a producer woken by the first frame freed
+   * writes one frame into it and waits again, a wake-up (a syscall here, a task there) per frame;
+   * woken once after the drain, it finds all the space freed at once. The caller must call
+   * wakeProducer() after the last releaseSpace() of the drain, before it yields its thread.
+   */
+  releaseSpace (): boolean {
+    if (this.current < 0) return false
     this.tail = (this.tail + align8(this.currentLen)) >>> 0
     this.current = -1
     // Release: we are done reading the frame's bytes before the producer may overwrite them.
     Atomics.store(this.ctl, TAIL, this.tail | 0)
+    return true
+  }
+
+  /**
+   * Wake the producer if it waits for space. Dekker pairing with waitForSpace()'s store(WAITING)
+   * + load(TAIL): every store of TAIL is followed by this load of WAITING (at once in release(),
+   * after the drain with releaseSpace()), so either the producer's load sees the new TAIL and
+   * does not sleep, or this load sees WAITING=1 and wakes it. Deferring the load changes nothing
+   * in that: the producer, asleep meanwhile, only waits longer, never for ever. The
+   * compareExchange makes sure one sleep gets exactly one notify.
+   */
+  wakeProducer (): void {
     if (Atomics.load(this.ctl, WAITING) === 1 && Atomics.compareExchange(this.ctl, WAITING, 1, 0) === 1) {
       Atomics.notify(this.ctl, WAITING)
     }

@@ -403,6 +403,27 @@ describe('waiting for space', () => {
     expect(p.reserve(16, 16)).toBeGreaterThanOrEqual(0)
   })
 
+  it('frees a drain\'s frames with releaseSpace and wakes the producer once, at wakeProducer', async () => {
+    const { p, c, ctl } = withFrames([1024, 1024, 1024, 1024], 0)
+    expect(p.reserve(16, 16)).toBe(-1)
+    const wait = p.waitForSpace()
+    expect(ctl[WAITING]).toBe(1)
+    for (let i = 0; i < 4; i++) {
+      expect(c.peek()).toBeGreaterThanOrEqual(0)
+      expect(c.releaseSpace()).toBe(true)
+      // The space is handed back at once (TAIL moves), the producer is not woken yet.
+      expect(ctl[WAITING]).toBe(1)
+    }
+    expect(c.releaseSpace()).toBe(false) // nothing peeked: nothing to hand back
+    expect(p.free()).toBe(4096)
+    c.wakeProducer()
+    expect(ctl[WAITING]).toBe(0)
+    expect(Atomics.notify(ctl, WAITING)).toBe(0) // wakeProducer notified it
+    await wait
+    c.wakeProducer() // nobody waits: no notify, nothing changes
+    expect(ctl[WAITING]).toBe(0)
+  })
+
   it('is not notified by a release when the producer does not wait', () => {
     const { p, c, ctl } = pair()
     frame(p)

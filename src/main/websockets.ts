@@ -221,6 +221,9 @@ export class WebSocketHub implements SocketSink {
     if (!/^[ \t]*websocket[ \t]*$/i.test(fields.upgrade ?? '') || !CONNECTION_UPGRADE.test(fields.connection ?? '')) return upgradeRequired('send Upgrade: websocket and Connection: upgrade')
     if ((fields['sec-websocket-version'] ?? '').trim() !== '13') return upgradeRequired(`Sec-WebSocket-Version must be 13, got ${JSON.stringify((fields['sec-websocket-version'] ?? '').slice(0, 20))}`)
     if (!KEY.test((fields['sec-websocket-key'] ?? '').trim())) return refuse(new IsopoolError('ISOPOOL_ERR_BAD_REQUEST', { reason: 'Sec-WebSocket-Key is not a base64-encoded 16-byte value' }))
+    // The bytes after the head are the client's first frames: a body there would be read as
+    // frames (smuggled messages, or a 1002 close for what does not parse), so a body is refused.
+    if (req.bodyLength !== 0) return refuse(new IsopoolError('ISOPOOL_ERR_BAD_REQUEST', { reason: 'a WebSocket upgrade request has no body (Content-Length or Transfer-Encoding)' }))
     if (this.closing) return refuse(new IsopoolError('ISOPOOL_ERR_SHUTTING_DOWN'))
     const text = req.meta === '' ? req.head : req.head + req.meta
     if (HEAD_PREFIX + text.length > this.maxHeadFrame) return refuse(new IsopoolError('ISOPOOL_ERR_HEADERS_TOO_LARGE'))

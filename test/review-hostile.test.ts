@@ -117,6 +117,18 @@ describe('the upgrade', () => {
 })
 
 describe('frames', () => {
+  it('answers pings, and closes a ping flood with 1008 instead of cutting it off silently', async () => {
+    const ping = frame(9, Buffer.from('p'))
+    const pong = '\x8a\x01p'
+    const few = await raw(s.url, Buffer.concat([Buffer.from(upgrade()), ...Array.from({ length: 10 }, () => ping), frame(1, Buffer.from('after'))]),
+      got => got.includes(serverText('after')))
+    expect(few.split(pong).length - 1).toBe(10)
+    const flood = await raw(s.url, Buffer.concat([Buffer.from(upgrade()), ...Array.from({ length: 1000 }, () => ping)]),
+      got => got.includes('too many pings'))
+    expect(flood).toContain('\x88\x10\x03\xf0too many pings')
+    expect((await s.get('/hello')).text).toBe('hello')
+  })
+
   it('takes a message of maxPayload bytes and closes one byte more with 1009', async () => {
     const ws = await open(wsBase + '/ws')
     ws.send(Buffer.alloc(1000, 97))

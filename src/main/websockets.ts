@@ -42,6 +42,9 @@ import { Router } from './router.ts'
 /** RFC 6455 §4.1: a base64-encoded 16-byte nonce. */
 const KEY = /^[+/0-9A-Za-z]{21}[AQgw]==$/
 const CONNECTION_UPGRADE = /(?:^|,)[ \t]*upgrade[ \t]*(?:,|$)/i
+/** Pongs written but not yet flushed to one client past which its pings are a flood: it closes
+ * with 1008. ws's own auto-pong cuts such a client off without a close frame (1006). */
+const MAX_PENDING_PONGS = 60
 
 /** One WebSocket route as the main thread serves it. */
 export interface SocketRoute {
@@ -55,7 +58,7 @@ export interface SocketRoute {
 }
 
 function socketRoute (index: number, path: string, options: ResolvedWebSocketOptions): SocketRoute {
-  const server = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload, perMessageDeflate: options.perMessageDeflate, clientTracking: false })
+  const server = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload, perMessageDeflate: options.perMessageDeflate, clientTracking: false, autoPong: false })
   return { index, path, options, server, maxBuffered: Math.max(16 * 1024 * 1024, 4 * options.maxPayload) }
 }
 
@@ -77,6 +80,9 @@ class Connection {
   orphan = false
   /** Fragments of a message from the isolate still arriving. */
   parts: Buffer[] | null = null
+  /** Pongs written and not yet flushed (MAX_PENDING_PONGS). */
+  pongs = 0
+  readonly ponged = (): void => { this.pongs-- }
   /** A message of its that waited for ring space is in the ring (one closure per connection). */
   readonly written = (): void => {
     this.queued--
@@ -273,12 +279,21 @@ export class WebSocketHub implements SocketSink {
     set.add(c)
     handle.sendSocket(new SocketOut(KIND_WS_OPEN, id, route.index, text, null))
     ws.on('message', (data: Buffer, isBinary: boolean) => this.fromClient(c, data, isBinary))
-    ws.on('ping', () => { c.active = Date.now() })
+    ws.on('ping', (data: Buffer) => this.pinged(c, data))
     ws.on('pong', () => { c.active = Date.now() })
     ws.on('error', () => {}) // a broken frame, a message past maxPayload: 'close' follows
     ws.on('close', (code: number, reason: Buffer) => this.closed(c, code, reason))
     // The HTTP layer may have paused the socket while it held the request; ws reads it now.
     socket.resume()
+  }
+
+  /** Answer a ping, unless the client sends them faster than it takes the pongs. */
+  private pinged (c: Connection, data: Buffer): void {
+    c.active = Date.now()
+    if (c.ws.readyState !== 1) return
+    if (c.pongs >= MAX_PENDING_PONGS) return c.end(1008, 'too many pings')
+    c.pongs++
+    c.ws.pong(data, false, c.ponged)
   }
 
   private fromClient (c: Connection, data: Buffer, isBinary: boolean): void {

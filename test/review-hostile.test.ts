@@ -73,6 +73,7 @@ beforeAll(async () => {
     maxBodySize: 64 * 1024,
     routes: [
       { path: '/ws', websocket: './review.ts#echo', maxPayload: 1000 },
+      { path: '/deflate', websocket: './review.ts#echo', perMessageDeflate: true },
       { method: 'POST', path: '/hash', handler: './review.ts#hash', maxBodySize: 64 * 1024 * 1024, timeout: 0 },
       { method: 'GET', path: '/hello', handler: './review.ts#hello' }
     ]
@@ -96,6 +97,23 @@ describe('the upgrade', () => {
     }
     // An empty body is no body: the upgrade goes on.
     const ok = await raw(s.url, upgrade('Content-Length: 0\r\n'), got => got.includes('\r\n\r\n'))
+    expect(ok.split('\r\n')[0]).toBe('HTTP/1.1 101 Switching Protocols')
+  })
+
+  it('answers a Sec-WebSocket-Protocol or -Extensions that ws refuses with a coded 400, not ws\'s text/html one', async () => {
+    for (const request of [
+      upgrade('Sec-WebSocket-Protocol: a b,,\r\n'),
+      upgrade('Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=99\r\n').replace('/ws', '/deflate'),
+      upgrade('Sec-WebSocket-Extensions: ;;;\r\n').replace('/ws', '/deflate')
+    ]) {
+      const got = await raw(s.url, request)
+      expect(got.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request')
+      expect(got.toLowerCase()).toContain('content-type: application/json')
+      expect(got).toContain('x-request-id: ')
+      expect(errorCode(got)).toBe('ISOPOOL_ERR_BAD_REQUEST')
+    }
+    // What ws can parse still upgrades.
+    const ok = await raw(s.url, upgrade('Sec-WebSocket-Extensions: permessage-deflate\r\n').replace('/ws', '/deflate'), got => got.includes('\r\n\r\n'))
     expect(ok.split('\r\n')[0]).toBe('HTTP/1.1 101 Switching Protocols')
   })
 

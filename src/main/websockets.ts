@@ -23,11 +23,12 @@
 import type { Socket } from 'node:net'
 import { WebSocketServer } from 'ws'
 import type { WebSocket } from 'ws'
-import { IsopoolError } from '../shared/errors.ts'
+import { errorBody, IsopoolError } from '../shared/errors.ts'
 import {
   copyOut, HEAD_PREFIX, KIND_WS_CLOSE, KIND_WS_DRAIN, KIND_WS_MESSAGE, KIND_WS_OPEN, KIND_WS_PUBLISH, KIND_WS_TOPIC, WS_HIGH_WATER, WS_LOW_WATER
 } from '../shared/frame.ts'
 import { forEachField, readRequestLine } from '../shared/head-text.ts'
+import { NOSNIFF } from '../shared/http-syntax.ts'
 import { modulePath } from '../shared/protocol.ts'
 import type { ManifestSocket, SocketRouteSpec } from '../shared/protocol.ts'
 import { writeError } from './http1.ts'
@@ -236,12 +237,21 @@ export class WebSocketHub implements SocketSink {
     const handle = this.pick(isolates)
     if (handle === null) return refuse(new IsopoolError('ISOPOOL_ERR_NOT_READY', { reason: 'no isolate serves' }))
     const { socket, head } = req.takeSocket()
-    res.switched()
     // What the services put on every answer (the request id, CORS) goes on the 101 too.
     const extra = res.extra === '' ? [] : res.extra.split('\r\n').filter(l => l !== '')
     const upgrade = { method: 'GET', url: req.url, headers: fields }
     const onHeaders = (headers: string[]): void => { headers.push(...extra) }
     if (extra.length > 0) route.server.once('headers', onHeaders)
+    // What ws refuses itself (a Sec-WebSocket-Protocol or Sec-WebSocket-Extensions it cannot
+    // parse or accept) gets the coded answer every other refusal gets, not ws's text/html one.
+    let status = 101
+    const onRefused = (err: Error): void => {
+      status = 400
+      const body = errorBody(new IsopoolError('ISOPOOL_ERR_BAD_REQUEST', { reason: err.message }).toWire())
+      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json; charset=utf-8\r\n${NOSNIFF[0]}: ${NOSNIFF[1]}\r\n` +
+        `content-length: ${Buffer.byteLength(body)}\r\n${res.extra}connection: close\r\n\r\n${body}`, () => socket.destroy())
+    }
+    route.server.once('wsClientError', onRefused)
     try {
       route.server.handleUpgrade(upgrade as never, socket, head, (ws: WebSocket) => this.opened(ws, socket, route, handle, text))
     } catch (err) {
@@ -250,6 +260,9 @@ export class WebSocketHub implements SocketSink {
       socket.destroy()
     } finally {
       route.server.off('headers', onHeaders)
+      route.server.off('wsClientError', onRefused)
+      // ws answers synchronously (no verifyClient): the access log hears the status it sent.
+      res.switched(status)
     }
   }
 

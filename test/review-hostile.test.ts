@@ -74,6 +74,8 @@ beforeAll(async () => {
     routes: [
       { path: '/ws', websocket: './review.ts#echo', maxPayload: 1000 },
       { path: '/deflate', websocket: './review.ts#echo', perMessageDeflate: true },
+      { path: '/guarded', websocket: './review.ts#guarded' },
+      { method: 'GET', path: '/handled', handler: './review.ts#handledMessages' },
       { method: 'POST', path: '/hash', handler: './review.ts#hash', maxBodySize: 64 * 1024 * 1024, timeout: 0 },
       { method: 'GET', path: '/hello', handler: './review.ts#hello' }
     ]
@@ -172,6 +174,22 @@ describe('frames', () => {
     other.send('still here')
     expect(await nextMessage(other)).toBe('still here')
     other.close()
+  })
+})
+
+describe('a failed open()', () => {
+  it('closes with 1011 and never hands the client\'s messages to message()', async () => {
+    // The message comes in the upgrade's packet: it waits for open(), which then throws.
+    const got = await raw(s.url, Buffer.concat([Buffer.from(upgrade().replace('/ws', '/guarded?token=no')), frame(1, Buffer.from('do something'))]),
+      got => got.includes('\x88\x10\x03\xf3internal error'))
+    expect(got).toContain('\x88\x10\x03\xf3internal error')
+    expect(got).not.toContain('handled')
+    expect((await s.get('/handled')).json).toEqual([])
+    // With the token, the same message is handled.
+    const ok = await raw(s.url, Buffer.concat([Buffer.from(upgrade().replace('/ws', '/guarded?token=ok')), frame(1, Buffer.from('allowed'))]),
+      got => got.includes(serverText('handled')))
+    expect(ok).toContain(serverText('handled'))
+    expect((await s.get('/handled')).json).toEqual(['allowed'])
   })
 })
 

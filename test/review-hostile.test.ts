@@ -119,6 +119,26 @@ describe('the upgrade', () => {
     expect(ok.split('\r\n')[0]).toBe('HTTP/1.1 101 Switching Protocols')
   })
 
+  it('forgets the connections dropped mid-handshake or right after the 101, and serves on', async () => {
+    const { port } = new URL(s.url)
+    const head = upgrade()
+    await Promise.all(Array.from({ length: 200 }, (_, i) => new Promise<void>(resolve => {
+      const socket = connectTcp(Number(port), '127.0.0.1', () => {
+        // Some hang up within the head, some once it is whole, before or after the 101.
+        socket.write(i % 2 === 0 ? head.slice(0, i % head.length) : head)
+        if (i % 4 === 3) socket.once('data', () => socket.destroy())
+        else setImmediate(() => socket.destroy())
+      })
+      socket.on('error', () => {})
+      socket.on('close', () => resolve())
+    })))
+    await until('no WebSocket left open', () => s.server.webSocketCount === 0)
+    const ws = await open(wsBase + '/ws')
+    ws.send('still serving')
+    expect(await nextMessage(ws)).toBe('still serving')
+    ws.close()
+  })
+
   it('delivers client frames pipelined in the same packet as the upgrade head', async () => {
     const got = await raw(s.url, Buffer.concat([Buffer.from(upgrade()), frame(1, Buffer.from('pipe-1')), frame(1, Buffer.from('pipe-2'))]),
       got => got.includes(serverText('pipe-2')))

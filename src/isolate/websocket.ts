@@ -128,6 +128,9 @@ class Connection implements IsopoolWebSocket<unknown> {
    * once the wait is over. */
   blocked = false
   private readonly subscribed = new Set<string>()
+  /** A callback of its threw (open() too): it is closing with 1011, and message() runs no more
+   * for it (an open() that refused a client must not see its messages handled). */
+  failed = false
   /** Messages that came while open() had not settled. */
   waiting: { data: WebSocketMessage, binary: boolean }[] | null = null
   /** The upgrade request's method, url and id, for a callback's error's log line. */
@@ -281,7 +284,7 @@ export class Sockets {
       void settled.then(() => {
         const waiting = ws.waiting ?? []
         ws.waiting = null
-        for (const m of waiting) if (ws.state !== CLOSED) this.deliver(ws, m.data, m.binary)
+        for (const m of waiting) this.deliver(ws, m.data, m.binary)
       })
     }
   }
@@ -307,7 +310,7 @@ export class Sockets {
 
   private deliver (ws: Connection, data: WebSocketMessage, binary: boolean): void {
     const message = ws.route.handler.message
-    if (message !== undefined) this.call(ws, 'message', () => message.call(ws.route.handler, ws, data, binary))
+    if (message !== undefined && !ws.failed && ws.state !== CLOSED) this.call(ws, 'message', () => message.call(ws.route.handler, ws, data, binary))
   }
 
   /** WS_CLOSE: the connection is closed; close() runs. */
@@ -354,6 +357,7 @@ export class Sockets {
     if (!logError(`a WebSocket ${name}() callback failed; the connection is closed with 1011`, err, context)) {
       console.error(`isopool: ${contextText(context)} failed; the connection is closed with 1011:`, err)
     }
+    ws.failed = true
     if (ws.state === OPEN) ws.close(1011, 'internal error')
   }
 }

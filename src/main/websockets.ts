@@ -23,11 +23,12 @@
 import type { Socket } from 'node:net'
 import { WebSocketServer } from 'ws'
 import type { WebSocket } from 'ws'
-import { IsopoolError } from '../shared/errors.ts'
+import { errorBody, IsopoolError } from '../shared/errors.ts'
 import {
   copyOut, HEAD_PREFIX, KIND_WS_CLOSE, KIND_WS_DRAIN, KIND_WS_MESSAGE, KIND_WS_OPEN, KIND_WS_PUBLISH, KIND_WS_TOPIC, WS_HIGH_WATER, WS_LOW_WATER
 } from '../shared/frame.ts'
 import { forEachField, readRequestLine } from '../shared/head-text.ts'
+import { NOSNIFF } from '../shared/http-syntax.ts'
 import { modulePath } from '../shared/protocol.ts'
 import type { ManifestSocket, SocketRouteSpec } from '../shared/protocol.ts'
 import { writeError } from './http1.ts'
@@ -42,6 +43,9 @@ import { Router } from './router.ts'
 /** RFC 6455 §4.1: a base64-encoded 16-byte nonce. */
 const KEY = /^[+/0-9A-Za-z]{21}[AQgw]==$/
 const CONNECTION_UPGRADE = /(?:^|,)[ \t]*upgrade[ \t]*(?:,|$)/i
+/** Pongs written but not yet flushed to one client past which its pings are a flood: it closes
+ * with 1008. ws's own auto-pong cuts such a client off without a close frame (1006). */
+const MAX_PENDING_PONGS = 60
 
 /** One WebSocket route as the main thread serves it. */
 export interface SocketRoute {
@@ -59,7 +63,7 @@ export interface SocketRoute {
 }
 
 function socketRoute (index: number, path: string, options: ResolvedWebSocketOptions): SocketRoute {
-  const server = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload, perMessageDeflate: options.perMessageDeflate, clientTracking: false })
+  const server = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload, perMessageDeflate: options.perMessageDeflate, clientTracking: false, autoPong: false })
   return { index, path, options, server, maxBuffered: Math.max(16 * 1024 * 1024, 4 * options.maxPayload), method: 'GET', rateLimit: undefined }
 }
 
@@ -81,6 +85,9 @@ class Connection {
   orphan = false
   /** Fragments of a message from the isolate still arriving. */
   parts: Buffer[] | null = null
+  /** Pongs written and not yet flushed (MAX_PENDING_PONGS). */
+  pongs = 0
+  readonly ponged = (): void => { this.pongs-- }
   /** A message of its that waited for ring space is in the ring (one closure per connection). */
   readonly written = (): void => {
     this.queued--
@@ -225,18 +232,30 @@ export class WebSocketHub implements SocketSink {
     if (!/^[ \t]*websocket[ \t]*$/i.test(fields.upgrade ?? '') || !CONNECTION_UPGRADE.test(fields.connection ?? '')) return upgradeRequired('send Upgrade: websocket and Connection: upgrade')
     if ((fields['sec-websocket-version'] ?? '').trim() !== '13') return upgradeRequired(`Sec-WebSocket-Version must be 13, got ${JSON.stringify((fields['sec-websocket-version'] ?? '').slice(0, 20))}`)
     if (!KEY.test((fields['sec-websocket-key'] ?? '').trim())) return refuse(new IsopoolError('ISOPOOL_ERR_BAD_REQUEST', { reason: 'Sec-WebSocket-Key is not a base64-encoded 16-byte value' }))
+    // The bytes after the head are the client's first frames: a body there would be read as
+    // frames (smuggled messages, or a 1002 close for what does not parse), so a body is refused.
+    if (req.bodyLength !== 0) return refuse(new IsopoolError('ISOPOOL_ERR_BAD_REQUEST', { reason: 'a WebSocket upgrade request has no body (Content-Length or Transfer-Encoding)' }))
     if (this.closing) return refuse(new IsopoolError('ISOPOOL_ERR_SHUTTING_DOWN'))
     const text = req.meta === '' ? req.head : req.head + req.meta
     if (HEAD_PREFIX + text.length > this.maxHeadFrame) return refuse(new IsopoolError('ISOPOOL_ERR_HEADERS_TOO_LARGE'))
     const handle = this.pick(isolates)
     if (handle === null) return refuse(new IsopoolError('ISOPOOL_ERR_NOT_READY', { reason: 'no isolate serves' }))
     const { socket, head } = req.takeSocket()
-    res.switched()
     // What the services put on every answer (the request id, CORS) goes on the 101 too.
     const extra = res.extra === '' ? [] : res.extra.split('\r\n').filter(l => l !== '')
     const upgrade = { method: 'GET', url: req.url, headers: fields }
     const onHeaders = (headers: string[]): void => { headers.push(...extra) }
     if (extra.length > 0) route.server.once('headers', onHeaders)
+    // What ws refuses itself (a Sec-WebSocket-Protocol or Sec-WebSocket-Extensions it cannot
+    // parse or accept) gets the coded answer every other refusal gets, not ws's text/html one.
+    let status = 101
+    const onRefused = (err: Error): void => {
+      status = 400
+      const body = errorBody(new IsopoolError('ISOPOOL_ERR_BAD_REQUEST', { reason: err.message }).toWire())
+      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json; charset=utf-8\r\n${NOSNIFF[0]}: ${NOSNIFF[1]}\r\n` +
+        `content-length: ${Buffer.byteLength(body)}\r\n${res.extra}connection: close\r\n\r\n${body}`, () => socket.destroy())
+    }
+    route.server.once('wsClientError', onRefused)
     try {
       route.server.handleUpgrade(upgrade as never, socket, head, (ws: WebSocket) => this.opened(ws, socket, route, handle, text))
     } catch (err) {
@@ -245,6 +264,9 @@ export class WebSocketHub implements SocketSink {
       socket.destroy()
     } finally {
       route.server.off('headers', onHeaders)
+      route.server.off('wsClientError', onRefused)
+      // ws answers synchronously (no verifyClient): the access log hears the status it sent.
+      res.switched(status)
     }
   }
 
@@ -274,12 +296,21 @@ export class WebSocketHub implements SocketSink {
     set.add(c)
     handle.sendSocket(new SocketOut(KIND_WS_OPEN, id, route.index, text, null))
     ws.on('message', (data: Buffer, isBinary: boolean) => this.fromClient(c, data, isBinary))
-    ws.on('ping', () => { c.active = Date.now() })
+    ws.on('ping', (data: Buffer) => this.pinged(c, data))
     ws.on('pong', () => { c.active = Date.now() })
     ws.on('error', () => {}) // a broken frame, a message past maxPayload: 'close' follows
     ws.on('close', (code: number, reason: Buffer) => this.closed(c, code, reason))
     // The HTTP layer may have paused the socket while it held the request; ws reads it now.
     socket.resume()
+  }
+
+  /** Answer a ping, unless the client sends them faster than it takes the pongs. */
+  private pinged (c: Connection, data: Buffer): void {
+    c.active = Date.now()
+    if (c.ws.readyState !== 1) return
+    if (c.pongs >= MAX_PENDING_PONGS) return c.end(1008, 'too many pings')
+    c.pongs++
+    c.ws.pong(data, false, c.ponged)
   }
 
   private fromClient (c: Connection, data: Buffer, isBinary: boolean): void {

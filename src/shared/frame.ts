@@ -43,6 +43,11 @@
 //      └── unacked -= n ◀──CREDIT(n)── request ring
 //   unacked ≥ STREAM_WINDOW: the pull loop waits
 //
+// A streamed request body (a route whose maxBodySize is above the server's) is flow-controlled
+// the same way in the other direction: the main thread may have at most STREAM_WINDOW bytes of it
+// sent and not yet taken by the handler (req.stream()); past that it stops reading the socket,
+// so a client uploading faster than the handler reads is held back by TCP.
+//
 // WebSocket connections (src/main/websockets.ts, src/isolate/websocket.ts) are pinned to one
 // isolate; their frames carry the connection's id where a request's frames carry the request's
 // (the two never meet: a connection's frames have kinds of their own). A message larger than
@@ -62,10 +67,6 @@
 //   WS_PUBLISH  isolate → main   id = 0, arg = (topic bytes << 1) | binary; payload = the topic
 //                                (UTF-8), then the message: it crosses once, the main thread
 //                                sends it to every subscriber on every isolate
-// A streamed request body (a route whose maxBodySize is above the server's) is flow-controlled
-// the same way in the other direction: the main thread may have at most STREAM_WINDOW bytes of it
-// sent and not yet taken by the handler (req.stream()); past that it stops reading the socket,
-// so a client uploading faster than the handler reads is held back by TCP.
 //
 // flags.END marks the last frame of a message: a HEAD with END carries the whole body inline.
 // Strings are latin1 because that is how the HTTP layer reads the request line and headers: one

@@ -321,11 +321,12 @@ export class Http1Response {
     this.conn.destroy()
   }
 
-  /** The connection switched protocols (a WebSocket upgrade wrote its own 101): this response is
-   * over, as a 101, for whoever hears of its end (the access log, metrics). */
-  switched (): void {
+  /** The connection switched protocols (a WebSocket upgrade wrote its own 101, or its own
+   * refusal: `status`): this response is over, for whoever hears of its end (the access log,
+   * metrics). */
+  switched (status = 101): void {
     if (this.writableEnded) return
-    this.statusCode = 101
+    this.statusCode = status
     this.headersSent = true
     this.writableEnded = true
     this.closeListener = null

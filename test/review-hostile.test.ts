@@ -102,6 +102,12 @@ describe('the upgrade', () => {
     expect(ok.split('\r\n')[0]).toBe('HTTP/1.1 101 Switching Protocols')
   })
 
+  it('refuses an HTTP/1.0 upgrade with a coded 426: the handshake is HTTP/1.1', async () => {
+    const got = await raw(s.url, upgrade().replace('HTTP/1.1', 'HTTP/1.0'))
+    expect(got.split('\r\n')[0]).toMatch(/^HTTP\/1\.1 426 /)
+    expect(errorCode(got)).toBe('ISOPOOL_ERR_UPGRADE_REQUIRED')
+  })
+
   it('answers a Sec-WebSocket-Protocol or -Extensions that ws refuses with a coded 400, not ws\'s text/html one', async () => {
     for (const request of [
       upgrade('Sec-WebSocket-Protocol: a b,,\r\n'),

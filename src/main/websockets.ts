@@ -229,6 +229,7 @@ export class WebSocketHub implements SocketSink {
     const refuse = (err: IsopoolError, extra: string[] = []): void => writeError(res, err, extra, true)
     const upgradeRequired = (reason: string): void => refuse(new IsopoolError('ISOPOOL_ERR_UPGRADE_REQUIRED', { path: route.path, reason }), ['upgrade', 'websocket', 'connection', 'upgrade', 'sec-websocket-version', '13'])
     if (req.method !== 'GET') return upgradeRequired(`a WebSocket connection starts with a GET, not ${req.method}`)
+    if (req.conn.http10) return upgradeRequired('a WebSocket handshake is an HTTP/1.1 request (RFC 6455 §4.1), not HTTP/1.0')
     if (!/^[ \t]*websocket[ \t]*$/i.test(fields.upgrade ?? '') || !CONNECTION_UPGRADE.test(fields.connection ?? '')) return upgradeRequired('send Upgrade: websocket and Connection: upgrade')
     if ((fields['sec-websocket-version'] ?? '').trim() !== '13') return upgradeRequired(`Sec-WebSocket-Version must be 13, got ${JSON.stringify((fields['sec-websocket-version'] ?? '').slice(0, 20))}`)
     if (!KEY.test((fields['sec-websocket-key'] ?? '').trim())) return refuse(new IsopoolError('ISOPOOL_ERR_BAD_REQUEST', { reason: 'Sec-WebSocket-Key is not a base64-encoded 16-byte value' }))

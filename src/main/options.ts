@@ -299,9 +299,8 @@ export interface ResolvedOptions {
 // createServer() instead of being ignored. Typed against the interfaces, so an option added to
 // one of them and not here fails `tsc`.
 const SERVER_OPTION_NAMES: { [K in keyof Required<ServerOptions>]: true } = {
-  placement: true,
   modules: true, isolates: true, root: true, routes: true, maxBodySize: true, ringSize: true, maxBodyDepth: true, maxQueueWait: true,
-  maxQueue: true, maxQueueBytes: true, maxInFlight: true, spares: true, retryAfter: true, dev: true, timeout: true, hardTimeout: true,
+  maxQueue: true, maxQueueBytes: true, maxInFlight: true, placement: true, spares: true, retryAfter: true, dev: true, timeout: true, hardTimeout: true,
   resourceLimits: true, shutdownTimeout: true, health: true, http: true, docs: true, poll: true, watch: true,
   middleware: true, cors: true, compression: true, requestId: true, logger: true, trustProxy: true, metrics: true, rateLimit: true, static: true
 }

@@ -1,0 +1,108 @@
+// What a middleware costs an isolate per request, without threads or sockets: the `hello` route
+// served as worker.ts serves it (an IsolateRequest from the frame text, the handler, the writer's
+// RES_HEAD into a ring, the frame released) plain, and through the services run's chain
+// (bench/targets/bench-middleware.ts: `await next()`, one header set). Two figures each: ns per
+// request (tinybench, 64 requests a task, the chain's awaited once at the end of the task) and
+// bytes allocated per request (the heap's growth over N requests in a young generation large
+// enough that no GC runs meanwhile; a child process started with that young generation).
+// Usage: node bench/micro/middleware.ts
+import { spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { PerformanceObserver } from 'node:perf_hooks'
+import { Bench } from 'tinybench'
+import { compose } from '../../src/isolate/middleware.ts'
+import type { ChainHooks, Middleware } from '../../src/isolate/middleware.ts'
+import { IsolateRequest } from '../../src/isolate/request.ts'
+import { ResponseWriter } from '../../src/isolate/respond.ts'
+import { compilePath } from '../../src/shared/path-pattern.ts'
+import { createRingBuffer, RingConsumer, RingProducer } from '../../src/shared/ring.ts'
+import { benchHeader } from '../targets/bench-middleware.ts'
+
+const sab = createRingBuffer(1 << 20)
+const ring = new RingProducer(sab)
+const consumer = new RingConsumer(sab)
+const writer = new ResponseWriter(ring, false, null)
+const pattern = compilePath('GET', '/')
+const TEXT = ['GET', '/', 'host', '127.0.0.1:3000', 'accept', '*/*'].join('\0')
+
+const hello = (): { hello: string } => ({ hello: 'world' })
+// The worker's hooks (src/isolate/worker.ts chainHooks), less the busy clock.
+const hooks: ChainHooks = {
+  call: (_route, handler, req) => handler(req),
+  toResponse: (_route, outcome, threw, req) => writer.toResponse(outcome, threw, 'hello', req)
+}
+const chained = compose(0, [benchHeader as Middleware], ['./bench-middleware.ts#benchHeader'], hello, hooks)
+
+function isThenable (v: unknown): v is PromiseLike<unknown> {
+  return v !== null && typeof v === 'object' && typeof (v as PromiseLike<unknown>).then === 'function'
+}
+
+/** One request as worker.ts's run() and complete() serve it. */
+function serve (handler: (req: IsolateRequest) => unknown, id: number): void | PromiseLike<void> {
+  const req = new IsolateRequest(TEXT, pattern, null, true)
+  const value = handler(req)
+  if (isThenable(value)) return value.then(v => { writer.result(id, v, 'hello', req) })
+  writer.result(id, value, 'hello', req)
+}
+
+function drain (): number {
+  let n = 0
+  while (consumer.peek() >= 0) {
+    consumer.release()
+    n++
+  }
+  return n
+}
+
+const BATCH = 64
+
+async function batch (handler: (req: IsolateRequest) => unknown): Promise<void> {
+  let last: void | PromiseLike<void> = undefined
+  for (let i = 0; i < BATCH; i++) last = serve(handler, i)
+  if (last !== undefined) await last
+  if (drain() !== BATCH) throw new Error('not every request was answered')
+}
+
+/** Bytes allocated per request: heap growth over `n` requests, which must run with no GC. */
+async function allocated (handler: (req: IsolateRequest) => unknown, n: number): Promise<string> {
+  for (let i = 0; i < 200; i++) await batch(handler)
+  let gcs = 0
+  const obs = new PerformanceObserver(list => { gcs += list.getEntries().length })
+  obs.observe({ entryTypes: ['gc'] })
+  await new Promise(resolve => setImmediate(resolve))
+  const before = process.memoryUsage().heapUsed
+  for (let i = 0; i < n / BATCH; i++) await batch(handler)
+  const after = process.memoryUsage().heapUsed
+  await new Promise(resolve => setImmediate(resolve))
+  obs.disconnect()
+  const per = Math.round((after - before) / n)
+  return gcs === 0 ? `${per} B/request` : `${per} B/request (${gcs} GC ran: a lower bound)`
+}
+
+/** For a heap profiler: `n` batches of the chain. */
+export async function runChain (n: number, plain = false): Promise<void> {
+  for (let i = 0; i < n; i++) await batch(plain ? hello : chained)
+}
+
+if (process.argv.includes('--noop')) {
+  // imported by a profiler
+} else if (process.argv.includes('--alloc')) {
+  const n = 64 * 400
+  console.log(`allocated, plain handler:       ${await allocated(hello, n)}`)
+  console.log(`allocated, chain (benchHeader): ${await allocated(chained, n)}`)
+} else {
+  const bench = new Bench({ time: 1000, warmup: true })
+  bench
+    .add('plain handler', async () => { await batch(hello) })
+    .add('chain (benchHeader)', async () => { await batch(chained) })
+  await bench.run()
+  for (const t of bench.tasks) {
+    const r = t.result as { latency?: { mean: number }, mean?: number } | undefined
+    const mean = r?.latency?.mean ?? r?.mean ?? NaN
+    console.log(`${t.name.padEnd(22)} ${(mean * 1e6 / BATCH).toFixed(0).padStart(6)} ns/request`)
+  }
+  // A young generation of 256 MiB: the measured requests allocate less than that, so no
+  // scavenge frees any of it before it is counted.
+  const child = spawnSync(process.execPath, ['--min-semi-space-size=256', '--max-semi-space-size=256', fileURLToPath(import.meta.url), '--alloc'], { encoding: 'utf8' })
+  process.stdout.write(child.stdout + child.stderr)
+}

@@ -169,6 +169,9 @@ function writer (dev = false): { writer: ResponseWriter, frame: () => { status: 
   }
 }
 
+/** Field names lowercased: the general path lists them so, the answer's own text keeps its case. */
+const lower = (h: Record<string, string>): Record<string, string> => Object.fromEntries(Object.entries(h).map(([n, v]) => [n.toLowerCase(), v]))
+
 const quiet = async <T>(fn: () => T | Promise<T>): Promise<T> => {
   const error = console.error
   console.error = () => {}
@@ -272,6 +275,32 @@ describe('ResponseWriter.result of the Response toResponse() made', () => {
     expect(sab.headers['x-order']).toBe('inner, outer')
     expect(sab.headers['content-length']).toBeUndefined()
     expect(sab.headers['content-type']).toBeUndefined()
+  })
+
+  it('writes the answer as decided with the fields a middleware added after it, as the general path would', async () => {
+    // Set only (the answer's own fields untouched): its head text stands, the added fields follow.
+    // Read first: the fields are all listed and written again. Both must be the same frame.
+    for (const [outcome, threw] of [[{ a: 1 }, false], ['<p>', false], [undefined, false], [new HttpError(409, 'taken', { headers: { 'Retry-After': '5' } }), true]] as const) {
+      const w = writer()
+      const fast = w.writer.toResponse(outcome, threw, 'm.ts#h', req) as Response
+      fast.headers.set('x-bench', '1')
+      fast.headers.append('set-cookie', 'a=1')
+      fast.headers.append('set-cookie', 'b=2')
+      fast.headers.set('content-length', '999')
+      await w.writer.result(1, fast, 'm.ts#h', req)
+      const viaAdded = w.frame()
+      const listed = w.writer.toResponse(outcome, threw, 'm.ts#h', req) as Response
+      expect(listed.headers.has('x-bench')).toBe(false)
+      listed.headers.set('x-bench', '1')
+      listed.headers.append('set-cookie', 'a=1')
+      listed.headers.append('set-cookie', 'b=2')
+      listed.headers.set('content-length', '999')
+      await w.writer.result(2, listed, 'm.ts#h', req)
+      const viaList = w.frame()
+      expect(viaAdded.headers['x-bench']).toBe('1')
+      expect(viaAdded.headers['content-length']).toBeUndefined()
+      expect({ ...viaAdded, headers: lower(viaAdded.headers) }).toEqual({ ...viaList, headers: lower(viaList.headers) })
+    }
   })
 
   it('writes a changed content type as a field', async () => {

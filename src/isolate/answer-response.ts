@@ -48,50 +48,116 @@ function headerValue (value: unknown, what: string): string {
   return v
 }
 
-/** The fields of an AnswerHeaders (a flat list: lowercase name, value, …), for the writer. */
-let fieldsOf: (h: AnswerHeaders) => readonly string[]
+/** The fields of an AnswerHeaders for the writer (takeAnswer): all of them (lowercase name,
+ * value, …) once they were materialized (else null), and the ones added to the answer's own
+ * while it was not (null when none were). */
+let listOf: (h: AnswerHeaders) => readonly string[] | null
+let addedOf: (h: AnswerHeaders) => readonly string[] | null
+let copyOf: (h: AnswerHeaders) => AnswerHeaders
 
-/** An answer's headers: Headers' every method, over a flat list of fields in the order they came. */
+/** Set `n` to `v` in a flat field list: the first field of that name takes it, the others go. */
+function setIn (l: string[], n: string, v: string): void {
+  let found = false
+  for (let i = 0; i < l.length; i += 2) {
+    if (l[i] !== n) continue
+    if (!found) {
+      l[i + 1] = v
+      found = true
+    } else {
+      l.splice(i, 2)
+      i -= 2
+    }
+  }
+  if (!found) l.push(n, v)
+}
+
+function deleteIn (l: string[], n: string): void {
+  for (let i = l.length - 2; i >= 0; i -= 2) if (l[i] === n) l.splice(i, 2)
+}
+
+/** Whether header text (`name \0 value \0 …`) has a field named `n` (lowercase). */
+function textHas (text: string, n: string): boolean {
+  let i = 0
+  while (i < text.length) {
+    const j = text.indexOf('\0', i)
+    if (j < 0) return false
+    if (j - i === n.length && text.slice(i, j).toLowerCase() === n) return true
+    const k = text.indexOf('\0', j + 1)
+    if (k < 0) return false
+    i = k + 1
+  }
+  return false
+}
+
+/**
+ * An answer's headers: Headers' every method, over a flat list of fields in the order they came.
+ * The list is made only when needed: while nobody reads them or changes one of the answer's own
+ * fields (its content type, its header text), what is set or appended under other names is kept
+ * apart (`#added`) and the writer sends the answer's head text with those after it — a
+ * middleware that sets one header costs one small array, not the answer's fields parsed and
+ * written again.
+ */
 export class AnswerHeaders implements Headers {
-  /** name, value, name, value, … (names lowercase). */
-  #list: string[]
+  /** name, value, name, value, … (names lowercase); null until materialized. */
+  #list: string[] | null
+  /** While #list is null: the answer's own content type and header text. */
+  #type: string | undefined
+  #text: string
+  /** While #list is null: what was set or appended under names none of the answer's own. */
+  #added: string[] | null = null
 
-  constructor (list: string[]) {
+  constructor (list: string[] | null, type?: string, text = '') {
     this.#list = list
+    this.#type = type
+    this.#text = text
+  }
+
+  /** Every field, made from the answer's own and the added ones the first time it is asked. */
+  #all (): string[] {
+    if (this.#list === null) {
+      const list: string[] = []
+      if (this.#type !== undefined) list.push('content-type', this.#type)
+      if (this.#text !== '') forEachField(this.#text, 0, (name, value) => { list.push(name.toLowerCase(), value) })
+      if (this.#added !== null) for (const f of this.#added) list.push(f)
+      this.#list = list
+      this.#added = null
+    }
+    return this.#list
+  }
+
+  /** Where a change to field `n` goes: the added ones while the answer's own are untouched and
+   * `n` is none of theirs (null: none added yet), else the whole list. */
+  #target (n: string): string[] | null {
+    if (this.#list === null && !(n === 'content-type' && this.#type !== undefined) && !textHas(this.#text, n)) return this.#added
+    return this.#all()
   }
 
   append (name: string, value: string): void {
     const n = headerName(name, 'append')
-    this.#list.push(n, headerValue(value, 'append'))
+    const v = headerValue(value, 'append')
+    const l = this.#target(n)
+    // The first one added: an array of just its two slots (push would reserve seventeen).
+    if (l === null) this.#added = [n, v]
+    else l.push(n, v)
   }
 
   set (name: string, value: string): void {
     const n = headerName(name, 'set')
     const v = headerValue(value, 'set')
-    const l = this.#list
-    let found = false
-    for (let i = 0; i < l.length; i += 2) {
-      if (l[i] !== n) continue
-      if (!found) {
-        l[i + 1] = v
-        found = true
-      } else {
-        l.splice(i, 2)
-        i -= 2
-      }
-    }
-    if (!found) l.push(n, v)
+    const l = this.#target(n)
+    if (l === null) this.#added = [n, v]
+    else setIn(l, n, v)
   }
 
   delete (name: string): void {
     const n = headerName(name, 'delete')
-    const l = this.#list
-    for (let i = l.length - 2; i >= 0; i -= 2) if (l[i] === n) l.splice(i, 2)
+    const l = this.#target(n)
+    if (l !== null) deleteIn(l, n)
   }
 
   get (name: string): string | null {
     const n = headerName(name, 'get')
-    const l = this.#list
+    const l = this.#all()
     let out: string | null = null
     for (let i = 0; i < l.length; i += 2) if (l[i] === n) out = out === null ? l[i + 1] : `${out}, ${l[i + 1]}`
     return out
@@ -99,13 +165,13 @@ export class AnswerHeaders implements Headers {
 
   has (name: string): boolean {
     const n = headerName(name, 'has')
-    const l = this.#list
+    const l = this.#all()
     for (let i = 0; i < l.length; i += 2) if (l[i] === n) return true
     return false
   }
 
   getSetCookie (): string[] {
-    const l = this.#list
+    const l = this.#all()
     const out: string[] = []
     for (let i = 0; i < l.length; i += 2) if (l[i] === 'set-cookie') out.push(l[i + 1])
     return out
@@ -114,7 +180,7 @@ export class AnswerHeaders implements Headers {
   /** Sorted by name, a name's values combined with ", ", but Set-Cookie's each apart (Fetch's
    * "sort and combine"). */
   #sorted (): [string, string][] {
-    const l = this.#list
+    const l = this.#all()
     const names = [...new Set(l.filter((_, i) => i % 2 === 0))].sort()
     const out: [string, string][] = []
     for (const n of names) {
@@ -153,7 +219,13 @@ export class AnswerHeaders implements Headers {
   }
 
   static {
-    fieldsOf = (h) => h.#list
+    listOf = (h) => h.#list
+    addedOf = (h) => h.#added === null || h.#added.length === 0 ? null : h.#added
+    copyOf = (h) => {
+      const c = new AnswerHeaders(h.#list === null ? null : [...h.#list], h.#type, h.#text)
+      if (h.#added !== null) c.#added = [...h.#added]
+      return c
+    }
   }
 }
 Object.setPrototypeOf(AnswerHeaders.prototype, Headers.prototype)
@@ -169,6 +241,9 @@ export interface Answer {
   /** Null until the answer is taken back (takeAnswer): then its fields (lowercase name, value,
    * …) if its headers were touched — they, content type included, are then the head's. */
   fields: readonly string[] | null
+  /** Set when the answer is taken back with its own fields untouched and others set or appended:
+   * those (lowercase name, value, …; a name may repeat), none of them named as one of its own. */
+  added?: readonly string[]
 }
 
 let takeOf: (res: AnswerResponse) => Answer | null
@@ -193,14 +268,7 @@ export class AnswerResponse implements Response {
   get redirected (): boolean { return false }
 
   get headers (): Headers {
-    if (this.#headers === null) {
-      const a = this.#answer
-      const list: string[] = []
-      const type = CONTENT_TYPES[a.ct]
-      if (type !== undefined) list.push('content-type', type)
-      if (a.text !== '') forEachField(a.text, 0, (name, value) => { list.push(name.toLowerCase(), value) })
-      this.#headers = new AnswerHeaders(list)
-    }
+    if (this.#headers === null) this.#headers = new AnswerHeaders(null, CONTENT_TYPES[this.#answer.ct], this.#answer.text)
     return this.#headers
   }
 
@@ -268,7 +336,7 @@ export class AnswerResponse implements Response {
       return new Response(copy.body, { status: this.status, headers: [...this.headers] })
     }
     const copy = new AnswerResponse({ ...this.#answer })
-    if (this.#headers !== null) copy.#headers = new AnswerHeaders([...fieldsOf(this.#headers)])
+    if (this.#headers !== null) copy.#headers = copyOf(this.#headers)
     return copy
   }
 
@@ -281,7 +349,15 @@ export class AnswerResponse implements Response {
       if (res.#used || res.#real !== null) return null
       res.#used = true
       const a = res.#answer
-      a.fields = res.#headers === null ? null : fieldsOf(res.#headers)
+      const h = res.#headers
+      if (h !== null) {
+        const all = listOf(h)
+        if (all !== null) a.fields = all
+        else {
+          const added = addedOf(h)
+          if (added !== null) a.added = added
+        }
+      }
       return a
     }
   }

@@ -29,6 +29,8 @@ export interface LoadedHandlers {
   teardown: () => Promise<void>
   /** Some route runs middleware. */
   chained: boolean
+  /** Indexed like `handlers`: whether the route's handler is a composed chain (a Chain). */
+  chains: boolean[]
 }
 
 /** The middleware to compose into the routes: the global ones (`module URL#export`, the
@@ -93,10 +95,12 @@ export async function loadHandlers (modules: string[], routes: RouteSpec[], disc
   }
   const global = (middleware?.global ?? []).map(mwNamed)
   let chained = false
+  const chains: boolean[] = []
   /** The handler of route `index` through its middleware: the global ones, the given route's,
    * a route() declaration's; the handler itself when there are none. */
   const withChain = (index: number, handler: Handler, own: { fn: Middleware, name: string }[]): Handler => {
     const chain = [...global, ...own]
+    chains[index] = chain.length > 0 && middleware !== null
     if (chain.length === 0 || middleware === null) return handler
     chained = true
     return compose(index, chain.map(m => m.fn), chain.map(m => m.name), handler, middleware.hooks) as Handler
@@ -158,7 +162,7 @@ export async function loadHandlers (modules: string[], routes: RouteSpec[], disc
       try { await r.close() } catch (err) { console.error('isopool: a setup() teardown failed:', err) }
     }
   }
-  return { handlers, names, manifest, teardown, chained }
+  return { handlers, names, manifest, teardown, chained, chains }
 }
 
 /** `module URL#export` (as the main thread resolved it) split at its last '#'. */

@@ -193,8 +193,9 @@ export class ResponseWriter {
    * fields), its body kept as the string or bytes made here (src/isolate/answer-response.ts).
    * `context` is a 500's log context. */
   private readonly responses: AnswerSink<HandlerContext | undefined, Response | Promise<Response>> = {
-    text: (_, status, ct, text, body) => new AnswerResponse({ status, ct, text, body, fields: null }),
-    bytes: (_, status, ct, text, body) => new AnswerResponse({ status, ct, text, body, fields: null }),
+    // `added` is named, undefined, so that takeAnswer() setting it does not grow the object.
+    text: (_, status, ct, text, body) => new AnswerResponse({ status, ct, text, body, fields: null, added: undefined }),
+    bytes: (_, status, ct, text, body) => new AnswerResponse({ status, ct, text, body, fields: null, added: undefined }),
     response: (_, res) => res,
     blob: (_, blob) => {
       const type = blob.type
@@ -203,7 +204,7 @@ export class ResponseWriter {
     },
     fail: (context, err) => {
       const a = this.errorAnswer(err, context)
-      return new AnswerResponse({ status: a.status, ct: CT_JSON, text: a.text, body: a.body, fields: null })
+      return new AnswerResponse({ status: a.status, ct: CT_JSON, text: a.text, body: a.body, fields: null, added: undefined })
     },
     stream: (_, source) => new Response(byteStream(sourceOf(source)), { headers: { 'content-type': CONTENT_TYPES[CT_OCTET]! } })
   }
@@ -379,7 +380,15 @@ export class ResponseWriter {
     if (taken === null) return this.response(id, res, this.busy)
     const { status, body } = taken
     let { ct, text } = taken
-    const f = taken.fields
+    let f = taken.fields
+    if (taken.added !== undefined) {
+      // Its own fields untouched, others added (a middleware that set a header): its content
+      // type code and head text stand, the added fields follow them — unless a name repeats,
+      // whose values are joined below as for any list.
+      const t = addedText(text, taken.added, this.ring.maxFrame)
+      if (t !== null) text = t
+      else f = joinable(ct, text, taken.added)
+    }
     if (f !== null) {
       // One field per name, its values joined as Headers joins them (Set-Cookie's each apart):
       // what a Response with these headers would have sent.
@@ -488,6 +497,45 @@ export class ResponseWriter {
   }
 }
 
+/** `text` with the fields of `added` (lowercase name, value, …) after it, checked as headerText()
+ * checks them; null when a name other than Set-Cookie repeats (its values must be joined). */
+function addedText (text: string, added: readonly string[], maxFrame: number): string | null {
+  let s = text
+  for (let i = 0; i < added.length; i += 2) {
+    const name = added[i]
+    const value = added[i + 1]
+    if (name !== 'set-cookie') for (let k = 0; k < i; k += 2) if (added[k] === name) return null
+    checkField(name, value)
+    if (isServerOwnedHeader(name)) continue
+    s += (s === '' ? '' : '\0') + name + '\0' + value
+  }
+  checkHeadLength(s, maxFrame)
+  return s
+}
+
+/** An answer's whole field list (lowercase names): its content type, its head text's, `added`. */
+function joinable (ct: number, text: string, added: readonly string[]): string[] {
+  const l: string[] = []
+  const type = CONTENT_TYPES[ct]
+  if (type !== undefined) l.push('content-type', type)
+  if (text !== '') forEachField(text, 0, (name, value) => { l.push(name.toLowerCase(), value) })
+  for (const f of added) l.push(f)
+  return l
+}
+
+/** A header field as HTTP requires it: a token name, a visible latin1 value. */
+function checkField (name: unknown, value: unknown): void {
+  if (typeof name !== 'string' || !TOKEN.test(name)) throw new IsopoolError('ISOPOOL_ERR_RESPONSE_INVALID', { reason: `invalid header name ${JSON.stringify(String(name)).slice(0, 80)}` })
+  if (typeof value !== 'string' || BAD_VALUE.test(value)) throw new IsopoolError('ISOPOOL_ERR_RESPONSE_INVALID', { reason: `invalid value for header ${name}` })
+}
+
+/** A head's text must fit one frame with its prefix, or the response could never be written. */
+function checkHeadLength (s: string, maxFrame: number): void {
+  if (HEAD_PREFIX + s.length > maxFrame) {
+    throw new IsopoolError('ISOPOOL_ERR_RESPONSE_INVALID', { reason: `its headers take ${s.length} bytes, more than a response head may (${maxFrame - HEAD_PREFIX})` })
+  }
+}
+
 /** The header text of every error response: it names its content type, never to be sniffed. */
 const NOSNIFF_TEXT = NOSNIFF.join('\0')
 
@@ -511,16 +559,13 @@ function headerText (headers: [string, unknown][], maxFrame: number, nosniff: bo
   let s = ''
   let sniffSet = false
   for (const [name, value] of headers) {
-    if (typeof name !== 'string' || !TOKEN.test(name)) throw new IsopoolError('ISOPOOL_ERR_RESPONSE_INVALID', { reason: `invalid header name ${JSON.stringify(String(name)).slice(0, 80)}` })
-    if (typeof value !== 'string' || BAD_VALUE.test(value)) throw new IsopoolError('ISOPOOL_ERR_RESPONSE_INVALID', { reason: `invalid value for header ${name}` })
+    checkField(name, value)
     if (isServerOwnedHeader(name)) continue
     if (name.length === NOSNIFF[0].length && name.toLowerCase() === NOSNIFF[0]) sniffSet = true
     s += (s === '' ? '' : '\0') + name + '\0' + value
   }
   if (nosniff && !sniffSet) s = s === '' ? NOSNIFF_TEXT : NOSNIFF_TEXT + '\0' + s
-  if (HEAD_PREFIX + s.length > maxFrame) {
-    throw new IsopoolError('ISOPOOL_ERR_RESPONSE_INVALID', { reason: `its headers take ${s.length} bytes, more than a response head may (${maxFrame - HEAD_PREFIX})` })
-  }
+  checkHeadLength(s, maxFrame)
   return s
 }
 

@@ -15,7 +15,8 @@ import type { IsolateInit, IsolateMessage, MainMessage, ManifestRoute, ManifestS
 import { pollForData, RingConsumer, RingProducer } from '../shared/ring.ts'
 import { loadHandlers } from './loader.ts'
 import type { Handler } from './loader.ts'
-import type { ChainHooks } from './middleware.ts'
+import { LATER } from './middleware.ts'
+import type { Chain, ChainHooks } from './middleware.ts'
 import { LogSink, setLogSink } from './log.ts'
 import type { HandlerContext } from './log.ts'
 import { takeMetricDeltas } from './metrics.ts'
@@ -87,6 +88,7 @@ let sockets: Sockets | null = null
  * or threw); false when it returned a promise still to settle. */
 function run (route: number, id: number, req: IsolateRequest): boolean {
   let value: unknown
+  let busy = 0
   // What the handler keeps this thread from doing anything else, for the main thread's
   // placement (src/main/route-costs.ts): its synchronous part. An async handler's waits cost
   // the isolate nothing; what it computes after them is not counted.
@@ -95,7 +97,11 @@ function run (route: number, id: number, req: IsolateRequest): boolean {
   // handler that does not return (src/main/isolate-pool.ts).
   claims.busy(start + clockOffset)
   try {
-    value = handlers[route](req)
+    // A chain hands an answer that comes later straight to complete() (middleware.ts, Chain):
+    // no promise of this thread's on it. Called back only after this function has returned.
+    value = chains[route]
+      ? (handlers[route] as unknown as Chain)(req, res => { complete(id, res, route, req, busy + (lateBusy.get(req) ?? 0)) })
+      : handlers[route](req)
   } catch (err) {
     claims.idle()
     writer.busy = micros(start)
@@ -104,7 +110,11 @@ function run (route: number, id: number, req: IsolateRequest): boolean {
     return true
   }
   claims.idle()
-  const busy = micros(start)
+  busy = micros(start)
+  if (value === LATER) {
+    inflight.set(id, req)
+    return false
+  }
   if (value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function') {
     inflight.set(id, req)
     ;(value as PromiseLike<unknown>).then(v => complete(id, v, route, req, chained ? busy + (lateBusy.get(req) ?? 0) : busy), err => {
@@ -123,6 +133,8 @@ const micros = (since: number): number => Math.round((performance.now() - since)
 
 /** Some route runs middleware (src/isolate/middleware.ts). */
 let chained = false
+/** Per route, whether its handler is a composed chain (a Chain). */
+let chains: boolean[] = []
 /** Per request, the µs its handler ran after run() had returned: called by a middleware that
  * awaited something first. */
 const lateBusy = new WeakMap<IsolateRequest, number>()
@@ -314,7 +326,7 @@ port.on('message', (msg: MainMessage) => {
 
 try {
   const loaded = await loadHandlers(init.modules, init.routes, init.discover, { dev: init.dev, maxBodyDepth: init.maxBodyDepth }, { global: init.middleware, hooks: chainHooks })
-  ;({ handlers, names, manifest, teardown, chained } = loaded)
+  ;({ handlers, names, manifest, teardown, chained, chains } = loaded)
   patterns = [...init.routes, ...manifest].map(r => compilePath(r.method, r.path))
   labels = [...init.routes, ...manifest].map(r => `${r.method} ${r.path}`)
   compressible = [...init.routes, ...manifest].map(r => init.compression !== null && r.compression !== false)

@@ -75,6 +75,17 @@ export function forEachField (text: string, at: number, fn: (name: string, value
 }
 
 /** The fields of a RES_HEAD text as one flat list: name, value, name, value, … */
-export function fieldList (text: string): string[] {
-  return text === '' ? [] : text.split(SEP)
+export function fieldList (text: string): readonly string[] {
+  if (text === '') return NO_FIELDS
+  // The same text as the last (readHead() hands repeated texts over as one string): the same
+  // list, not split again; readonly, as the next call may return it too.
+  if (text !== lastText) {
+    lastText = text
+    lastList = text.split(SEP)
+  }
+  return lastList
 }
+
+const NO_FIELDS: readonly string[] = []
+let lastText = ''
+let lastList: readonly string[] = NO_FIELDS

@@ -168,4 +168,17 @@ describe('AnswerHeaders', () => {
       expect(view(mine)).toEqual(view(theirs))
     }), { seed: 16, numRuns: 2000 })
   })
+
+  it('answers every sequence of calls as Headers does over an answer\'s own fields, listed only when needed (seeded)', () => {
+    const own = fc.constantFrom<[string | undefined, string]>([JSON_TYPE, ''], [undefined, ''], [JSON_TYPE, 'X-A\u00001'], [undefined, 'content-type\u0000text/html\u0000Set-Cookie\u0000c=3'])
+    fc.assert(fc.property(own, ops, ([type, text], list) => {
+      const mine = new AnswerHeaders(null, type, text)
+      const fields: [string, string][] = type === undefined ? [] : [['content-type', type]]
+      const parts = text === '' ? [] : text.split('\u0000')
+      for (let i = 0; i < parts.length; i += 2) fields.push([parts[i], parts[i + 1]])
+      const theirs = new Headers(fields)
+      for (const o of list) expect(apply(mine, o)).toEqual(apply(theirs, o))
+      expect(view(mine)).toEqual(view(theirs))
+    }), { seed: 16, numRuns: 2000 })
+  })
 })

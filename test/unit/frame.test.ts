@@ -62,6 +62,19 @@ describe('HEAD frames', () => {
     expect(readHead(c, at)).toMatchObject({ id: 0x7fffffff, aux: CT_TEXT, arg: resArg(201, 9), text: '', bodyLen: 0 })
   })
 
+  it('read a short text the same as the last one as that string, and any other as its own bytes', () => {
+    const { p, c } = pair()
+    // Same length, one byte apart, then the first again, then one longer than any cached.
+    const texts = ['x-bench\u00001', 'x-bench\u00001', 'x-bench\u00002', 'x-bench\u00001', `x-long\u0000${'v'.repeat(80)}`, `x-long\u0000${'v'.repeat(79)}w`]
+    const read: string[] = []
+    for (const t of texts) {
+      writeHead(p, KIND_RES_HEAD, 1, 200, CT_TEXT, t, 0, null, 0, true)
+      read.push(readHead(c, c.peek()).text)
+      c.release()
+    }
+    expect(read).toEqual(texts)
+  })
+
   it('carry the body from an offset', () => {
     const { p, c } = pair()
     const b = bytes(20)

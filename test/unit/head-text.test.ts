@@ -29,6 +29,9 @@ describe('REQ_HEAD text', () => {
 describe('RES_HEAD text', () => {
   it('is name \\0 value pairs, one flat list', () => {
     expect(fieldList('')).toEqual([])
+    // A repeated text gives the same list; another text its own.
+    expect(fieldList('x-a\u00001')).toBe(fieldList('x-a\u00001'))
+    expect(fieldList('x-a\u00002')).toEqual(['x-a', '2'])
     expect(fieldList('content-type\0text/csv\0set-cookie\0a=1\0set-cookie\0b=2')).toEqual(['content-type', 'text/csv', 'set-cookie', 'a=1', 'set-cookie', 'b=2'])
     const pairs: string[] = []
     forEachField('a\x001\0b\x002', 0, (n, v) => pairs.push(`${n}=${v}`))

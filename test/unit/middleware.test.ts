@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { unpack } from 'msgpackr'
 import { HttpError, IsopoolError } from 'isopool'
 import { pathToFileURL } from 'node:url'
-import { compose, middlewareName } from '../../src/isolate/middleware.ts'
+import { compose, LATER, middlewareName } from '../../src/isolate/middleware.ts'
 import type { ChainHooks, Middleware } from '../../src/isolate/middleware.ts'
 import { Encodable, ResponseWriter } from '../../src/isolate/respond.ts'
 import { loadHandlers } from '../../src/isolate/loader.ts'
@@ -56,6 +56,30 @@ describe('compose', () => {
     expect(res.headers.get('x-order')).toBe('c, b, a')
     expect(await res.text()).toBe('ok')
     expect(h.seen).toEqual([{ outcome: 'ok', threw: false, by: undefined }])
+  })
+
+  it('hands an answer that comes later to the worker\'s callback, returning LATER, and a synchronous one back as it is', async () => {
+    const h = hooks()
+    const got: Response[] = []
+    const settled = new Promise<void>(resolve => {
+      const out = compose(0, [async (_req, next) => { const res = await next(); res.headers.set('x-late', '1'); return res }], names(1), () => 'ok', h)(req, res => { got.push(res); resolve() })
+      expect(out).toBe(LATER)
+    })
+    await settled
+    expect(got).toHaveLength(1)
+    expect(got[0].headers.get('x-late')).toBe('1')
+    expect(await got[0].text()).toBe('ok')
+    const own = new Response('no')
+    const sync = compose(0, [() => own], names(1), () => 'never', h)(req, () => { throw new Error('not called for a synchronous answer') })
+    expect(sync).toBe(own)
+    // A promise of no Response, and a rejection: the coded answers, to the callback.
+    for (const mw of [async () => 42, async () => { throw new HttpError(403, 'no') }] as unknown as Middleware[]) {
+      const k = hooks()
+      const res = await new Promise<Response>(resolve => { expect(compose(0, [mw], names(1), () => 'x', k)(req, resolve)).toBe(LATER) })
+      expect(res.status).toBe(500)
+      expect(k.seen[0].threw).toBe(true)
+      expect(k.seen[0].by).toBe('mw0')
+    }
   })
 
   it('answers synchronously, without the handler, when a middleware does', () => {
@@ -169,6 +193,9 @@ function writer (dev = false): { writer: ResponseWriter, frame: () => { status: 
   }
 }
 
+/** Field names lowercased: the general path lists them so, the answer's own text keeps its case. */
+const lower = (h: Record<string, string>): Record<string, string> => Object.fromEntries(Object.entries(h).map(([n, v]) => [n.toLowerCase(), v]))
+
 const quiet = async <T>(fn: () => T | Promise<T>): Promise<T> => {
   const error = console.error
   console.error = () => {}
@@ -272,6 +299,32 @@ describe('ResponseWriter.result of the Response toResponse() made', () => {
     expect(sab.headers['x-order']).toBe('inner, outer')
     expect(sab.headers['content-length']).toBeUndefined()
     expect(sab.headers['content-type']).toBeUndefined()
+  })
+
+  it('writes the answer as decided with the fields a middleware added after it, as the general path would', async () => {
+    // Set only (the answer's own fields untouched): its head text stands, the added fields follow.
+    // Read first: the fields are all listed and written again. Both must be the same frame.
+    for (const [outcome, threw] of [[{ a: 1 }, false], ['<p>', false], [undefined, false], [new HttpError(409, 'taken', { headers: { 'Retry-After': '5' } }), true]] as const) {
+      const w = writer()
+      const fast = w.writer.toResponse(outcome, threw, 'm.ts#h', req) as Response
+      fast.headers.set('x-bench', '1')
+      fast.headers.append('set-cookie', 'a=1')
+      fast.headers.append('set-cookie', 'b=2')
+      fast.headers.set('content-length', '999')
+      await w.writer.result(1, fast, 'm.ts#h', req)
+      const viaAdded = w.frame()
+      const listed = w.writer.toResponse(outcome, threw, 'm.ts#h', req) as Response
+      expect(listed.headers.has('x-bench')).toBe(false)
+      listed.headers.set('x-bench', '1')
+      listed.headers.append('set-cookie', 'a=1')
+      listed.headers.append('set-cookie', 'b=2')
+      listed.headers.set('content-length', '999')
+      await w.writer.result(2, listed, 'm.ts#h', req)
+      const viaList = w.frame()
+      expect(viaAdded.headers['x-bench']).toBe('1')
+      expect(viaAdded.headers['content-length']).toBeUndefined()
+      expect({ ...viaAdded, headers: lower(viaAdded.headers) }).toEqual({ ...viaList, headers: lower(viaList.headers) })
+    }
   })
 
   it('writes a changed content type as a field', async () => {

@@ -46,7 +46,6 @@ export interface ExchangeContext {
   finished (ex: Exchange): void
   /** The Retry-After header every 503 carries. */
   readonly retryAfter: readonly string[]
-  readonly maxBodySize: number
 }
 
 let nextSeq = 0

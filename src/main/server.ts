@@ -141,8 +141,7 @@ export class Server {
       dispatcher: this.dispatcher,
       routes: () => this.routes!,
       finished: () => this.finished(),
-      retryAfter,
-      maxBodySize: o.maxBodySize
+      retryAfter
     }
     this.http = new Http1Server({ ...o.http, maxDrain: o.maxBodySize }, (req, res) => this.onRequest(req, res), this.services.refusals)
     const routes = typeof options === 'object' && options !== null ? options.routes ?? [] : []

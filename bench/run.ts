@@ -13,8 +13,10 @@
 //
 // Each target runs as its own child process, started fresh for each measurement; the load comes
 // from another child process (bench/load.ts: undici, keep-alive; or wrk, --loader wrk). For every
-// round and scenario the targets take turns (A B C A B C …) so that drift on a noisy machine
-// hits all of them alike; per target and scenario we report the MEDIAN over rounds, and ratios
+// round and scenario the targets take turns, in order in odd rounds and in reverse in even ones
+// (A B C C B A A B C …), so that drift on a noisy machine hits all of them alike and no target
+// always runs first or last (a target measured first after a cool-down, or right after the
+// heaviest, showed ~8 % apart from its place alone); per target and scenario we report the MEDIAN over rounds, and ratios
 // to a baseline target. A round with errors, non-2xx answers, unexpected bodies or unanswered
 // requests is marked and left out of the medians (if every round has them, the medians are over
 // all of them and the row is marked ERR). Each measurement has an uncounted warm-up first.
@@ -93,7 +95,7 @@ Options:
   --warmup s          uncounted warm-up seconds before each (default 1)
   --connections n     keep-alive connections (default 50)
   --pipelining n      requests in flight per connection (default 1: none)
-  --rounds n          rounds; targets alternate within each (default 2)
+  --rounds n          rounds; targets take turns within each, in reverse every other round (default 2)
   --loader name       undici (default: bench/load.ts) or wrk (must be installed; no body
                       checks). Scenarios whose latency is reported per class (mixed: light
                       and heavy requests) still run on undici, which can tell them apart
@@ -377,8 +379,10 @@ for (const s of scenarioNames) results[s] = Object.fromEntries(targets.map(t => 
 let done = 0
 const targetWidth = Math.max(18, ...targets.map(t => t.name.length))
 for (let round = 1; round <= rounds; round++) {
+  // Even rounds go backwards: over two rounds every target's mean place is the same.
+  const order = round % 2 === 1 ? targets : [...targets].reverse()
   for (const scenario of scenarioNames) {
-    for (const target of targets) {
+    for (const target of order) {
       progress.update(done, total, `round ${round}/${rounds} · ${scenario} · ${target.name}`)
       const r = await measure(target, scenario)
       results[scenario][target.name].push(r)

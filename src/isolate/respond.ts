@@ -2,6 +2,7 @@
 // frames in the response ring. The isolate encodes the final bytes straight into shared memory:
 // a JSON string is UTF-8-encoded in place, with no intermediate Buffer.
 
+import { IdTable } from '../shared/id-table.ts'
 import { errorBody, FALLBACK_ERROR_BODY, HttpError, IsopoolError } from '../shared/errors.ts'
 import { BAD_VALUE, isServerOwnedHeader, isStatus, NOSNIFF, TOKEN } from '../shared/http-syntax.ts'
 import type { WireError } from '../shared/errors.ts'
@@ -165,7 +166,7 @@ export class ResponseWriter {
   /** Responses that did not fit yet, in order; while it is not empty new ones queue behind. */
   private readonly backlog: FrameBacklog<PendingFrame>
   /** Response streams being pulled, by request id: CREDIT frames reach them here. */
-  private readonly streams = new Map<number, ResponseStream>()
+  private readonly streams = new IdTable<ResponseStream>()
   /** The request and handler name of the result() being decided, read synchronously like `busy`
    * by the paths that may stream. */
   private resultReq: AnsweredRequest | null = null

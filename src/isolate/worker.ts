@@ -22,6 +22,7 @@ import type { HandlerContext } from './log.ts'
 import { takeMetricDeltas } from './metrics.ts'
 import { ABORT, DETACH, IsolateRequest, SETTLE } from './request.ts'
 import { BodyStream } from './body-stream.ts'
+import { IdTable } from '../shared/id-table.ts'
 import { ResponseWriter } from './respond.ts'
 import { discoverSockets, startSockets } from './websocket.ts'
 import type { Sockets } from './websocket.ts'
@@ -52,14 +53,15 @@ const writer = new ResponseWriter(responses, init.dev, init.compression)
 const claims = new ClaimTable(init.claims, init.epoch)
 /** performance.now() + this = the claim table's clock (claims.ts, busyClock). */
 const clockOffset = performance.timeOrigin - init.epoch
-const partials = new Map<number, PartialRequest>()
+const partials = new IdTable<PartialRequest>()
 /** Bodies of streaming routes still arriving, by request id: their handlers run already. */
-const bodyStreams = new Map<number, BodyStream>()
+const bodyStreams = new IdTable<BodyStream>()
 /** Streamed requests whose claim failed: their BODY frames are dropped until the last one. */
-const dropped = new Set<number>()
+const dropped = new IdTable<true>()
 /** Requests whose answer is not all sent yet when their handler's synchronous part ends (a
- * pending handler, a response stream): an ABORT frame reaches them here (req.signal). */
-const inflight = new Map<number, IsolateRequest>()
+ * pending handler, a response stream): an ABORT frame reaches them here (req.signal). Not a
+ * Map: its keys come and go with every request (shared/id-table.ts says why). */
+const inflight = new IdTable<IsolateRequest>()
 
 function untrack (id: number, req: IsolateRequest): void {
   if (inflight.get(id) === req) inflight.delete(id)
@@ -197,7 +199,7 @@ function drain (): void {
       // Claimed before anything is done with it: a streamed request when its assembly starts
       // (only this isolate will hold its body), a whole one right before its handler runs.
       if (!claims.claim(h.aux, h.id)) {
-        if ((h.flags & FLAG_END) === 0) dropped.add(h.id)
+        if ((h.flags & FLAG_END) === 0) dropped.set(h.id, true)
         requests.release()
         continue
       }
@@ -249,7 +251,7 @@ function drain (): void {
       }
       const p = partials.get(id)
       if (p === undefined) {
-        if (!dropped.has(id)) throw new IsopoolError('ISOPOOL_ERR_FRAME_INVALID', { reason: `BODY frame for unknown request ${id}` })
+        if (dropped.get(id) === undefined) throw new IsopoolError('ISOPOOL_ERR_FRAME_INVALID', { reason: `BODY frame for unknown request ${id}` })
         if ((frameFlags(requests, pos) & FLAG_END) !== 0) dropped.delete(id)
         requests.release()
         continue
@@ -312,8 +314,8 @@ port.on('message', (msg: MainMessage) => {
     running = false
     requests.interrupt()
     // Shutting down: what still runs or streams is given up (its stream's finally runs).
-    for (const req of inflight.values()) req[ABORT]()
-    for (const stream of bodyStreams.values()) stream.abort()
+    for (const req of inflight.list()) req[ABORT]()
+    for (const stream of bodyStreams.list()) stream.abort()
     // Close the setup() resources, then the port: its listener is what keeps this thread's
     // event loop alive (waitAsync does not), so the isolate ends once user code is done.
     void teardown().finally(() => port.close())

@@ -54,6 +54,10 @@ export interface Job<P> {
   cost: number
   /** Answered or given up: it needs no place any more. */
   readonly settled: boolean
+  /** While it waits here: since when, and how it is counted. The dispatcher's alone to write
+   * (a field of the job's, not a Map of the dispatcher's: a Map whose keys come and go with the
+   * requests keeps dead ones alive through its old tables, shared/id-table.ts). */
+  waiting?: Waiting | null
   /** It is on `placement` now: its frames go there. */
   placed (placement: P): void
   /** No room for it: answer `err`, with Retry-After `retryAfter` seconds when given. */
@@ -94,7 +98,7 @@ const TOO_LONG = 3
 export const SHEDDING_FOR_MS = 1000
 
 /** What a waiting request carries with it here. */
-interface Waiting {
+export interface Waiting {
   /** When it started to wait (clock ms). */
   since: number
   /** The cost it was counted with in the work waiting. */
@@ -113,7 +117,8 @@ export class Dispatcher<P, J extends Job<P> = Job<P>> {
   /** Long requests waiting for an isolate with room for one more of them; they wait here, where
    * they hold up no one, not behind a job on an isolate. */
   private held: J[] = []
-  private readonly waitingOf = new Map<J, Waiting>()
+  /** Jobs waiting (queued or held), counted as they are: job.waiting is set on each. */
+  private waitingN = 0
   /** Held requests per route. */
   private readonly heldOf = new Map<object, number>()
   /** Requests counted as waiting in the queue and in the held list (a withdrawn one is no longer
@@ -210,9 +215,10 @@ export class Dispatcher<P, J extends Job<P> = Job<P>> {
 
   /** Take every waiting request out (to answer them at shutdown), oldest first. */
   takeAll (): J[] {
-    const all = [...this.queue.splice(0), ...this.held.splice(0)].filter(job => this.waitingOf.has(job))
+    const all = [...this.queue.splice(0), ...this.held.splice(0)].filter(job => isWaiting(job))
+    for (const job of all) job.waiting = null
     this.heldOf.clear()
-    this.waitingOf.clear()
+    this.waitingN = 0
     this.queuedN = this.heldN = this.queueWork = this.heldWork = this.waitingBytes = 0
     return all
   }
@@ -220,9 +226,9 @@ export class Dispatcher<P, J extends Job<P> = Job<P>> {
   /** Every waiting request, for a look at each (rerouting after a reload: its route may change,
    * so the held counts are taken again after). */
   forEachWaiting (fn: (job: J) => void): void {
-    for (const job of [...this.queue, ...this.held]) if (this.waitingOf.has(job)) fn(job)
+    for (const job of [...this.queue, ...this.held]) if (isWaiting(job)) fn(job)
     this.heldOf.clear()
-    for (const job of this.held) if (this.waitingOf.has(job)) this.heldOf.set(job.route, (this.heldOf.get(job.route) ?? 0) + 1)
+    for (const job of this.held) if (isWaiting(job)) this.heldOf.set(job.route, (this.heldOf.get(job.route) ?? 0) + 1)
   }
 
   /**
@@ -232,12 +238,12 @@ export class Dispatcher<P, J extends Job<P> = Job<P>> {
    */
   expire (): void {
     const limit = this.options.maxQueueWait
-    if (limit <= 0 || this.waitingOf.size === 0) return
+    if (limit <= 0 || this.waitingN === 0) return
     const now = this.clock.now()
     const stale: [J, number, boolean][] = []
     // One pass over each list: what stays keeps its order; withdrawn ones go too.
     const keep = (list: J[], held: boolean): J[] => list.filter((job) => {
-      const w = this.waitingOf.get(job)
+      const w = job.waiting ?? undefined
       if (w === undefined) return false
       if (now - w.since <= limit) return true
       stale.push([job, now - w.since, held])
@@ -284,7 +290,7 @@ export class Dispatcher<P, J extends Job<P> = Job<P>> {
     while (this.queue.length > 0) {
       const job = this.queue[0]
       // Settled or withdrawn meanwhile: it needs no place.
-      if (!job.settled && this.waitingOf.has(job)) {
+      if (!job.settled && isWaiting(job)) {
         const placed = this.place(job, false)
         if (placed === FULL) return
         if (placed === HELD) {
@@ -299,7 +305,7 @@ export class Dispatcher<P, J extends Job<P> = Job<P>> {
     }
     while (this.held.length > 0) {
       const job = this.held[0]
-      if (!job.settled && this.waitingOf.has(job) && this.place(job, false) !== PLACED) return
+      if (!job.settled && isWaiting(job) && this.place(job, false) !== PLACED) return
       this.held.shift()
       this.uncounted(job)
     }
@@ -361,14 +367,14 @@ export class Dispatcher<P, J extends Job<P> = Job<P>> {
 
   /** `job` is held and has been for as long as one of its cost may be (heldFor). */
   private overdue (job: J, now: number): boolean {
-    const w = this.waitingOf.get(job)
+    const w = job.waiting ?? undefined
     return w !== undefined && w.held && now - w.since >= heldFor(w.cost)
   }
 
   /** The oldest held request is overdue (withdrawn ones at the front
    * leave the list here). */
   private heldOverdue (): boolean {
-    while (this.held.length > 0 && (this.held[0].settled || !this.waitingOf.has(this.held[0]))) {
+    while (this.held.length > 0 && (this.held[0].settled || !isWaiting(this.held[0]))) {
       this.uncounted(this.held[0])
       this.held.shift()
     }
@@ -403,7 +409,7 @@ export class Dispatcher<P, J extends Job<P> = Job<P>> {
   }
 
   private moveToHeld (job: J): void {
-    const w = this.waitingOf.get(job)
+    const w = job.waiting ?? undefined
     this.uncounted(job)
     this.held.push(job)
     this.counted(job, true, w?.since)
@@ -412,7 +418,8 @@ export class Dispatcher<P, J extends Job<P> = Job<P>> {
   /** `job` joined the queue (or the held list): count it, its work and its bytes. */
   private counted (job: J, held: boolean, since = this.clock.now()): void {
     const cost = job.cost
-    this.waitingOf.set(job, { since, cost, held })
+    job.waiting = { since, cost, held }
+    this.waitingN++
     this.waitingBytes += job.bytes
     if (held) {
       this.heldN++
@@ -426,21 +433,22 @@ export class Dispatcher<P, J extends Job<P> = Job<P>> {
 
   /** `job` left the queue (or the held list), or was withdrawn: it no longer counts. */
   private uncounted (job: J): void {
-    const w = this.waitingOf.get(job)
+    const w = job.waiting ?? undefined
     if (w === undefined) return
-    this.waitingOf.delete(job)
+    job.waiting = null
+    this.waitingN--
     this.waitingBytes -= job.bytes
     if (w.held) {
       this.heldN--
       this.heldWork -= w.cost
-      const n = (this.heldOf.get(job.route) ?? 1) - 1
-      if (n === 0) this.heldOf.delete(job.route)
-      else this.heldOf.set(job.route, n)
+      // Kept at 0 rather than deleted: routes are few, and a Map that loses and gains a key per
+      // request rehashes all the time.
+      this.heldOf.set(job.route, (this.heldOf.get(job.route) ?? 1) - 1)
     } else {
       this.queuedN--
       this.queueWork -= w.cost
     }
-    if (this.waitingOf.size === 0) this.queueWork = this.heldWork = this.waitingBytes = 0 // no rounding left over
+    if (this.waitingN === 0) this.queueWork = this.heldWork = this.waitingBytes = 0 // no rounding left over
   }
 
   /** Refuse `job`: shed load. `wait` (ms) gives its Retry-After. */
@@ -454,4 +462,8 @@ export class Dispatcher<P, J extends Job<P> = Job<P>> {
  * is ahead now, 1 to 60. */
 export function retryAfter (wait: number): number {
   return Math.min(60, Math.max(1, Math.ceil(wait / 1000)))
+}
+
+function isWaiting (job: { waiting?: Waiting | null }): boolean {
+  return job.waiting !== undefined && job.waiting !== null
 }

@@ -23,6 +23,7 @@ import { createRingBuffer, RingConsumer, RingProducer } from '../shared/ring.ts'
 import type { ResourceLimits } from './options.ts'
 import { LONG_MS } from './route-costs.ts'
 import type { RouteInfo, Routes } from './route-table.ts'
+import { IdTable } from '../shared/id-table.ts'
 
 // The isolate's entry beside this file: worker.ts in the repo (Node strips the types), worker.js in
 // the published package (compiled, since Node strips no types under node_modules).
@@ -320,8 +321,8 @@ export class IsolateHandle {
   readonly requests: RingProducer
   readonly responses: RingConsumer
   readonly claims: ClaimTable
-  /** Requests placed here and not yet answered whole, by id. */
-  readonly pending = new Map<number, Placement>()
+  /** Requests placed here and not yet answered whole, by id (not a Map: id-table.ts says why). */
+  readonly pending = new IdTable<Placement>()
   private readonly backlog: FrameBacklog<OutFrame | SocketOut>
   /** Where its WebSocket frames go (null: the server has no WebSocket routes). */
   private readonly sockets: SocketSink | null
@@ -603,7 +604,7 @@ export class IsolateHandle {
    * retires it); the rest stay and finish here.
    */
   evacuate (): void {
-    for (const p of [...this.pending.values()]) if (!p.closed) p.request.sink.evacuate()
+    for (const p of this.pending.list()) if (!p.closed) p.request.sink.evacuate()
     this.events.space()
   }
 
@@ -668,7 +669,7 @@ export class IsolateHandle {
       this.drainResponses()
     } catch {} // a broken frame: what is left is lost below
     this.backlog.stop()
-    for (const p of [...this.pending.values()]) {
+    for (const p of this.pending.list()) {
       if (p.closed) continue
       p.request.sink.lost(reason)
       this.forget(p, false)

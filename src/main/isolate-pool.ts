@@ -151,7 +151,7 @@ export class IsolatePool {
 
   /** Every request placed on an isolate and not answered whole yet (for shutdown). */
   placements (): Placement[] {
-    return [...this.active, ...this.retiring].flatMap(h => [...h.pending.values()])
+    return [...this.active, ...this.retiring].flatMap(h => h.pending.list())
   }
 
   /** Stop every isolate: active, spare, retiring. */

@@ -27,12 +27,13 @@
 import { copyOut, UNKNOWN_LENGTH } from '../shared/frame.ts'
 import { IsopoolError } from '../shared/errors.ts'
 import { noteStreamedBytes } from '../shared/young-gc.ts'
-import type { Dispatcher, Job } from './dispatch.ts'
+import type { Dispatcher, Job, Waiting } from './dispatch.ts'
 import { writeError, writeHandlerHead } from './http1.ts'
 import type { CloseListener, Http1Request, Http1Response } from './http1.ts'
 import type { PlaceableRequest, Placement, PlacementSink } from './isolate-handle.ts'
 import { writeNoRoute } from './route-table.ts'
 import { StreamCredit } from './stream-credit.ts'
+import type { DeadlineList, Deadlines, Timed } from './deadlines.ts'
 import type { RouteInfo, Routes } from './route-table.ts'
 
 export type ExchangeState = 'queued' | 'sending' | 'running' | 'responding' | 'done'
@@ -46,6 +47,8 @@ export interface ExchangeContext {
   finished (ex: Exchange): void
   /** The Retry-After header every 503 carries. */
   readonly retryAfter: readonly string[]
+  /** Where an exchange's time is kept (one timer per timeout length, deadlines.ts). */
+  readonly deadlines: Deadlines
 }
 
 let nextSeq = 0
@@ -56,7 +59,7 @@ const WAITING_OVERHEAD = 2048
 /** The most a socket read delivers at once (libuv's buffer): what of a body a waiting request holds. */
 const SOCKET_READ = 65536
 
-export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink, CloseListener {
+export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink, CloseListener, Timed {
   readonly req: Http1Request
   readonly res: Http1Response
   /** REQ_HEAD text: method \0 target \0 fields. */
@@ -73,9 +76,15 @@ export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink
   state: ExchangeState = 'queued'
   /** Expected ms of isolate work, charged to the isolate it is placed on (route-costs.ts). */
   cost = 0
+  /** The dispatcher's, while it waits there (Job.waiting). */
+  waiting: Waiting | null = null
   private placement: Placement | null = null
   private readonly ctx: ExchangeContext
-  private timer: NodeJS.Timeout | null = null
+  /** Its time (the route's timeout) runs while it is in a deadline list (deadlines.ts). */
+  deadlinePrev: Timed | null = null
+  deadlineNext: Timed | null = null
+  deadlineAt = 0
+  deadlineList: DeadlineList | null = null
   /** Body bytes read from the client while no isolate has the request (it moved), to be given
    * to the next one first. */
   private pendingBody: Uint8Array[] | null = null
@@ -121,7 +130,7 @@ export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink
     this.route = route
     this.ctx = ctx
     const timeout = route.timeout
-    if (timeout > 0) this.timer = setTimeout(onTimeout, timeout, this, timeout)
+    if (timeout > 0) ctx.deadlines.of(timeout).add(this)
     res.onClose(this)
   }
 
@@ -168,10 +177,7 @@ export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink
       // A stream: the timeout covered the time to this head; the head goes out now.
       this.streaming = true
       this.credits = new StreamCredit()
-      if (this.timer !== null) {
-        clearTimeout(this.timer)
-        this.timer = null
-      }
+      this.deadlineList?.remove(this)
       if (!ok) {
         this.placement?.abandon()
         this.finish()
@@ -274,7 +280,7 @@ export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink
     // so an upload that keeps moving is not cut off, and one that stalls (the client stops
     // sending, or the handler stops reading and so the socket is paused) still times out.
     if (this.route.streamBody) {
-      this.timer?.refresh()
+      this.deadlineList?.add(this)
       // Each socket read is a fresh ArrayBuffer: a scavenge every few MiB frees them (young-gc.ts).
       noteStreamedBytes(chunk.byteLength)
     }
@@ -337,8 +343,7 @@ export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink
   }
 
   /** Its time ran out. */
-  timedOut (timeout: number): void {
-    this.timer = null
+  expired (timeout: number): void {
     if (this.state === 'done') return
     if (this.state === 'responding') {
       this.cut()
@@ -408,14 +413,7 @@ export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink
   private finish (): void {
     if (this.state === 'done') return
     this.state = 'done'
-    if (this.timer !== null) {
-      clearTimeout(this.timer)
-      this.timer = null
-    }
+    this.deadlineList?.remove(this)
     this.ctx.finished(this)
   }
-}
-
-function onTimeout (ex: Exchange, timeout: number): void {
-  ex.timedOut(timeout)
 }

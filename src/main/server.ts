@@ -20,6 +20,7 @@ import { maxFrameOf } from '../shared/ring.ts'
 import { Dispatcher } from './dispatch.ts'
 import { Exchange } from './exchange.ts'
 import type { ExchangeContext } from './exchange.ts'
+import { Deadlines } from './deadlines.ts'
 import { Http1Server, writeError } from './http1.ts'
 import { InMemorySocket, parseResponse, requestBytes } from './in-process.ts'
 import type { Http1Request, Http1Response } from './http1.ts'
@@ -141,7 +142,8 @@ export class Server {
       dispatcher: this.dispatcher,
       routes: () => this.routes!,
       finished: () => this.finished(),
-      retryAfter
+      retryAfter,
+      deadlines: new Deadlines()
     }
     this.http = new Http1Server({ ...o.http, maxDrain: o.maxBodySize }, (req, res) => this.onRequest(req, res), this.services.refusals)
     const routes = typeof options === 'object' && options !== null ? options.routes ?? [] : []

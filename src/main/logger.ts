@@ -111,11 +111,15 @@ export class AccessLog implements RequestService {
   /** Access lines held until the end of this turn (batch()); a flush is scheduled when set. */
   private lines = ''
   private flushing = false
+  private holdTimer: NodeJS.Timeout | null = null
 
   constructor (logger: Logger) {
     this.logger = logger
     this.stamp = recordStamp(logger)
     this.direct = directLine(logger)
+    // In the set for its whole life, not per batch held: a Set that gains and loses an entry per
+    // batch rehashes all the time, and its dead tables keep one another alive (id-table.ts).
+    if (this.direct?.batches === true) pendingLogs.add(this)
   }
 
   /** Whether the access line is written by this rather than logger.info (for tests). */
@@ -167,21 +171,28 @@ export class AccessLog implements RequestService {
   }
 
   /**
-   * Keep a line for the end of this turn of the event loop. A SonicBoom (pino.destination, what
-   * `logger: true` writes through) costs ~1.2 µs a write() whatever its size — it takes the byte
-   * length of its buffer's last chunk, a string it flattens, on each — against ~0.25 µs a line
-   * when the lines of a turn reach it as one string (bench/micro/sonic-boom.ts). Its bytes reach
-   * the file no sooner either way: it writes them out once it holds minLength. Every other write
+   * Keep a line to write with others. A SonicBoom (pino.destination, what `logger: true` writes
+   * through) costs ~1.2 µs a write() whatever its size — it takes the byte length of its
+   * buffer's last chunk, a string it flattens, on each — against ~0.25 µs a line when many lines
+   * reach it as one string (bench/micro/sonic-boom.ts). One that buffers anyway (minLength > 0,
+   * as `logger: true`'s does) writes nothing out before it holds minLength bytes, so its lines
+   * wait here until they make BATCH_CHARS or HOLD_MS passed (a turn holds only a few lines under
+   * load: flushing each turn was still a write() per ~5 lines, ~1 µs a request). One that writes
+   * each line out (minLength 0) gets the lines of a turn at the end of it. Every other write
    * through the logger (an isolate's record, a refusal, logger.info's line) flushes these first,
    * so the order of lines is kept; so do close() and the process's exit.
    */
   private batch (direct: Direct, line: string): void {
     const held = this.lines
     const lines = this.lines = held + line
-    if (held === '') pendingLogs.add(this)
+    if (held === '') {
+      // One timer per server, re-armed by the first line of each batch: the first line held
+      // waits HOLD_MS at most.
+      if (direct.holds) (this.holdTimer ??= setTimeout(this.flushTurn, HOLD_MS).unref()).refresh()
+    }
     if (lines.length >= BATCH_CHARS) {
       this.flushLines()
-    } else if (!this.flushing) {
+    } else if (!direct.holds && !this.flushing) {
       this.flushing = true
       setImmediate(this.flushTurn)
     }
@@ -192,7 +203,6 @@ export class AccessLog implements RequestService {
     const lines = this.lines
     if (lines === '') return
     this.lines = ''
-    pendingLogs.delete(this)
     this.direct!.stream.write(lines)
   }
 
@@ -204,6 +214,7 @@ export class AccessLog implements RequestService {
   /** At exit, with no turn left to come: the lines held, written and flushed synchronously. */
   exitFlush (): void {
     this.flushLines()
+    if (this.holdTimer !== null) clearTimeout(this.holdTimer)
     const stream = this.direct?.stream as { flushSync?: () => void } | undefined
     try { stream?.flushSync?.() } catch {}
   }
@@ -276,6 +287,8 @@ export class AccessLog implements RequestService {
   /** After the isolates stopped (their last lines are in): write out what the logger buffers. */
   close (): Promise<void> {
     this.flushLines()
+    if (this.holdTimer !== null) clearTimeout(this.holdTimer)
+    pendingLogs.delete(this)
     const logger = this.logger
     return new Promise(resolve => {
       if (typeof logger.flush !== 'function') return resolve()
@@ -305,8 +318,11 @@ function recordStamp (logger: Logger): ((time: number) => string) | null {
 
 /** Held lines are written out once they reach this many characters, within a turn too. */
 const BATCH_CHARS = 16_384
+/** The longest a line waits in batch() for a stream that buffers (minLength > 0), ms: on a
+ * server too quiet to fill a batch soon (at 50,000 requests a second it fills in ~1.3 ms). */
+export const HOLD_MS = 100
 
-/** The access logs holding lines (batch()): the process's exit writes them out. */
+/** The access logs that may hold lines (batch()): the process's exit writes them out. */
 const pendingLogs = new Set<AccessLog>()
 let exitHooked = false
 function hookExit (): void {
@@ -320,8 +336,11 @@ interface Direct {
   /** pino's stream for the logger (symbols.streamSym), written once a line as pino does, or
    * the lines of a turn at once (batches). */
   stream: { write (s: string): unknown }
-  /** The stream is a SonicBoom, which buffers what it is given anyway: lines go to it by turns. */
+  /** The stream is a SonicBoom: lines go to it joined (batch()). */
   batches: boolean
+  /** A SonicBoom that buffers (minLength > 0): lines wait for a batch, up to HOLD_MS; one that
+   * does not gets the lines of a turn at its end. */
+  holds: boolean
   /** The level's start of a line, as pino caches it: `{"level":30` (a level formatter's own). */
   head: string
   /** The message and the end of the line (`}\n`, or `}\r\n` with crlf). */
@@ -396,7 +415,8 @@ function directLine (logger: Logger): Direct | null {
   // turn. Any other stream gets each line when it is made, as logger.info would write it.
   const batches = typeof stream.flushSync === 'function' && typeof stream.minLength === 'number' && typeof stream.maxWrite === 'number'
   if (batches) hookExit()
-  return { stream, batches, head, completed: ',"msg":"request completed"' + end, aborted: ',"aborted":true,"msg":"request aborted"' + end }
+  const holds = batches && stream.minLength > 0
+  return { stream, batches, holds, head, completed: ',"msg":"request completed"' + end, aborted: ',"aborted":true,"msg":"request aborted"' + end }
 }
 
 /** pino's string escaping (lib/tools.js asString), the same on each Node: JSON.stringify from

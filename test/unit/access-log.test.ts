@@ -7,7 +7,7 @@ import { tracingChannel } from 'node:diagnostics_channel'
 import os from 'node:os'
 import { pino } from 'pino'
 import type { LoggerOptions } from 'pino'
-import { AccessLog, asDuration, isolateLevel, isolateLogConfig, loggerService, serverLogger } from '../../src/main/logger.ts'
+import { AccessLog, asDuration, HOLD_MS, isolateLevel, isolateLogConfig, loggerService, serverLogger } from '../../src/main/logger.ts'
 import { resolveOptions } from '../../src/main/options.ts'
 import { memoryLogger } from '../memory-logger.ts'
 import type { Http1Request, Http1Response } from '../../src/main/http1.ts'
@@ -326,15 +326,15 @@ describe('AccessLog, writing its line itself', () => {
 
 describe('AccessLog, into a SonicBoom', () => {
   /** What the access log knows a SonicBoom by (pino.destination), recording its writes. */
-  function sonicLike (): { write (s: string): void, flushSync (): void, minLength: number, maxWrite: number, writes: string[], flushed: number } {
-    const s = { writes: [] as string[], flushed: 0, minLength: 4096, maxWrite: 16384, write (t: string) { s.writes.push(t) }, flushSync () { s.flushed++ } }
+  function sonicLike (minLength = 4096): { write (s: string): void, flushSync (): void, minLength: number, maxWrite: number, writes: string[], flushed: number } {
+    const s = { writes: [] as string[], flushed: 0, minLength, maxWrite: 16384, write (t: string) { s.writes.push(t) }, flushSync () { s.flushed++ } }
     return s
   }
   const turn = (): Promise<void> => new Promise(resolve => setImmediate(resolve))
   const parse = (writes: string[]): Record<string, unknown>[] => writes.join('').split('\n').filter(t => t !== '').map(t => JSON.parse(t))
 
-  it('hands it the lines of a turn in one write, each as logger.info writes it', async () => {
-    const dest = sonicLike()
+  it('hands one that writes each line out (minLength 0) the lines of a turn in one write, each as logger.info writes it', async () => {
+    const dest = sonicLike(0)
     const log = new AccessLog(pino({}, dest))
     expect(log.writesDirectly).toBe(true)
     log.finished(...answered({ id: 'a', url: '/1' }, {}))
@@ -343,6 +343,30 @@ describe('AccessLog, into a SonicBoom', () => {
     await turn()
     expect(dest.writes).toHaveLength(1)
     expect(parse(dest.writes)).toMatchObject([{ id: 'a', url: '/1', msg: 'request completed' }, { id: 'b', aborted: true, msg: 'request aborted' }])
+  })
+
+  it('holds lines for one that buffers (minLength > 0) across turns, for HOLD_MS at most', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    try {
+      const dest = sonicLike(4096)
+      const log = new AccessLog(pino({}, dest))
+      log.finished(...answered({ id: 'a', url: '/1' }, {}))
+      await turn()
+      log.finished(...answered({ id: 'b', url: '/2' }, {}))
+      await turn()
+      expect(dest.writes).toHaveLength(0)
+      vi.advanceTimersByTime(HOLD_MS - 1)
+      expect(dest.writes).toHaveLength(0)
+      vi.advanceTimersByTime(1)
+      expect(dest.writes).toHaveLength(1)
+      expect(parse(dest.writes).map(l => l.id)).toEqual(['a', 'b'])
+      // The next batch's first line starts its own HOLD_MS.
+      log.finished(...answered({ id: 'c', url: '/3' }, {}))
+      vi.advanceTimersByTime(HOLD_MS)
+      expect(parse(dest.writes).map(l => l.id)).toEqual(['a', 'b', 'c'])
+    } finally {
+      vi.useRealTimers()
+    }
   })
 
   it('keeps the order of lines: held ones go before an isolate\'s record, a refusal, and at close()', async () => {

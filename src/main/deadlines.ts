@@ -8,13 +8,11 @@
 //
 //   list ─▶ oldest ⇄ … ⇄ newest          timer: at oldest.deadlineAt
 //
-// Why not setTimeout per request: besides the Timeout object and the timer list's insert and
-// unlink (~0.3 µs a request on the main thread), an Exchange held by a Timeout survived the
-// scavenges of the main thread's young generation on Node 24: with a setTimeout per request,
-// each scavenge promoted ~12 MB (every request of the last ~200 ms, ~1.3 KB each) to the old
-// generation, which a mark-compact swept again about every second (--trace-gc-nvp, `hello`
-// under wrk: promoted=11917176 per scavenge; with the route timeout at 0, ~0). Those collections
-// were most of the main thread's GC time and nearly all the V8 helper threads' CPU.
+// Why not setTimeout per request: a Timeout object per request, and the timer list's insert and
+// unlink on the main thread's hot path (~0.2 µs a request in a `hello` profile), for a timer
+// that almost never fires. (This was written while chasing the main thread's promotion of every
+// request to the old generation; that turned out to be the per-request Maps, see
+// src/shared/id-table.ts, not the timers: with this list alone the promotion stayed as it was.)
 
 /** What a DeadlineList holds: an object that knows what to do when its time is up. Its list
  * fields are the list's; nothing else writes them. */

@@ -108,7 +108,8 @@ export class AccessLog implements RequestService {
   /** The logger's info() last seen, and whether it was pino's own (see finished()). */
   private info: unknown = null
   private infoIsPino = false
-  /** Access lines held until the end of this turn (batch()); a flush is scheduled when set. */
+  /** Access lines held for the stream (batch()): until the end of this turn, or for a stream
+   * that buffers until BATCH_CHARS or HOLD_MS; a flush is scheduled when set. */
   private lines = ''
   private flushing = false
   private holdTimer: NodeJS.Timeout | null = null

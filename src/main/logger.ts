@@ -16,6 +16,7 @@ import type { Logger, LoggerOptions } from 'pino'
 import type { IsolateMessage, LogRecord } from '../shared/protocol.ts'
 import type { Http1Request, Http1Response, Refusal } from './http1.ts'
 import type { ResolvedOptions } from './options.ts'
+import { FdWriter } from './fd-write.ts'
 import { badOption } from './services.ts'
 import type { RequestService } from './services.ts'
 
@@ -128,6 +129,11 @@ export class AccessLog implements RequestService {
     return this.direct !== null
   }
 
+  /** Whether the last lines held went to the stream's file descriptor, around it (for tests). */
+  get wroteAround (): boolean {
+    return this.direct?.around?.wroteAround === true
+  }
+
   finished (req: Http1Request, res: Http1Response): void {
     const logger = this.logger
     if (!logger.isLevelEnabled('info')) return
@@ -181,7 +187,9 @@ export class AccessLog implements RequestService {
    * load: flushing each turn was still a write() per ~5 lines, ~1 µs a request). One that writes
    * each line out (minLength 0) gets the lines of a turn at the end of it. Every other write
    * through the logger (an isolate's record, a refusal, logger.info's line) flushes these first,
-   * so the order of lines is kept; so do close() and the process's exit.
+   * so the order of lines is kept; so do close() and the process's exit. A batch for a SonicBoom
+   * that writes to a file or /dev/null goes to its file descriptor itself while the SonicBoom holds
+   * nothing (fd-write.ts: ~0.1 µs a line rather than ~0.9).
    */
   private batch (direct: Direct, line: string): void {
     const held = this.lines
@@ -204,7 +212,9 @@ export class AccessLog implements RequestService {
     const lines = this.lines
     if (lines === '') return
     this.lines = ''
-    this.direct!.stream.write(lines)
+    const direct = this.direct!
+    if (direct.around !== null) direct.around.write(lines)
+    else direct.stream.write(lines)
   }
 
   private readonly flushTurn = (): void => {
@@ -342,6 +352,9 @@ interface Direct {
   /** A SonicBoom that buffers (minLength > 0): lines wait for a batch, up to HOLD_MS; one that
    * does not gets the lines of a turn at its end. */
   holds: boolean
+  /** For a SonicBoom, what writes the held lines to its file descriptor when it may (fd-write.ts);
+   * null: the stream writes them. */
+  around: FdWriter | null
   /** The level's start of a line, as pino caches it: `{"level":30` (a level formatter's own). */
   head: string
   /** The message and the end of the line (`}\n`, or `}\r\n` with crlf). */
@@ -417,7 +430,7 @@ function directLine (logger: Logger): Direct | null {
   const batches = typeof stream.flushSync === 'function' && typeof stream.minLength === 'number' && typeof stream.maxWrite === 'number'
   if (batches) hookExit()
   const holds = batches && stream.minLength > 0
-  return { stream, batches, holds, head, completed: ',"msg":"request completed"' + end, aborted: ',"aborted":true,"msg":"request aborted"' + end }
+  return { stream, batches, holds, around: batches ? FdWriter.around(stream) : null, head, completed: ',"msg":"request completed"' + end, aborted: ',"aborted":true,"msg":"request aborted"' + end }
 }
 
 /** pino's string escaping (lib/tools.js asString), the same on each Node: JSON.stringify from

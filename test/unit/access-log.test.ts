@@ -5,6 +5,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { tracingChannel } from 'node:diagnostics_channel'
 import os from 'node:os'
+import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
+import path from 'node:path'
 import { pino } from 'pino'
 import type { LoggerOptions } from 'pino'
 import { AccessLog, asDuration, HOLD_MS, isolateLevel, isolateLogConfig, loggerService, serverLogger } from '../../src/main/logger.ts'
@@ -392,6 +394,31 @@ describe('AccessLog, into a SonicBoom', () => {
     log.exitFlush()
     expect(dest.flushed).toBe(1)
     expect(parse(dest.writes).map(l => l.url)).toEqual(Array.from({ length: 200 }, (_, i) => '/' + i))
+  })
+
+  it('writes its batches to a real SonicBoom\'s file itself, after whatever pino wrote through it first', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'isopool-access-log-'))
+    try {
+      const file = path.join(dir, 'log')
+      const dest = pino.destination({ dest: openSync(file, 'a'), minLength: 4096 })
+      const log = new AccessLog(pino({}, dest))
+      // A refusal goes through pino: the SonicBoom holds it (below minLength).
+      log.refused({ method: 'GET', status: 431, bytes: 1, code: 'ISOPOOL_ERR_HEADERS_TOO_LARGE', since: 0 })
+      for (let i = 0; i < 200; i++) log.finished(...answered({ url: '/a' + i }, {}))
+      // The first batch went to the SonicBoom, behind the refusal it held.
+      expect(log.wroteAround).toBe(false)
+      await new Promise(resolve => dest.flush(resolve))
+      for (let i = 0; i < 200; i++) log.finished(...answered({ url: '/b' + i }, {}))
+      // Now it held nothing: the next batch went to the file itself.
+      expect(log.wroteAround).toBe(true)
+      log.message(1, { type: 'log', records: [record({ msg: 'from the isolate' })] })
+      log.finished(...answered({ url: '/last' }, {}))
+      await log.close()
+      const urls = readFileSync(file, 'utf8').split('\n').filter(t => t !== '').map(t => JSON.parse(t)).map(l => l.url ?? l.msg)
+      expect(urls).toEqual(['request refused', ...Array.from({ length: 200 }, (_, i) => '/a' + i), ...Array.from({ length: 200 }, (_, i) => '/b' + i), 'from the isolate', '/last'])
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('leaves any other stream a write per line', () => {

@@ -109,11 +109,23 @@ class Loop {
     if (sizes.size !== 1) throw new Error(`answers of one set differ in size: ${[...sizes].join(', ')}`)
   }
 
+  /** Answers so far, for run()'s watchdog. */
+  private answers = 0
+
+  /** `n` requests; rejects, saying where it stands, when no answer came for 10 s (a run that
+   * lost count must fail, not hang). */
   run (n: number): Promise<void> {
     this.left = n
     this.pending = 0
-    return new Promise(resolve => {
-      this.done = resolve
+    let seen = -1
+    let watch: NodeJS.Timeout
+    return new Promise<void>((resolve, reject) => {
+      this.done = () => { clearInterval(watch); resolve() }
+      watch = setInterval(() => {
+        if (this.answers !== seen) { seen = this.answers; return }
+        clearInterval(watch)
+        reject(new Error(`no answer for 10 s: ${this.pending} pending, ${this.left} to send, answer sizes ${[...new Set(this.conns.map(c => c.size))].join(', ')}`))
+      }, 10_000)
       for (const c of this.conns) {
         if (this.left === 0) break
         this.left--
@@ -124,6 +136,7 @@ class Loop {
   }
 
   answered (c: Connection): void {
+    this.answers++
     this.pending--
     if (this.left > 0) {
       this.left--

@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { failWith, integerOption, printTable } from './cli.ts'
+import { median } from './stats.ts'
 
 const { values } = parseArgs({
   options: {
@@ -75,7 +76,6 @@ for (const app of ['plain', 'typed']) {
   }
 }
 
-const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 === 1 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2 }
 console.log(`time until the pool is whole again after an isolate exits: ${isolates} isolates, ${kills} kills each; node ${process.version}, ${availableParallelism()} cpus\n`)
 printTable(['app', 'spares', 'median ms', 'min ms', 'max ms', 'idle RSS MiB'], results.map(r => [
   r.app, String(r.spares), median(r.wholeMs).toFixed(1), Math.min(...r.wholeMs).toFixed(1), Math.max(...r.wholeMs).toFixed(1), r.rssIdleMiB.toFixed(1)

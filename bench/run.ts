@@ -39,6 +39,7 @@ import { CPU_ITERATIONS, cpuWork, SCENARIO_NAMES, SCENARIOS, setupDb } from './s
 import { costLimit, parseServiceSet, SERVICE_NAMES, serviceSets } from './service-sets.ts'
 import { runWrk, wrkAvailable } from './wrk.ts'
 import { failWith, gitCommit as commitOf, integerOption, numberOption, printTable } from './cli.ts'
+import { median } from './stats.ts'
 
 const fail = failWith(1)
 const number = (name: string, value: string, min: number, max?: number): number => numberOption(fail, name, value, min, max)
@@ -797,13 +798,6 @@ writeFileSync(svgFile, chartSvg(chartPoints, scenarioNames, `isopool bench ${dat
 console.log(`\nwrote ${fileURLToPath(jsonFile)}\nwrote ${fileURLToPath(svgFile)}`)
 
 // ── helpers ────────────────────────────────────────────────────────────────────────────────────
-
-function median (xs: number[]): number {
-  if (xs.length === 0) return NaN
-  const s = [...xs].sort((a, b) => a - b)
-  const mid = s.length >> 1
-  return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2
-}
 
 function sum (xs: number[]): number {
   return xs.reduce((a, b) => a + b, 0)

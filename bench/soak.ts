@@ -42,6 +42,7 @@ import { Pool } from 'undici'
 import { FAULT_KINDS, KINDS, NO_ANSWER_CAUSES, NORMAL_KINDS } from './soak-kinds.ts'
 import type { SoakLoadResult, SoakProgress } from './soak-kinds.ts'
 import { failWith, gitCommit as commitOf, integerOption, numberOption, printTable } from './cli.ts'
+import { median } from './stats.ts'
 
 const fail = failWith(2)
 const number = (name: string, value: string, min: number, max?: number): number => numberOption(fail, name, value, min, max)
@@ -572,12 +573,6 @@ console.log(`\nwrote ${fileURLToPath(outFile)}`)
 process.exit(checks.every(c => c.ok) ? 0 : 1)
 
 // ── helpers ────────────────────────────────────────────────────────────────────────────────────
-
-function median (xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const mid = s.length >> 1
-  return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2
-}
 
 /** Least-squares slope of [seconds, y] points, per minute. */
 function slopePerMin (points: [number, number][]): number | null {

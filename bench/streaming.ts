@@ -28,6 +28,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { failWith, gitCommit, integerOption, numberOption, printTable } from './cli.ts'
 import type { DownloadLoadResult, SseLoadResult } from './streaming-load.ts'
+import { median } from './stats.ts'
 
 const fail = failWith(1)
 const SCENARIOS = ['sse-fanout', 'download-100m', 'signal']
@@ -229,12 +230,6 @@ function brief (m: Measured): string {
 
 // ── report ─────────────────────────────────────────────────────────────────────────────────────
 
-function median (xs: number[]): number {
-  const s = xs.filter(x => Number.isFinite(x)).sort((a, b) => a - b)
-  if (s.length === 0) return NaN
-  const mid = s.length >> 1
-  return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2
-}
 function fmt (n: number | null, digits: number): string {
   return n === null || !Number.isFinite(n) ? '–' : n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
 }

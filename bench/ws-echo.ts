@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { failWith, gitCommit, integerOption, printTable } from './cli.ts'
 import { processTree, treeCpuS } from './proc.ts'
+import { median } from './stats.ts'
 
 const benchDir = fileURLToPath(new URL('.', import.meta.url))
 const fail = failWith(1)
@@ -80,11 +81,6 @@ async function measure (target: typeof targets[number]): Promise<Measurement> {
     if (child.exitCode === null) await new Promise(resolve => child.once('exit', resolve))
     clearTimeout(timer)
   }
-}
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length % 2 === 1 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
 }
 
 const load0 = loadavg()

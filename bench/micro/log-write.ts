@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { pino } from 'pino'
 import { FdWriter } from '../../src/main/fd-write.ts'
+import { median } from '../stats.ts'
 
 const WAYS = ['lines only', 'SonicBoom', 'SonicBoom, sync', 'FdWriter'] as const
 const LINES = 400_000
@@ -56,7 +57,6 @@ if (args[0] === '--one') {
       runs[way].push(JSON.parse(out.stdout) as number)
     }
   }
-  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]
   const base = median(runs['lines only'])
   console.log(`CPU per line to ${dest}, median of ${rounds} processes each (the lines alone: ${base.toFixed(0)} ns, taken off)`)
   for (const way of WAYS.slice(1)) console.log(`  ${way.padEnd(16)} ${(median(runs[way]) - base).toFixed(0).padStart(6)} ns`)

@@ -10,21 +10,29 @@
 // Reported per set, medians over the rounds: the main thread's CPU per request (user + system,
 // process.threadCpuUsage; this driver's own work is in it, the same for every set), the other
 // threads' (the isolate, V8's helpers, libuv's pool), and both against `off`.
-// Usage: node bench/micro/services.ts [--rounds N] [--requests N] [--connections N] [--sets off,all,...]
+// With --baseline DIR (another checkout of isopool, with node_modules: `git worktree add DIR REV`
+// and a symlink to this one's node_modules will do), each set is also served by that checkout's
+// code in the same process, rounds interleaved with this one's, and reported against it: what a
+// change saves, with the host's drift paired away.
+// Usage: node bench/micro/services.ts [--rounds N] [--requests N] [--connections N] [--sets off,all,...] [--baseline DIR]
 import type { Socket } from 'node:net'
 import { Duplex } from 'node:stream'
+import { join, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { createServer } from '../../src/index.ts'
 import type { Server } from '../../src/index.ts'
 import { parseServiceSet, serviceSets } from '../service-sets.ts'
 import { isopoolServices } from '../targets/isopool-services.ts'
+import { median } from '../stats.ts'
 
 const { values } = parseArgs({
   options: {
     rounds: { type: 'string', default: '5' },
     requests: { type: 'string', default: '20000' },
     connections: { type: 'string', default: '32' },
-    sets: { type: 'string', default: 'each' }
+    sets: { type: 'string', default: 'each' },
+    baseline: { type: 'string' }
   }
 })
 const ROUNDS = Number(values.rounds)
@@ -34,7 +42,7 @@ const SETS = values.sets.split(',').flatMap(s => {
   const sets = serviceSets(s)
   if (sets === null) throw new Error(`--sets: not a set of services: ${s}`)
   return sets
-})
+}).filter((s, i, all) => all.indexOf(s) === i) // `each,all` names all twice
 if (!SETS.includes('off')) SETS.unshift('off')
 
 // The head wrk sends for `hello`, as bench/micro/http1.ts uses.
@@ -47,6 +55,8 @@ const END = Buffer.from('{"hello":"world"}')
 class Connection extends Duplex {
   size = 0
   private got = 0
+  /** Bytes of an answer not yet whole (for run()'s watchdog). */
+  get partial (): number { return this.got }
   private readonly loop: Loop
   constructor (loop: Loop) {
     super({ allowHalfOpen: true })
@@ -54,6 +64,10 @@ class Connection extends Duplex {
   }
 
   override _read (): void {}
+  override _destroy (err: Error | null, callback: (err?: Error | null) => void): void {
+    this.loop.closed(this)
+    callback(err)
+  }
   override _write (chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
     this.count(chunk)
     callback()
@@ -91,8 +105,13 @@ class Loop {
   private toSend: Connection[] = []
   private scheduled = false
   private done: (() => void) | null = null
+  private fail: ((err: Error) => void) | null = null
 
-  constructor (server: Server, connections: number) {
+  private readonly server: Server
+  private readonly set: string
+  constructor (set: string, server: Server, connections: number) {
+    this.set = set
+    this.server = server
     // The HTTP layer's accept(), as server.request() uses it: what a TCP socket would reach.
     const http = (server as unknown as { http: { accept (s: Socket): void } }).http
     for (let i = 0; i < connections; i++) {
@@ -121,10 +140,13 @@ class Loop {
     let watch: NodeJS.Timeout
     return new Promise<void>((resolve, reject) => {
       this.done = () => { clearInterval(watch); resolve() }
+      this.fail = err => { clearInterval(watch); reject(err) }
       watch = setInterval(() => {
         if (this.answers !== seen) { seen = this.answers; return }
         clearInterval(watch)
-        reject(new Error(`no answer for 10 s: ${this.pending} pending, ${this.left} to send, answer sizes ${[...new Set(this.conns.map(c => c.size))].join(', ')}`))
+        const got = this.conns.map(c => c.partial)
+        reject(new Error(`${this.set}: no answer for 10 s: ${this.pending} pending, ${this.left} to send, answer sizes ${[...new Set(this.conns.map(c => c.size))].join(', ')}, ` +
+          `bytes of a next answer ${Math.min(...got)}–${Math.max(...got)}; the server: ${this.server.inFlight} in flight, ${this.server.waiting} waiting, ${this.server.isolateCount} isolates, ${this.server.restarts} restarts`))
       }, 10_000)
       for (const c of this.conns) {
         if (this.left === 0) break
@@ -133,6 +155,11 @@ class Loop {
         c.push(GET)
       }
     })
+  }
+
+  /** The server closed connection `c`: the run cannot go on (every answer counts). */
+  closed (_c: Connection): void {
+    this.fail?.(new Error(`${this.set}: the server closed a connection`))
   }
 
   answered (c: Connection): void {
@@ -173,43 +200,77 @@ async function measure (loop: Loop): Promise<Sample> {
   return { main: main / REQUESTS, other: (p.user + p.system - main) / REQUESTS }
 }
 
-const servers: { set: string, server: Server, loop: Loop }[] = []
-for (const set of SETS) {
-  const server = createServer({
-    isolates: 1,
-    root: new URL('../targets/', import.meta.url).pathname,
-    routes: [{ method: 'GET', path: '/', handler: './handlers.ts#hello' }],
-    ...isopoolServices(parseServiceSet(set)!)
-  })
-  await server.listen({ port: 0, host: '127.0.0.1' })
-  const loop = new Loop(server, CONNECTIONS)
-  await loop.calibrate()
-  await loop.run(REQUESTS / 4) // warm-up: the JIT, the isolate's handler
-  servers.push({ set, server, loop })
+/** A checkout whose servers are measured: this one, and with --baseline another (its own
+ * createServer and its own options for the sets, which may differ between versions). */
+interface Tree {
+  label: string
+  createServer: typeof createServer
+  isopoolServices: typeof isopoolServices
+  root: string
+}
+const trees: Tree[] = [{ label: 'this', createServer, isopoolServices, root: new URL('../targets/', import.meta.url).pathname }]
+if (values.baseline !== undefined) {
+  const dir = resolve(values.baseline)
+  const index = await import(pathToFileURL(join(dir, 'src/index.ts')).href) as { createServer: typeof createServer }
+  const services = await import(pathToFileURL(join(dir, 'bench/targets/isopool-services.ts')).href) as { isopoolServices: typeof isopoolServices }
+  trees.push({ label: 'baseline', createServer: index.createServer, isopoolServices: services.isopoolServices, root: join(dir, 'bench/targets/') })
 }
 
-const samples = new Map<string, Sample[]>(SETS.map(s => [s, []]))
+const servers: { key: string, server: Server, loop: Loop }[] = []
+for (const tree of trees) {
+  for (const set of SETS) {
+    const key = `${tree.label}:${set}`
+    const server = tree.createServer({
+      isolates: 1,
+      root: tree.root,
+      routes: [{ method: 'GET', path: '/', handler: './handlers.ts#hello' }],
+      // A set's connections sit idle while the others are measured, longer than the default
+      // 5 s: the server would close them then (which was the stall this tool once had).
+      http: { keepAliveTimeout: 0 },
+      ...tree.isopoolServices(parseServiceSet(set)!)
+    })
+    await server.listen({ port: 0, host: '127.0.0.1' })
+    const loop = new Loop(key, server, CONNECTIONS)
+    await loop.calibrate()
+    await loop.run(REQUESTS / 4) // warm-up: the JIT, the isolate's handler
+    servers.push({ key, server, loop })
+  }
+}
+
+const samples = new Map<string, Sample[]>(servers.map(s => [s.key, []]))
 for (let r = 0; r < ROUNDS; r++) {
   // In order in odd rounds, in reverse in even ones (as bench/run.ts): drift cancels.
   const order = r % 2 === 0 ? servers : [...servers].reverse()
-  for (const s of order) samples.get(s.set)!.push(await measure(s.loop))
+  for (const s of order) samples.get(s.key)!.push(await measure(s.loop))
 }
 for (const s of servers) await s.server.close()
 
-const median = (xs: number[]): number => {
-  const a = [...xs].sort((x, y) => x - y)
-  return a.length % 2 === 1 ? a[a.length >> 1] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2
-}
+const sign = (v: number): string => (v >= 0 ? '+' : '') + v.toFixed(2)
 console.log(`node ${process.version}; ${ROUNDS} rounds × ${REQUESTS} requests, ${CONNECTIONS} connections; CPU µs a request, medians (main thread: paired with off by round)`)
-console.log(`${'set'.padEnd(14)} ${'main'.padStart(7)} ${'vs off'.padStart(7)} ${'others'.padStart(7)} ${'vs off'.padStart(7)}  ${'total vs off'.padStart(12)}`)
-const off = samples.get('off')!
-for (const set of SETS) {
-  const xs = samples.get(set)!
-  const main = median(xs.map(x => x.main))
-  const other = median(xs.map(x => x.other))
-  const dMain = median(xs.map((x, i) => x.main - off[i].main))
-  const dOther = median(xs.map((x, i) => x.other - off[i].other))
-  const ratio = median(xs.map((x, i) => (x.main + x.other) / (off[i].main + off[i].other)))
-  const sign = (v: number): string => (v >= 0 ? '+' : '') + v.toFixed(2)
-  console.log(`${set.padEnd(14)} ${main.toFixed(2).padStart(7)} ${set === 'off' ? ''.padStart(7) : sign(dMain).padStart(7)} ${other.toFixed(2).padStart(7)} ${set === 'off' ? ''.padStart(7) : sign(dOther).padStart(7)}  ${set === 'off' ? '' : (ratio.toFixed(3) + '×').padStart(12)}`)
+for (const tree of trees) {
+  if (trees.length > 1) console.log(`\n${tree.label}${tree.label === 'baseline' ? ` (${values.baseline})` : ''}`)
+  console.log(`${'set'.padEnd(14)} ${'main'.padStart(7)} ${'vs off'.padStart(7)} ${'others'.padStart(7)} ${'vs off'.padStart(7)}  ${'total vs off'.padStart(12)}`)
+  const off = samples.get(`${tree.label}:off`)!
+  for (const set of SETS) {
+    const xs = samples.get(`${tree.label}:${set}`)!
+    const main = median(xs.map(x => x.main))
+    const other = median(xs.map(x => x.other))
+    const dMain = median(xs.map((x, i) => x.main - off[i].main))
+    const dOther = median(xs.map((x, i) => x.other - off[i].other))
+    const ratio = median(xs.map((x, i) => (x.main + x.other) / (off[i].main + off[i].other)))
+    console.log(`${set.padEnd(14)} ${main.toFixed(2).padStart(7)} ${set === 'off' ? ''.padStart(7) : sign(dMain).padStart(7)} ${other.toFixed(2).padStart(7)} ${set === 'off' ? ''.padStart(7) : sign(dOther).padStart(7)}  ${set === 'off' ? '' : (ratio.toFixed(3) + '×').padStart(12)}`)
+  }
+}
+if (trees.length > 1) {
+  // The same set of both checkouts, paired by round: what this checkout's changes save.
+  console.log('\nthis against the baseline, the same set, paired by round')
+  console.log(`${'set'.padEnd(14)} ${'main'.padStart(7)} ${'others'.padStart(7)}  ${'total'.padStart(8)}`)
+  for (const set of SETS) {
+    const xs = samples.get(`this:${set}`)!
+    const bs = samples.get(`baseline:${set}`)!
+    const dMain = median(xs.map((x, i) => x.main - bs[i].main))
+    const dOther = median(xs.map((x, i) => x.other - bs[i].other))
+    const ratio = median(xs.map((x, i) => (x.main + x.other) / (bs[i].main + bs[i].other)))
+    console.log(`${set.padEnd(14)} ${sign(dMain).padStart(7)} ${sign(dOther).padStart(7)}  ${(ratio.toFixed(3) + '×').padStart(8)}`)
+  }
 }

@@ -361,18 +361,21 @@ export interface CloseListener {
   connectionClosed (): void
 }
 
-// The Date header, formatted once a second.
+// The Date header, formatted when first wanted in each second and kept until the next second
+// begins (a timer, unref'd, forgets it then), as node:http does: an answer reads no clock. (Reading
+// Date.now() per answer was ~0.07 µs of a ~5 µs request on this VM's kvm-clock.) A loop blocked
+// past the second keeps the old value until the timer runs: the field is precise to a second
+// anyway (RFC 9110 §6.6.1).
 let date = ''
-let dateUntil = 0
+const forgetDate = (): void => { date = '' }
 export function dateHeader (): string {
-  const now = Date.now()
-  if (now >= dateUntil) {
+  if (date === '') {
+    const now = Date.now()
     date = 'date: ' + new Date(now).toUTCString() + '\r\n'
-    dateUntil = now - (now % 1000) + 1000
+    setTimeout(forgetDate, 1000 - (now % 1000)).unref()
   }
   return date
 }
-
 
 const JSON_TYPE = 'application/json; charset=utf-8'
 
@@ -400,6 +403,8 @@ export function writeError (res: Http1Response, err: IsopoolError, extra: readon
  */
 export function writeHandlerHead (res: Http1Response, status: number, ct: number, text: string, bodyLen: number): boolean {
   if (res.destroyed || res.writableEnded) return false
+  // The content type and the length are ours; only the handler's fields need the checks.
+  const trusted = text === '' || text === lastChecked || checkedFields(text)
   const headers: string[] = []
   const type = CONTENT_TYPES[ct]
   if (type !== undefined) headers.push('content-type', type)
@@ -408,10 +413,30 @@ export function writeHandlerHead (res: Http1Response, status: number, ct: number
   // A stream's length is unknown (UNKNOWN_LENGTH): no Content-Length, so it goes chunked.
   if (status !== 204 && status !== 304 && bodyLen !== UNKNOWN_LENGTH) headers.push('content-length', String(bodyLen))
   try {
-    res.writeHead(status, headers)
+    res.writeHead(status, headers, trusted)
     return true
   } catch (err) {
     writeError(res, err instanceof IsopoolError ? err : new IsopoolError('ISOPOOL_ERR_RESPONSE_INVALID', { reason: (err as Error).message }))
     return false
   }
+}
+
+/** The last handler field text that passed checkedFields(). A route answers with the same fields
+ * request after request, and readHead() hands a repeated text over as the same string: the
+ * checks run once per distinct text, not per answer (they were four RegExp tests an answer for
+ * the content type and length alone, ~0.15 µs). */
+let lastChecked = ''
+
+/** Whether every field of a RES_HEAD text passes writeHead()'s checks and none is Connection
+ * (which writeHead() must see): then writeHead() may take the fields as trusted. False sends
+ * them through writeHead()'s own checks, which throw the precise error. */
+function checkedFields (text: string): boolean {
+  const fields = fieldList(text)
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = fields[i]
+    if (!TOKEN.test(name) || BAD_VALUE.test(fields[i + 1])) return false
+    if (name.length === 10 && name.toLowerCase() === 'connection') return false
+  }
+  lastChecked = text
+  return true
 }

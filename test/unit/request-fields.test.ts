@@ -2,7 +2,7 @@
 // id's validity (src/main/request-id.ts).
 import { describe, expect, it } from 'vitest'
 import { fieldListReader, fieldReader, fieldRecord, fieldValue, fieldValues } from '../../src/main/request-fields.ts'
-import { validRequestId } from '../../src/main/request-id.ts'
+import { generatedId, validRequestId } from '../../src/main/request-id.ts'
 
 const head = ['GET', '/x-request-id', 'Host', 'a', 'X-Request-Id', 'first', 'x-note', 'x-request-id', 'x-request-id', 'second', 'Accept', 'a/b', 'accept', 'c/d'].join('\0')
 
@@ -72,5 +72,18 @@ describe('validRequestId', () => {
     expect(validRequestId('a')).toBe(true)
     expect(validRequestId('!~' + 'x'.repeat(198))).toBe(true)
     for (const bad of ['', 'x'.repeat(201), 'a b', 'a\tb', 'é', 'a\u0000']) expect(validRequestId(bad), JSON.stringify(bad)).toBe(false)
+  })
+})
+
+describe('generatedId', () => {
+  const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
+
+  it('makes version 4 UUIDs, all different, across the blocks one random UUID starts', () => {
+    const ids = Array.from({ length: 2000 }, generatedId)
+    for (const id of ids) expect(id).toMatch(UUID)
+    expect(new Set(ids).size).toBe(ids.length)
+    // Eight blocks or more: their 34-character starts differ, not only the count at the end.
+    expect(new Set(ids.map(id => id.slice(0, 34))).size).toBeGreaterThanOrEqual(7)
+    for (const id of ids) expect(validRequestId(id)).toBe(true)
   })
 })

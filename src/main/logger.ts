@@ -137,7 +137,7 @@ export class AccessLog implements RequestService {
   finished (req: Http1Request, res: Http1Response): void {
     const logger = this.logger
     if (!logger.isLevelEnabled('info')) return
-    const micros = Math.round((performance.now() - req.startedAt) * 1000)
+    const micros = Math.round(((req.finishedAt > 0 ? req.finishedAt : performance.now()) - req.startedAt) * 1000)
     const duration = micros / 1000
     const isolate = req.isolate < 0 ? null : req.isolate
     const direct = this.direct
@@ -154,10 +154,10 @@ export class AccessLog implements RequestService {
       // here: req/s of a route, left to the benchmarks.)
       const l = logger as unknown as PinoInternals
       let s = direct.head + l[timeSym]() + l[chindingsSym]
-      if (req.id !== '') s += ',"id":' + asString(req.id)
-      s += ',"method":' + asString(req.method) + ',"url":' + asString(req.url) +
+      if (req.id !== '') s += ',"id":' + quoted(req.id)
+      s += ',"method":' + quoted(req.method) + ',"url":' + quoted(req.url) +
         ',"status":' + asNumber(res.statusCode) + ',"duration":' + asDuration(micros, duration) + ',"bytes":' + asNumber(res.bytes) +
-        ',"route":' + (req.route === null ? 'null' : asString(req.route)) + ',"isolate":' + (isolate === null ? 'null' : asNumber(isolate))
+        ',"route":' + (req.route === null ? 'null' : quoted(req.route)) + ',"isolate":' + (isolate === null ? 'null' : asNumber(isolate))
       s += res.writableEnded ? direct.completed : direct.aborted
       if (direct.batches) this.batch(direct, s)
       else direct.stream.write(s)
@@ -456,6 +456,17 @@ function pinoAsString (str: string): string {
   }
   result = found ? result + str.slice(last) : str
   return point < 32 ? JSON.stringify(str) : '"' + result + '"'
+}
+
+/** A character asString() writes otherwise than as itself: not printable ASCII, `"` or `\`. */
+const ESCAPED = /[^\x20\x21\x23-\x5b\x5d-\x7e]/
+
+/** asString(s), for the strings of an access line: an id, a method, a URL and a route are
+ * printable ASCII (the parser and the id's check see to it) and rarely hold a quote or a
+ * backslash, and such a string is itself in quotes, which one native scan tells (~0.03 µs, against
+ * ~0.1 for pino's loop over a 36-character id). Anything else goes to asString(). */
+function quoted (s: string): string {
+  return ESCAPED.test(s) ? asString(s) : '"' + s + '"'
 }
 
 /** A number as pino writes one: not finite is null. */

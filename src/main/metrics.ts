@@ -232,7 +232,7 @@ export class MetricsService implements RequestService {
   }
 
   finished (req: Http1Request, res: Http1Response): void {
-    this.requests.record(req.route ?? UNMATCHED, req.method, (performance.now() - req.startedAt) / 1000, res.statusCode)
+    this.requests.record(req.route ?? UNMATCHED, req.method, ((req.finishedAt > 0 ? req.finishedAt : performance.now()) - req.startedAt) / 1000, res.statusCode)
   }
 
   message (isolate: number, msg: IsolateMessage): void {

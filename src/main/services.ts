@@ -151,6 +151,7 @@ export class Services implements FinishListener {
 
   responseFinished (res: Http1Response): void {
     const req = res.request as Http1Request
+    req.finishedAt = performance.now() // one clock read for the log and the metrics alike
     const f = this.finishers
     for (let i = 0; i < f.length; i++) {
       try {

@@ -112,6 +112,9 @@ export class Http1Request {
   id = ''
   /** performance.now() when the server took it, for the access log and metrics; 0 if unmeasured. */
   startedAt = 0
+  /** performance.now() when its answer was over, read once for every service that times it
+   * (Services.responseFinished); 0 until then. */
+  finishedAt = 0
   /** The pattern of the route it matched, null while none did. */
   route: string | null = null
   /** The isolate that took it, -1 while none did. */

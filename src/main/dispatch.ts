@@ -72,8 +72,9 @@ export interface Candidate<J, P> extends IsolateState {
    * backed up. */
   readonly accepting: boolean
   /** Put `job` on it: the placement, or null when its ring has no room now (it reports the
-   * space later, and the dispatcher's pump() runs). */
-  take (job: J): P | null
+   * space later, and the dispatcher's pump() runs). `now` is the dispatcher's clock, read once
+   * for the placement (its lastActive from then on). */
+  take (job: J, now: number): P | null
 }
 
 export interface DispatcherOptions {
@@ -335,7 +336,7 @@ export class Dispatcher<P, J extends Job<P> = Job<P>> {
       if (best === null) return this.skippedLong ? HELD : FULL
       if (admit && this.options.maxQueueWait > 0 && best.work > this.options.maxQueueWait) return TOO_LONG
       job.cost = cost
-      placement = best.take(job)
+      placement = best.take(job, now)
       // Its ring is full: try the next one; it reports its space, and pump() comes back.
       if (placement === null) (this.full ??= []).push(best)
     }

@@ -412,7 +412,7 @@ export class IsolateHandle {
       name: `isopool isolate ${index}`,
       ...(config.resourceLimits === undefined ? {} : { resourceLimits: config.resourceLimits })
     })
-    this.lastProgress = Date.now()
+    this.lastProgress = performance.now()
   }
 
   /** Start an isolate and resolve once it has imported every module, or reject with why not. */
@@ -482,7 +482,7 @@ export class IsolateHandle {
    * it lies (src/isolate/request.ts). Null when the ring has no room for the head now; nothing
    * is written then.
    */
-  take (request: PlaceableRequest): Placement | null {
+  take (request: PlaceableRequest, now = performance.now()): Placement | null {
     const slot = this.freeSlots.pop()
     if (slot === undefined) return null
     const len = request.bodyLen
@@ -506,9 +506,9 @@ export class IsolateHandle {
     this.nextId = nextRequestId(id)
     // Idle until now, so not stuck until now (stuckFor): its ring's tail moves only once it is
     // done with a frame, which for a stuck handler's own frame is never.
-    if (this.pending.size === 0) this.lastProgress = Date.now()
+    if (this.pending.size === 0) this.lastProgress = now
     this.work += request.cost
-    this.lastActive = performance.now()
+    this.lastActive = now
     if (request.cost >= LONG_MS) this.long++
     this.pending.set(id, p)
     return p

@@ -371,7 +371,7 @@ export class IsolatePool {
         this.events.space()
       }
       if (eluDue) {
-        const stuck = h.stuckFor(Date.now())
+        const stuck = h.stuckFor(performance.now())
         const was = h.suspect
         h.suspect = stuck >= this.suspectAfter
         if (h.suspect && !was) h.evacuate()

@@ -53,10 +53,11 @@ export class DeadlineList {
     this.clock = clock
   }
 
-  /** `t`'s time starts now (again, if it was in a list). */
-  add (t: Timed): void {
+  /** `t`'s time starts now (again, if it was in a list); `now` when the caller read the clock
+   * already (one read a request, server.ts). */
+  add (t: Timed, now = this.clock.now()): void {
     if (t.deadlineList !== null) t.deadlineList.remove(t)
-    t.deadlineAt = this.clock.now() + this.timeout
+    t.deadlineAt = now + this.timeout
     t.deadlineList = this
     t.deadlinePrev = this.tail
     t.deadlineNext = null

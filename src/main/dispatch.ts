@@ -168,15 +168,16 @@ export class Dispatcher<P, J extends Job<P> = Job<P>> {
   get shedding (): boolean { return this.clock.now() - this.shedAt < SHEDDING_FOR_MS }
 
   /** A new request: placed now, queued or held — or refused, when it would wait too long or the
-   * waiting requests hold all the memory they may. */
-  submit (job: J): void {
+   * waiting requests hold all the memory they may. `now`: this dispatcher's clock, when the
+   * caller read it already for the request. */
+  submit (job: J, now?: number): void {
     // A held one may have become overdue just now: it goes first, if an isolate may take it.
     if (this.heldN > 0 && this.queuedN === 0 && this.heldOverdue()) this.pump()
     if (this.queuedN > 0) this.wait(job, false)
     // No overtaking among long requests, nor within a route.
     else if (this.heldN > 0 && ((this.heldOf.get(job.route) ?? 0) > 0 || job.expectedCost() >= LONG_MS)) this.wait(job, true)
     else {
-      const placed = this.place(job, true)
+      const placed = this.place(job, true, now)
       if (placed === FULL) this.wait(job, false)
       else if (placed === HELD) this.wait(job, true)
       else if (placed === TOO_LONG) this.shed(job, new IsopoolError('ISOPOOL_ERR_QUEUE_WAIT', { wait: Math.round(this.leastWork()), limit: this.options.maxQueueWait }), this.leastWork())
@@ -318,12 +319,12 @@ export class Dispatcher<P, J extends Job<P> = Job<P>> {
    * already has as many long ones in flight as it may; TOO_LONG (`admit` only: a new request)
    * when the work already on that candidate is more than maxQueueWait.
    */
-  private place (job: J, admit: boolean): number {
+  private place (job: J, admit: boolean, at?: number): number {
     const candidates = this.candidates
     // The route's cost as known now (a request may have waited while it was learned).
     const cost = job.expectedCost()
     const long = cost >= LONG_MS
-    const now = this.clock.now()
+    const now = at ?? this.clock.now()
     // A held one overdue may be the second long one on an isolate, light ones about or not.
     this.maxLong = !long ? 0
       : now - (job.route === this.lightRoute ? this.otherLightAt : this.lightAt) < LIGHT_WINDOW_MS && !this.overdue(job, now) ? MAX_LONG_MIXED : MAX_LONG

@@ -119,7 +119,8 @@ export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink
     if (n > 0) this.placement?.credit(n)
   }
 
-  constructor (req: Http1Request, res: Http1Response, route: RouteInfo, ctx: ExchangeContext) {
+  /** `now`: performance.now() as the server read it for this request (its time starts then). */
+  constructor (req: Http1Request, res: Http1Response, route: RouteInfo, ctx: ExchangeContext, now?: number) {
     this.req = req
     this.res = res
     // The main thread's pseudo-fields (the client's address, the request id) follow the head's.
@@ -130,7 +131,7 @@ export class Exchange implements Job<Placement>, PlaceableRequest, PlacementSink
     this.route = route
     this.ctx = ctx
     const timeout = route.timeout
-    if (timeout > 0) ctx.deadlines.of(timeout).add(this)
+    if (timeout > 0) ctx.deadlines.of(timeout).add(this, now)
     res.onClose(this)
   }
 

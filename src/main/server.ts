@@ -453,7 +453,10 @@ export class Server {
     }
     if (this.admits && !services.admit(req, res, route)) return
     this.active++
-    this.dispatcher.submit(new Exchange(req, res, route, this.context))
+    // One clock read for the request's timeout and its placement (the services' start time when
+    // they took one: the same request, microseconds before).
+    const now = req.startedAt > 0 ? req.startedAt : performance.now()
+    this.dispatcher.submit(new Exchange(req, res, route, this.context, now), now)
   }
 
   private finished (): void {

@@ -39,6 +39,19 @@ class Item implements Timed {
 }
 
 describe('DeadlineList', () => {
+  it('takes the time its caller read for an item, not the clock\'s later one', () => {
+    const clock = new FakeClock()
+    const list = new DeadlineList(100, clock)
+    const a = new Item('a', clock)
+    clock.advance(10)
+    list.add(a, 4) // read at 4, added at 10
+    expect(a.deadlineAt).toBe(104)
+    clock.advance(103)
+    expect(a.expiredAt).toBeNull()
+    clock.advance(104)
+    expect(a.expiredAt).toBe(104)
+  })
+
   it('expires each item its timeout after it was added, oldest first, with one timer armed at a time', () => {
     const clock = new FakeClock()
     const list = new DeadlineList(100, clock)

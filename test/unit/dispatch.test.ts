@@ -63,8 +63,11 @@ class FakeIsolate implements Candidate<FakeJob, string> {
   readonly jobs: FakeJob[] = []
   constructor (name: string) { this.name = name }
 
-  take (job: FakeJob): string | null {
+  /** The `now` each take() was given. */
+  readonly takenAt: number[] = []
+  take (job: FakeJob, now: number): string | null {
     if (this.room <= 0) return null
+    this.takenAt.push(now)
     this.room--
     this.jobs.push(job)
     this.work += job.cost
@@ -105,6 +108,18 @@ describe('placement', () => {
     d.submit(job)
     expect(job.placedOn).toBe('i2')
     expect(job.cost).toBe(0.05)
+  })
+
+  it("gives the isolate the time of the placement: the caller's for a new request, the clock's for one that waited", () => {
+    const { d, clock, iso } = setup(1)
+    d.submit(new FakeJob(light), clock.t - 3) // read by the server for this request
+    d.submit(new FakeJob(light))
+    iso[0].accepting = false
+    d.submit(new FakeJob(light), clock.t - 3)
+    clock.advance(7)
+    iso[0].accepting = true
+    d.pump()
+    expect(iso[0].takenAt).toEqual([9_997, 10_000, 10_007])
   })
 
   it('charges the cost the route has when the request is placed, not when it came', () => {

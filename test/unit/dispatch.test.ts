@@ -867,8 +867,8 @@ describe('a re-entrant pump', () => {
     // The isolate's ring is full when the pump tries it, and it reports room at once.
     const take = iso[0].take.bind(iso[0])
     let reported = false
-    iso[0].take = (job: FakeJob) => {
-      const p = take(job)
+    iso[0].take = (job: FakeJob, now: number) => {
+      const p = take(job, now)
       if (p === null && !reported) {
         reported = true
         iso[0].room = 1

@@ -131,7 +131,7 @@ describe('a streamed response', () => {
     await hear(m => m === 'signal:t1')
   })
 
-  it('a slow reader of a 1 GiB stream keeps the server\'s RSS within +64 MiB', async () => {
+  it('a slow reader of a 1 GiB stream keeps the server\'s RSS within +128 MiB', async () => {
     const total = 1024 * 1024 * 1024
     const { res, it } = await open('/big?mib=1024')
     expect(res.statusCode).toBe(200)
@@ -158,7 +158,10 @@ describe('a streamed response', () => {
       }
     }
     expect(bytes).toBe(total)
-    expect(peak - before).toBeLessThan(64 * 1024 * 1024)
+    // 128 MiB, an eighth of the GiB an unpaced producer would hold: on Node 26 this process
+    // (client and server alike) grew 65–77 MiB in some runs, at 5688c2a as since, with the
+    // stream paced all along — its heaps and allocator, not the stream's length.
+    expect(peak - before).toBeLessThan(128 * 1024 * 1024)
   }, 120_000)
 })
 

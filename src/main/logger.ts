@@ -17,7 +17,7 @@ import type { IsolateMessage, LogRecord } from '../shared/protocol.ts'
 import type { Http1Request, Http1Response, Refusal } from './http1.ts'
 import type { ResolvedOptions } from './options.ts'
 import { FdWriter } from './fd-write.ts'
-import { badOption } from './services.ts'
+import { badOption, elapsedMs } from './services.ts'
 import type { RequestService } from './services.ts'
 
 /** Each server's logger, by its resolved options: built once, asked for twice. */
@@ -137,7 +137,7 @@ export class AccessLog implements RequestService {
   finished (req: Http1Request, res: Http1Response): void {
     const logger = this.logger
     if (!logger.isLevelEnabled('info')) return
-    const micros = Math.round(((req.finishedAt > 0 ? req.finishedAt : performance.now()) - req.startedAt) * 1000)
+    const micros = Math.round(elapsedMs(req) * 1000)
     const duration = micros / 1000
     const isolate = req.isolate < 0 ? null : req.isolate
     const direct = this.direct

@@ -26,7 +26,7 @@ import { histogramSamples, MetricStore } from './metric-store.ts'
 import type { Sample, StoredMetric } from './metric-store.ts'
 import { knownKeys } from './options.ts'
 import type { ResolvedOptions } from './options.ts'
-import { badOption } from './services.ts'
+import { badOption, elapsedMs } from './services.ts'
 import type { RequestService, ServiceHost, ServiceIsolate } from './services.ts'
 
 /** Upper bounds of isopool_http_request_duration_seconds, in seconds: 1 ms to 10 s. */
@@ -232,7 +232,7 @@ export class MetricsService implements RequestService {
   }
 
   finished (req: Http1Request, res: Http1Response): void {
-    this.requests.record(req.route ?? UNMATCHED, req.method, ((req.finishedAt > 0 ? req.finishedAt : performance.now()) - req.startedAt) / 1000, res.statusCode)
+    this.requests.record(req.route ?? UNMATCHED, req.method, elapsedMs(req) / 1000, res.statusCode)
   }
 
   message (isolate: number, msg: IsolateMessage): void {

@@ -178,6 +178,12 @@ export class Services implements FinishListener {
   }
 }
 
+/** Milliseconds from the request's start (begin()) to its answer's end (responseFinished()),
+ * or to now when no end was marked: the time the access log and the metrics report. */
+export function elapsedMs (req: Http1Request): number {
+  return (req.finishedAt > 0 ? req.finishedAt : performance.now()) - req.startedAt
+}
+
 /** ISOPOOL_ERR_INVALID_OPTION for a service's option. */
 export function badOption (option: string, reason: string): never {
   throw new IsopoolError('ISOPOOL_ERR_INVALID_OPTION', { option, reason })

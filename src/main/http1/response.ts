@@ -163,9 +163,9 @@ export class Http1Response {
       const name = headers[i]
       const value = headers[i + 1]
       if (!trusted) {
-        if (!TOKEN.test(name)) throw new IsopoolError('ISOPOOL_ERR_RESPONSE_INVALID', { reason: `invalid header name ${JSON.stringify(name)}` })
-        if (BAD_VALUE.test(value)) throw new IsopoolError('ISOPOOL_ERR_RESPONSE_INVALID', { reason: `invalid character in the value of header ${JSON.stringify(name)}` })
-        if (name.length === 10 && name.toLowerCase() === 'connection') {
+        const problem = fieldProblem(name, value)
+        if (problem !== null) throw new IsopoolError('ISOPOOL_ERR_RESPONSE_INVALID', { reason: problem })
+        if (isConnection(name)) {
           if (CLOSE.test(value)) this.shouldKeepAlive = false
           continue // ours to say, below
         }
@@ -434,9 +434,20 @@ function checkedFields (text: string): boolean {
   const fields = fieldList(text)
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const name = fields[i]
-    if (!TOKEN.test(name) || BAD_VALUE.test(fields[i + 1])) return false
-    if (name.length === 10 && name.toLowerCase() === 'connection') return false
+    if (fieldProblem(name, fields[i + 1]) !== null || isConnection(name)) return false
   }
   lastChecked = text
   return true
+}
+
+/** What makes a field one writeHead() refuses (a name that is no token, a control character in
+ * the value), or null when it may go out. */
+function fieldProblem (name: string, value: string): string | null {
+  if (!TOKEN.test(name)) return `invalid header name ${JSON.stringify(name)}`
+  if (BAD_VALUE.test(value)) return `invalid character in the value of header ${JSON.stringify(name)}`
+  return null
+}
+
+function isConnection (name: string): boolean {
+  return name.length === 10 && name.toLowerCase() === 'connection'
 }

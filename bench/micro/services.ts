@@ -65,7 +65,7 @@ class Connection extends Duplex {
 
   override _read (): void {}
   override _destroy (err: Error | null, callback: (err?: Error | null) => void): void {
-    this.loop.closed(this)
+    this.loop.closed()
     callback(err)
   }
   override _write (chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
@@ -139,7 +139,7 @@ class Loop {
     let seen = -1
     let watch: NodeJS.Timeout
     return new Promise<void>((resolve, reject) => {
-      this.done = () => { clearInterval(watch); resolve() }
+      this.done = () => { clearInterval(watch); this.fail = null; resolve() }
       this.fail = err => { clearInterval(watch); reject(err) }
       watch = setInterval(() => {
         if (this.answers !== seen) { seen = this.answers; return }
@@ -157,8 +157,8 @@ class Loop {
     })
   }
 
-  /** The server closed connection `c`: the run cannot go on (every answer counts). */
-  closed (_c: Connection): void {
+  /** The server closed a connection: the run cannot go on (every answer counts). */
+  closed (): void {
     this.fail?.(new Error(`${this.set}: the server closed a connection`))
   }
 

@@ -206,7 +206,18 @@ describe('AccessLog, writing its line itself', () => {
       answered({ url: '/' + '\u00e9'.repeat(101), startedAt: 0 }, {}),
       answered({ url: '/slow', route: '/slow', isolate: 1, startedAt: now - 30_000.01 }, { statusCode: 0, writableEnded: false }),
       answered({ id: 'a\u0000b', url: '/', startedAt: now - 0.01 }, { statusCode: 408, bytes: 0, writableEnded: false }),
-      answered({ startedAt: Number.NaN }, {})
+      answered({ startedAt: Number.NaN }, {}),
+      // The parts a line keeps from the one before (Segments): each changes alone here, so a
+      // part kept on less than all it is made of would show the last line's value.
+      answered({ url: '/p', route: '/p', isolate: 1, startedAt: now - 1 }, { statusCode: 200, bytes: 3 }),
+      answered({ url: '/p', route: '/p', isolate: 1, startedAt: now - 2 }, { statusCode: 200, bytes: 3 }),
+      answered({ method: 'PUT', url: '/p', route: '/p', isolate: 1, startedAt: now - 1 }, { statusCode: 200, bytes: 3 }),
+      answered({ method: 'PUT', url: '/q', route: '/p', isolate: 1, startedAt: now - 1 }, { statusCode: 200, bytes: 3 }),
+      answered({ method: 'PUT', url: '/q', route: '/p', isolate: 2, startedAt: now - 1 }, { statusCode: 200, bytes: 3 }),
+      answered({ method: 'PUT', url: '/q', route: '/q', isolate: 2, startedAt: now - 1 }, { statusCode: 200, bytes: 3 }),
+      answered({ method: 'PUT', url: '/q', route: null, isolate: 2, startedAt: now - 1 }, { statusCode: 200, bytes: 3 }),
+      answered({ method: 'PUT', url: '/q', route: null, isolate: -1, startedAt: now - 1 }, { statusCode: 200, bytes: 3 }),
+      answered({ method: 'PUT', url: '/q', route: null, isolate: -1, startedAt: now - 1 }, { statusCode: 503, bytes: 3 })
     ]
   }
 

@@ -97,7 +97,8 @@ function limiter (max: number, window: number, legacy: boolean, now: () => numbe
  * (server.route()'s options, or a route() declaration found in an isolate) after the services
  * are made. A request on a route without a limit pays one property read and one comparison.
  */
-export function rateLimitService (option: unknown, now: () => number = () => performance.now()): RequestService {
+export function rateLimitService (option: unknown, clock?: () => number): RequestService {
+  const now = clock ?? ((): number => performance.now())
   let global: Limiter | null = null
   let keyOf: (req: Http1Request) => string = (req) => req.ip
   let legacy = false
@@ -137,7 +138,10 @@ export function rateLimitService (option: unknown, now: () => number = () => per
         l = routeLimiter(route, own)
       }
       const b = l.buckets
-      const ok = b.take(keyOf(req))
+      // The request's start (read by the server, microseconds ago in this same call) is the
+      // bucket's time too: one clock read a request fewer. With a clock of the caller's, that
+      // clock.
+      const ok = b.take(keyOf(req), clock === undefined && req.startedAt > 0 ? req.startedAt : now())
       const reset = Math.ceil(b.resetMs / 1000)
       // Head lines, not fields: the constant ones were joined when the limit was made, the rest
       // from the reset on when the reset last changed.

@@ -402,6 +402,9 @@ export class Server {
   // ── per request ───────────────────────────────────────────────────────────────────────────
 
   private onRequest (req: Http1Request, res: Http1Response): void {
+    // The request's one clock read (~70 ns here): its start for the access log and the metrics,
+    // the rate limit's bucket time, its timeout and its placement.
+    req.startedAt = performance.now()
     req.ip = this.clientIp(req)
     req.meta = metaField(META_IP, req.ip)
     const services = this.services
@@ -453,9 +456,9 @@ export class Server {
     }
     if (this.admits && !services.admit(req, res, route)) return
     this.active++
-    // One clock read for the request's timeout and its placement (the services' start time when
-    // they took one: the same request, microseconds before).
-    const now = req.startedAt > 0 ? req.startedAt : performance.now()
+    // The request's start, microseconds ago in this same call, is its timeout's and its
+    // placement's time.
+    const now = req.startedAt
     this.dispatcher.submit(new Exchange(req, res, route, this.context, now), now)
   }
 

@@ -106,7 +106,7 @@ export class Services implements FinishListener {
   private readonly beginners: RequestService[]
   private readonly admitters: RequestService[]
   private readonly finishers: RequestService[]
-  /** Some service needs the answer's end (then each request's start is timed too). */
+  /** Some service needs the answer's end. */
   readonly listens: boolean
   /** What the HTTP layer tells of the requests it refused itself; null when no service asks. */
   readonly refusals: RefusalListener | null
@@ -133,10 +133,7 @@ export class Services implements FinishListener {
 
   /** Before routing; false when a service answered. */
   begin (req: Http1Request, res: Http1Response): boolean {
-    if (this.listens) {
-      req.startedAt = performance.now()
-      res.onFinish(this)
-    }
+    if (this.listens) res.onFinish(this)
     const b = this.beginners
     for (let i = 0; i < b.length; i++) if (!b[i].begin!(req, res)) return false
     return true

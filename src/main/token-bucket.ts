@@ -57,9 +57,9 @@ export class TokenBuckets {
   /** Buckets held now. */
   get size (): number { return this.buckets.size }
 
-  /** Take a token from `key`'s bucket: true if there was one. Sets remaining, resetMs, retryMs. */
-  take (key: string): boolean {
-    const now = this.now()
+  /** Take a token from `key`'s bucket at `now` (the clock's time: a caller that read it already
+   * hands it over): true if there was one. Sets remaining, resetMs, retryMs. */
+  take (key: string, now: number = this.now()): boolean {
     const max = this.max
     const map = this.buckets
     let b = map.get(key)

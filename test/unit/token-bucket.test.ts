@@ -16,6 +16,16 @@ describe('TokenBuckets', () => {
     expect(b.remaining).toBe(0)
   })
 
+  it('takes at the time it is handed, when it is handed one, rather than its clock\'s', () => {
+    const c = clock()
+    const b = new TokenBuckets(10, 1000, c.now) // a token every 100 ms
+    for (let i = 0; i < 10; i++) expect(b.take('k', 1000)).toBe(true)
+    expect(b.take('k', 1099)).toBe(false)
+    expect(b.take('k', 1100)).toBe(true) // the clock still says 1000
+    expect(b.take('k')).toBe(false)
+    expect(b.resetMs).toBe(1000)
+  })
+
   it('keeps a bucket per key', () => {
     const c = clock()
     const b = new TokenBuckets(1, 60_000, c.now)

@@ -191,6 +191,16 @@ describe('RequestLog', () => {
     expect(log.durations('d').map(x => x.value)).toEqual([2, 4, 5, 3.6, 5])
   })
 
+  it('counts each route, method and status apart, in whatever order they come', () => {
+    const log = new RequestLog([1])
+    const seq: [string, string, number][] = [['/a', 'GET', 200], ['/a', 'GET', 200], ['/a', 'GET', 404], ['/a', 'GET', 200], ['/a', 'POST', 200],
+      ['/b', 'POST', 200], ['/a', 'POST', 201], ['/a', 'GET', 404], ['/b', 'GET', 0], ['/b', 'GET', 0]]
+    for (const [route, method, status] of seq) log.record(route, method, 0.5, status)
+    const totals = log.totals().map(t => `${t.labels.method} ${t.labels.route} ${t.labels.status}=${t.value}`).sort()
+    expect(totals).toEqual(['GET /a 200=3', 'GET /a 404=2', 'GET /b 0=2', 'POST /a 200=1', 'POST /a 201=1', 'POST /b 200=1'])
+    expect(log.routes.get('/a')!.get('GET')!.count).toBe(5)
+  })
+
   it('has buckets for an HTTP API: 1 ms to 10 s, ascending', () => {
     expect(DURATION_BUCKETS[0]).toBe(0.001)
     expect(DURATION_BUCKETS.at(-1)).toBe(10)

@@ -3,7 +3,7 @@
 // handler, a coded error, a builtin, a preflight): it goes in res.extra, which every head carries.
 // Handlers read it as req.id, from the `:id` pseudo-field of the head text (head-text.ts).
 //
-// Per request: one field lookup in the head text, one test, a UUID when none came, one
+// Per request: the field the head's parser found, one test, a UUID when none came, one
 // pseudo-field appended. A generated id is a version 4 UUID in shape, made cheaply: one
 // crypto.randomUUID() per 256 ids gives the first 34 characters, and the last two hex digits
 // count the ids of that block (randomUUID() alone was ~0.28 µs an id on this VM, most of it
@@ -14,14 +14,12 @@
 import { randomUUID } from 'node:crypto'
 import { META_ID, metaField } from '../shared/head-text.ts'
 import type { Http1Request, Http1Response } from './http1.ts'
-import { fieldReader } from './request-fields.ts'
 import { badOption } from './services.ts'
 import type { RequestService } from './services.ts'
 
 /** An id taken from a client: 1 to 200 visible ASCII characters (no spaces, no controls), so it
  * is safe to log and to send back as it came. */
 const VALID_ID = /^[\x21-\x7e]+$/ // and at most 200 of them: a bounded repeat is ~2× slower a test
-const readId = fieldReader('x-request-id')
 
 /** Whether `id` may be taken as the request's id. */
 export function validRequestId (id: string): boolean {
@@ -48,7 +46,7 @@ export function requestIdService (option: unknown): RequestService | null {
   if (option !== undefined && option !== true) badOption('requestId', `must be true or false, got ${typeof option}`)
   return {
     begin (req: Http1Request, res: Http1Response): boolean {
-      const given = readId(req.head)
+      const given = req.givenId // the first X-Request-Id, found by the head's parser
       const id = given !== undefined && validRequestId(given) ? given : generatedId()
       req.id = id
       req.meta += metaField(META_ID, id)

@@ -26,6 +26,15 @@ describe('parseHead', () => {
     expect(head(['GET / HTTP/1.0', 'Connection: keep-alive'])).toMatchObject({ error: null, keepAlive: true })
   })
 
+  it('finds the first Origin and X-Request-Id, in any case, as the services read them', () => {
+    const r = head(['GET / HTTP/1.1', 'Host: x', 'x-REQUEST-id:  abc ', 'Content-Type: a/b', 'ORIGIN: https://a.example', 'Origin: https://b.example', 'X-Request-Id: def', 'Expect: 100-continue'])
+    expect(r).toMatchObject({ error: null, origin: 'https://a.example', requestId: 'abc', expectContinue: false })
+    // Names of the same lengths are not taken for them.
+    expect(head(['GET / HTTP/1.1', 'Host: x', 'Content-Type: x', 'Oragin: y', 'y-request-id: z'])).toMatchObject({ origin: undefined, requestId: undefined })
+    // An HTTP/1.0 request's too; an empty value is a value.
+    expect(head(['GET / HTTP/1.0', 'Origin:', 'Expect: x'])).toMatchObject({ error: null, origin: '', requestId: undefined })
+  })
+
   it('answers a method it does not implement 501, CONNECT and lowercase ones included', () => {
     for (const m of ['FOO', 'get', 'CONNECT', 'PRI', 'TRACE']) expect(codeOf([`${m} / HTTP/1.1`, 'Host: x']), m).toBe('ISOPOOL_ERR_METHOD_NOT_IMPLEMENTED')
     expect(head(['FOO / HTTP/1.1', 'Host: x']).method).toBe('FOO')

@@ -31,6 +31,7 @@ import type { AddressInfo, Server as NetServer, Socket } from 'node:net'
 import { IsopoolError } from '../../shared/errors.ts'
 import { Http1Response, writeError } from './response.ts'
 import { bareLineBreak, CRLF, HEAD_END, judgeRequestLine, MAX_CHUNK_LINE, parseChunkLine, parseHead, REQUEST_LINE, skipEmptyLines, trailerLineError } from './syntax.ts'
+import type { ParsedHead } from './syntax.ts'
 
 export interface Http1Limits {
   /** Bytes of request line and headers (→ 431). */
@@ -122,14 +123,20 @@ export class Http1Request {
   /** Pseudo-fields for the isolate (`\0:ip\0…\0:id\0…`, head-text.ts), after the head's. */
   meta = ''
 
-  constructor (conn: Connection, method: string, url: string, head: string, bodyLength: number, expectContinue: boolean) {
+  /** The first Origin and X-Request-Id fields' values as received; undefined when none came. */
+  readonly origin: string | undefined
+  readonly givenId: string | undefined
+
+  constructor (conn: Connection, method: string, url: string, head: string, bodyLength: number, parsed: ParsedHead) {
     this.conn = conn
     this.method = method
     this.url = url
     this.head = head
     this.bodyLength = bodyLength
     this.complete = bodyLength === 0
-    this.expectContinue = expectContinue
+    this.expectContinue = parsed.expectContinue
+    this.origin = parsed.origin
+    this.givenId = parsed.requestId
   }
 
   /** The peer's address on the socket ('' when the socket has none: server.request()). */
@@ -391,7 +398,7 @@ class Connection {
     const { method, url, head, bodyLength, http10 } = parsed
     const chunked = bodyLength === -1
     this.http10 = http10
-    const req = new Http1Request(this, method, url, head, bodyLength, parsed.expectContinue)
+    const req = new Http1Request(this, method, url, head, bodyLength, parsed)
     const res = new Http1Response(this, req, parsed.keepAlive)
     this.req = req
     this.res = res

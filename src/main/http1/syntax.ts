@@ -230,10 +230,16 @@ export interface ParsedHead {
   keepAlive: boolean
   /** 100 Continue is owed once the body is asked for (HTTP/1.1, a body, Expect: 100-continue). */
   expectContinue: boolean
+  /** The first Origin field's value, and the first X-Request-Id's; undefined when none came. The
+   * services read these two on every request (CORS, the request id), and this loop sees every
+   * name anyway: found here, they cost a length test per field rather than another scan of the
+   * head text each (a case-insensitive RegExp, ~0.15 µs a request). */
+  origin: string | undefined
+  requestId: string | undefined
 }
 
 function refuse (method: string, error: IsopoolError): ParsedHead {
-  return { error, method, url: '', http10: false, head: '', bodyLength: 0, keepAlive: false, expectContinue: false }
+  return { error, method, url: '', http10: false, head: '', bodyLength: 0, keepAlive: false, expectContinue: false, origin: undefined, requestId: undefined }
 }
 
 const bad = (method: string, reason: string): ParsedHead => refuse(method, new IsopoolError('ISOPOOL_ERR_BAD_REQUEST', { reason }))
@@ -262,6 +268,8 @@ export function parseHead (text: string): ParsedHead {
   let keepAlive = !http10
   let expectContinue = false
   let upgrade = 0 // 1: Connection lists upgrade; 2: an Upgrade field
+  let origin: string | undefined
+  let requestId: string | undefined
   let count = 0
   let at = lineEnd
   while (at >= 0) {
@@ -284,13 +292,17 @@ export function parseHead (text: string): ParsedHead {
           host = true
         }
         break
-      case 6:
+      case 6: {
+        const lower = name.toLowerCase()
         // Expect is HTTP/1.1's: an HTTP/1.0 request's is ignored (RFC 9110 §10.1.1).
-        if (!http10 && name.toLowerCase() === 'expect') {
+        if (!http10 && lower === 'expect') {
           if (value.toLowerCase() !== '100-continue') return refuse(method, new IsopoolError('ISOPOOL_ERR_EXPECTATION_FAILED', { expect: value }))
           expectContinue = true
+        } else if (origin === undefined && lower === 'origin') {
+          origin = value
         }
         break
+      }
       case 7:
         if (value !== '' && name.toLowerCase() === 'upgrade') upgrade |= 2
         break
@@ -300,6 +312,9 @@ export function parseHead (text: string): ParsedHead {
           else if (http10 && KEEP_ALIVE.test(value)) keepAlive = true
           if (UPGRADE.test(value)) upgrade |= 1
         }
+        break
+      case 12:
+        if (requestId === undefined && (name.charCodeAt(0) | 0x20) === 0x78 && name.toLowerCase() === 'x-request-id') requestId = value // x
         break
       case 14:
         if (name.toLowerCase() === 'content-length') {
@@ -334,7 +349,7 @@ export function parseHead (text: string): ParsedHead {
   // client sends as the new protocol are never read as HTTP/1.1 requests, as llhttp never does.
   if (upgrade === 3) keepAlive = false
   const bodyLength = chunked ? -1 : length === -2 ? 0 : length
-  return { error: null, method, url, http10, head, bodyLength, keepAlive, expectContinue: expectContinue && bodyLength !== 0 }
+  return { error: null, method, url, http10, head, bodyLength, keepAlive, expectContinue: expectContinue && bodyLength !== 0, origin, requestId }
 }
 
 /**

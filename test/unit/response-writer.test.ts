@@ -142,6 +142,27 @@ describe('ResponseWriter.error with errors that cannot be described', () => {
     }
   })
 
+  it('checks a field again whenever it differs from the last one that passed at its place', () => {
+    // The fields that passed are remembered by their place in the answer (checkField's slots):
+    // a bad one after a good one at the same place, or the same bad one twice, is still refused.
+    const { writer, read } = setup()
+    const sent = (headers: Record<string, string>): Record<string, string> => {
+      quiet(() => writer.error(1, new HttpError(418, 't', { headers })))
+      const [f] = read()
+      expect(f.status).toBe(418)
+      return f.headers
+    }
+    const nosniff = { 'x-content-type-options': 'nosniff' }
+    for (let round = 0; round < 2; round++) {
+      expect(sent({ 'x-a': '1', 'x-b': '2' })).toEqual({ ...nosniff, 'x-a': '1', 'x-b': '2' })
+      expect(sent({ 'x-a': '1', 'x-b': '2\r\nx-c: 3' })).toEqual(nosniff)
+      expect(sent({ 'x-a': '1', 'x-b': '2\r\nx-c: 3' })).toEqual(nosniff)
+      expect(sent({ 'x-a': '1', 'x b': '2' })).toEqual(nosniff)
+      expect(sent({ 'x-a': '1', 'x-b': '2' })).toEqual({ ...nosniff, 'x-a': '1', 'x-b': '2' })
+      expect(sent({ 'x-a\n': '1', 'x-b': '2' })).toEqual(nosniff)
+    }
+  })
+
   it('an HttpError drops the framing headers it carries, and keeps the rest', () => {
     const { writer, read } = setup()
     writer.error(1, new HttpError(409, 'c', { headers: { 'content-length': '9', 'Transfer-Encoding': 'chunked', 'x-ok': '1' } }))

@@ -111,7 +111,8 @@ export class Http1Request {
   ip = ''
   /** The request id (x-request-id taken or made), '' when there is none. */
   id = ''
-  /** performance.now() when the server took it, for the access log and metrics; 0 if unmeasured. */
+  /** performance.now() when the server took it (its one clock read a request: the access log's,
+   * the metrics', the rate limit's, its timeout's and its placement's time); 0 until then. */
   startedAt = 0
   /** performance.now() when its answer was over, read once for every service that times it
    * (Services.responseFinished); 0 until then. */

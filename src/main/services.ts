@@ -175,7 +175,7 @@ export class Services implements FinishListener {
   }
 }
 
-/** Milliseconds from the request's start (begin()) to its answer's end (responseFinished()),
+/** Milliseconds from the request's start (the server's onRequest()) to its answer's end (responseFinished()),
  * or to now when no end was marked: the time the access log and the metrics report. */
 export function elapsedMs (req: Http1Request): number {
   return (req.finishedAt > 0 ? req.finishedAt : performance.now()) - req.startedAt

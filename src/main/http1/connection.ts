@@ -128,13 +128,13 @@ export class Http1Request {
   readonly origin: string | undefined
   readonly givenId: string | undefined
 
-  constructor (conn: Connection, method: string, url: string, head: string, bodyLength: number, parsed: ParsedHead) {
+  constructor (conn: Connection, parsed: ParsedHead) {
     this.conn = conn
-    this.method = method
-    this.url = url
-    this.head = head
-    this.bodyLength = bodyLength
-    this.complete = bodyLength === 0
+    this.method = parsed.method
+    this.url = parsed.url
+    this.head = parsed.head
+    this.bodyLength = parsed.bodyLength
+    this.complete = parsed.bodyLength === 0
     this.expectContinue = parsed.expectContinue
     this.origin = parsed.origin
     this.givenId = parsed.requestId
@@ -396,10 +396,10 @@ class Connection {
       this.fail(parsed.error)
       return false
     }
-    const { method, url, head, bodyLength, http10 } = parsed
+    const { bodyLength, http10 } = parsed
     const chunked = bodyLength === -1
     this.http10 = http10
-    const req = new Http1Request(this, method, url, head, bodyLength, parsed)
+    const req = new Http1Request(this, parsed)
     const res = new Http1Response(this, req, parsed.keepAlive)
     this.req = req
     this.res = res

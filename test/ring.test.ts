@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest'
 import { Worker } from 'node:worker_threads'
 import { createRingBuffer, RingConsumer, RingProducer } from '../src/shared/ring.ts'
-import { bodyView, FLAG_END, frameFlags, frameId, frameKind, KIND_BODY, KIND_REQ_HEAD, readHead, resArg, resBusyMicros, resStatus, writeBody, writeHead } from '../src/shared/frame.ts'
+import { bodyView, FLAG_END, frameFlags, frameId, frameKind, KIND_BODY, KIND_REQ_HEAD, readHead, writeBody, writeHead } from '../src/shared/frame.ts'
 
 /** A small deterministic PRNG, so a failure can be replayed from its seed. */
 function rng (seed: number): () => number {
@@ -181,18 +181,6 @@ class Reader {
     }
   }
 }
-
-describe('RES_HEAD arg', () => {
-  it('carries the status and the isolate busy time, the time saturating at 65,535 µs', () => {
-    for (const [status, busy, expected] of [[200, 0, 0], [503, 1234, 1234], [599, 65_535, 65_535], [100, 10_000_000, 65_535]]) {
-      const arg = resArg(status, busy)
-      expect(arg).toBeGreaterThanOrEqual(0)
-      expect(arg).toBeLessThanOrEqual(0xffff_ffff)
-      expect(resStatus(arg)).toBe(status)
-      expect(resBusyMicros(arg)).toBe(expected)
-    }
-  })
-})
 
 describe('ring between two threads', () => {
   // Lost wake-ups are races: a run either completes or stalls with frames waiting. Bursts of

@@ -17,8 +17,8 @@
 //             ┌ textLen u32 ┬ bodyLen u32 ┬ text (latin1) ─────────────┬ body bytes … ┐
 //             text = method \0 url \0 rawHeaders joined by \0 (name \0 value \0 …)
 //             bodyLen = the whole body's length, or UNKNOWN_LENGTH when it is streamed
-//   RES_HEAD  isolate → main   arg = status (low 16 bits) | µs the handler kept the isolate busy
-//                              (high 16 bits, at most 65,535), aux = content-type code (CT_*)
+//   RES_HEAD  isolate → main   arg = status (low 16 bits) | how long the handler kept the isolate
+//                              busy (high 16 bits, resArg), aux = content-type code (CT_*)
 //             ┌ textLen u32 ┬ bodyLen u32 ┬ text (latin1) ─────────────┬ body bytes … ┐
 //             text = extra header names and values joined by \0
 //   BODY      both ways        payload = body bytes that follow the HEAD of the same id
@@ -264,10 +264,29 @@ export function writeFrameHeader (ring: RingProducer, pos: number, len: number, 
 
 // ── reading ────────────────────────────────────────────────────────────────────────────────
 
-/** RES_HEAD's arg: the status and what the request cost the isolate (src/main/route-costs.ts). */
-export const resArg = (status: number, busyMicros: number): number => (status | (Math.min(busyMicros, 0xffff) << 16)) >>> 0
+// RES_HEAD's arg: the status and what the request cost the isolate (src/main/route-costs.ts),
+// the cost in 16 bits, in two scales:
+//
+//   bit 15 = 0   bits 0–14: µs, 0 – 32,767          (exact where placement tells routes apart)
+//   bit 15 = 1   bits 0–14: ms, 32 – 32,767          (whole ms: a long job's length to within 3 %)
+//
+// One scale of µs alone stopped at 65.5 ms: a 500 ms job was learned as 65 ms, so a held one was
+// overdue after a quarter of a second instead of 2 s (route-costs.ts, heldFor), and the expected
+// wait of requests behind such jobs, which admission sheds by, came out a seventh of the truth.
+const MS_SCALE = 0x8000
+const MAX_SCALED = 0x7fff
+
+/** The arg of a RES_HEAD: `status`, and `busyMicros` in the scale that holds it. */
+export const resArg = (status: number, busyMicros: number): number => {
+  const busy = busyMicros < MS_SCALE ? busyMicros : MS_SCALE | Math.min(Math.round(busyMicros / 1000), MAX_SCALED)
+  return (status | (busy << 16)) >>> 0
+}
 export const resStatus = (arg: number): number => arg & 0xffff
-export const resBusyMicros = (arg: number): number => arg >>> 16
+/** The busy time a RES_HEAD's arg carries, in µs (whole ms above 32,767 µs). */
+export const resBusyMicros = (arg: number): number => {
+  const busy = arg >>> 16
+  return (busy & MS_SCALE) === 0 ? busy : (busy & MAX_SCALED) * 1000
+}
 
 export const frameKind = (ring: RingConsumer, pos: number): number => ring.data[pos + 4]
 export const frameFlags = (ring: RingConsumer, pos: number): number => ring.data[pos + 5]

@@ -247,13 +247,19 @@ describe('reading frames that lie', () => {
 })
 
 describe('RES_HEAD arg', () => {
-  it('carries the status and the isolate busy time, the time saturating at 65,535 µs', () => {
-    for (const [status, micros] of [[200, 0], [204, 1234], [599, 65_535], [100, 1]]) {
+  it('carries the status and the isolate busy time: µs up to 32,767, whole ms above, saturating at 32,767 ms', () => {
+    for (const [status, micros] of [[200, 0], [204, 1234], [599, 32_767], [100, 1]]) {
       const arg = resArg(status, micros)
       expect(arg).toBeGreaterThanOrEqual(0)
       expect([resStatus(arg), resBusyMicros(arg)]).toEqual([status, micros])
     }
-    expect([resStatus(resArg(503, 70_000)), resBusyMicros(resArg(503, 70_000))]).toEqual([503, 65_535])
+    // Above 32,767 µs, to the nearest ms: a 500 ms job is learned as 500 ms, not cut to 65.
+    for (const [micros, back] of [[32_768, 33_000], [65_535, 66_000], [70_400, 70_000], [500_000, 500_000], [32_767_000, 32_767_000]]) {
+      const arg = resArg(503, micros)
+      expect([resStatus(arg), resBusyMicros(arg)]).toEqual([503, back])
+    }
+    expect(resBusyMicros(resArg(599, 3_600_000_000))).toBe(32_767_000)
+    expect(resStatus(resArg(599, 3_600_000_000))).toBe(599)
   })
 })
 

@@ -160,6 +160,8 @@ export interface BuiltinOptions {
   docsInfo: { title: string, version: string }
   /** The server's maxBodySize: routes above it stream their bodies. */
   maxBodySize?: number
+  /** Where the metrics service answers its scrape (before routing), null when it is off. */
+  metricsPath?: string | null
 }
 
 export class RouteTable {
@@ -173,25 +175,50 @@ export class RouteTable {
   private docs: Map<string, { type: string, body: Buffer }> | null = null
   private get serverMaxBody (): number { return this.builtinOptions.maxBodySize ?? Infinity }
 
+  /** The paths the main thread answers itself before routing, whatever the method, by the
+   * option that puts each there: a route at one would never be reached. */
+  private readonly reserved = new Map<string, string>()
+
   constructor (modules: string[], builtins: BuiltinOptions) {
     this.modules = modules
     this.builtinOptions = builtins
+    const b = builtins
+    const taken: [string | null | undefined, string][] = [
+      [b.livePath, 'health.live'], [b.readyPath, 'health.ready'], [b.openapiPath, 'docs.openapi'], [b.metricsPath, 'metrics.path']
+    ]
+    // The docs page and the two files it loads (openapi.ts, docsAssets), served only with the spec.
+    if (b.openapiPath !== null && b.docsPath !== null) {
+      for (const path of [b.docsPath, `${b.docsPath}/swagger-ui.css`, `${b.docsPath}/swagger-ui-bundle.js`]) taken.push([path, 'docs.ui'])
+    }
+    for (const [path, option] of taken) if (typeof path === 'string') this.reserved.set(path, option)
   }
 
   /** Add a given route; ISOPOOL_ERR_ROUTE_CONFLICT naming both when it takes a method and path
-   * (or the same paths under other parameter names). */
+   * (or the same paths under other parameter names), or a path the server answers itself. */
   add (route: GivenRoute): void {
+    this.refuseReserved(route)
     const clash = this.given.find(r => r.method === route.method && pathShape(r.path) === pathShape(route.path))
     if (clash !== undefined) throw conflict(clash, route)
     this.given.push(route)
   }
 
   /** Add a WebSocket route (its handler resolved); ISOPOOL_ERR_ROUTE_CONFLICT naming both when
-   * another takes its path. */
+   * another takes its path, or the server answers it itself. */
   addSocket (route: SocketRouteSpec): void {
+    this.refuseReserved({ ...route, method: 'WEBSOCKET', timeout: 0 })
     const clash = this.sockets.find(r => pathShape(r.path) === pathShape(route.path))
     if (clash !== undefined) throw conflict({ ...clash, method: 'WEBSOCKET', timeout: 0 }, { ...route, method: 'WEBSOCKET', timeout: 0 })
     this.sockets.push(route)
+  }
+
+  /** ISOPOOL_ERR_ROUTE_CONFLICT for a route at a path the server answers before routing (a
+   * health check, the OpenAPI spec or its page, the metrics scrape): its requests would never
+   * reach the route, silently. A path with parameters may match one of them too; it still serves
+   * every other path, so it is let be. */
+  private refuseReserved (route: GivenRoute): void {
+    const option = this.reserved.get(route.path)
+    if (option === undefined) return
+    throw new IsopoolError('ISOPOOL_ERR_ROUTE_CONFLICT', { method: route.method, path: route.path, first: `the server itself (the ${option} option; move it there or turn it off)`, second: handlerName(route) })
   }
 
   /** What the next generation of isolates imports: the modules are listed again now. */
@@ -217,6 +244,7 @@ export class RouteTable {
     ]
     const seen = new Map<string, GivenRoute>()
     for (const r of entries) {
+      this.refuseReserved(r)
       // By shape: /u/:id and /u/:name match the same requests (the router cannot tell them apart).
       const k = `${r.method} ${pathShape(r.path)}`
       const first = seen.get(k)

@@ -28,6 +28,7 @@ import type { IsolateHandle, Placement } from './isolate-handle.ts'
 import { IsolatePool } from './isolate-pool.ts'
 import { checkRouteDefinition, checkRouteOptions, resolveOptions, resolveWebSocketOptions, routeBodyLimitProblem, routeTimeout } from './options.ts'
 import type { ResolvedOptions, RouteDefinition, RouteOptions, ServerOptions, WebSocketOptions } from './options.ts'
+import { metricsPath } from './metrics.ts'
 import { givenRoute, resolveHandler, RouteTable, writeNoRoute } from './route-table.ts'
 import { compilePath } from '../shared/path-pattern.ts'
 import { WebSocketHub } from './websockets.ts'
@@ -105,7 +106,7 @@ export class Server {
     const o = this.options
     this.clientIp = clientIpResolver(o.given.trustProxy)
     this.maxHeadFrame = maxFrameOf(o.ringSize)
-    this.table = new RouteTable(o.modules, o)
+    this.table = new RouteTable(o.modules, { ...o, metricsPath: metricsPath(o) })
     this.sockets = new WebSocketHub(this.maxHeadFrame)
     this.dispatcher = new Dispatcher<Placement, Exchange>({ maxQueue: o.maxQueue, maxQueueBytes: o.maxQueueBytes, maxQueueWait: o.maxQueueWait, placement: o.placement })
     this.pool = new IsolatePool({

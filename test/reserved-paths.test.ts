@@ -28,8 +28,11 @@ describe('a route at a path the server answers itself', () => {
     expect(() => s.route('GET', '/docs', './basic.ts#hello')).toThrow(conflict('docs.ui'))
     expect(() => s.route('GET', '/docs/swagger-ui.css', './basic.ts#hello')).toThrow(conflict('docs.ui'))
     expect(() => s.route('GET', '/metrics', './basic.ts#hello')).toThrow(conflict('metrics.path'))
+    expect(() => s.route('HEAD', '/metrics', './basic.ts#hello')).toThrow(conflict('metrics.path'))
     // The message names the route's handler too.
-    expect(() => s.route('DELETE', '/metrics', './basic.ts#hello')).toThrow(expect.objectContaining({ message: expect.stringMatching(/^Route DELETE \/metrics is declared twice: .*basic\.ts#hello$/) }))
+    expect(() => s.route('DELETE', '/healthz', './basic.ts#hello')).toThrow(expect.objectContaining({ message: expect.stringMatching(/^Route DELETE \/healthz is declared twice: .*basic\.ts#hello$/) }))
+    // The scrape answers GET and HEAD only; other methods go on to the router.
+    s.route('POST', '/metrics', './basic.ts#hello')
     // Paths near them, and paths with parameters that may match them, are routes like any other.
     s.route('GET', '/healthz/deep', './basic.ts#hello')
     s.route('GET', '/:page', './basic.ts#hello')
@@ -45,9 +48,18 @@ describe('a route at a path the server answers itself', () => {
     expect(() => s.route('GET', '/stats', './basic.ts#hello')).toThrow(conflict('metrics.path'))
   })
 
+  it('is refused under a static prefix, which answers every request there', () => {
+    const s = createServer({ isolates: 1, root: fixtures, static: { '/assets/': '.' } })
+    expect(() => s.route('GET', '/assets', './basic.ts#hello')).toThrow(conflict('static["/assets"]'))
+    expect(() => s.route('POST', '/assets/upload', './basic.ts#hello')).toThrow(conflict('static["/assets"]'))
+    expect(() => s.route('GET', '/assets/:file', './basic.ts#hello')).toThrow(conflict('static["/assets"]'))
+    s.route('GET', '/assetsx', './basic.ts#hello')
+  })
+
   it('is refused as a WebSocket route too', () => {
     const s = createServer({ isolates: 1, root: fixtures })
     expect(() => s.websocket('/healthz', './websocket.ts#echo')).toThrow(conflict('health.live'))
+    expect(() => createServer({ isolates: 1, root: fixtures, metrics: true }).websocket('/metrics', './websocket.ts#echo')).toThrow(conflict('metrics.path'))
   })
 
   it('fails listen() when an isolate declares one, and serves once the path is freed', async () => {

@@ -162,6 +162,8 @@ export interface BuiltinOptions {
   maxBodySize?: number
   /** Where the metrics service answers its scrape (before routing), null when it is off. */
   metricsPath?: string | null
+  /** The URL prefixes static files are served under (before routing, every method). */
+  staticPrefixes?: readonly string[]
 }
 
 export class RouteTable {
@@ -175,23 +177,27 @@ export class RouteTable {
   private docs: Map<string, { type: string, body: Buffer }> | null = null
   private get serverMaxBody (): number { return this.builtinOptions.maxBodySize ?? Infinity }
 
-  /** The paths the main thread answers itself before routing, whatever the method, by the
-   * option that puts each there: a route at one would never be reached. */
-  private readonly reserved = new Map<string, string>()
+  /** The paths the main thread answers itself before routing, by the option that puts each
+   * there: a route at one would never be reached. The builtins answer every method; the metrics
+   * scrape GET and HEAD (a WebSocket's upgrade is a GET), passing other methods on. */
+  private readonly reserved = new Map<string, { option: string, getOnly: boolean }>()
 
   constructor (modules: string[], builtins: BuiltinOptions) {
     this.modules = modules
     this.builtinOptions = builtins
     const b = builtins
-    const taken: [string | null | undefined, string][] = [
-      [b.livePath, 'health.live'], [b.readyPath, 'health.ready'], [b.openapiPath, 'docs.openapi'], [b.metricsPath, 'metrics.path']
-    ]
+    const taken: [string | null | undefined, string][] = [[b.livePath, 'health.live'], [b.readyPath, 'health.ready'], [b.openapiPath, 'docs.openapi']]
     // The docs page and the two files it loads (openapi.ts, docsAssets), served only with the spec.
     if (b.openapiPath !== null && b.docsPath !== null) {
       for (const path of [b.docsPath, `${b.docsPath}/swagger-ui.css`, `${b.docsPath}/swagger-ui-bundle.js`]) taken.push([path, 'docs.ui'])
     }
-    for (const [path, option] of taken) if (typeof path === 'string') this.reserved.set(path, option)
+    for (const [path, option] of taken) if (typeof path === 'string') this.reserved.set(path, { option, getOnly: false })
+    if (typeof b.metricsPath === 'string') this.reserved.set(b.metricsPath, { option: 'metrics.path', getOnly: true })
+    this.staticPrefixes = b.staticPrefixes ?? []
   }
+
+  /** Under these, static files answer every request (static-files.ts): no route is reached. */
+  private readonly staticPrefixes: readonly string[]
 
   /** Add a given route; ISOPOOL_ERR_ROUTE_CONFLICT naming both when it takes a method and path
    * (or the same paths under other parameter names), or a path the server answers itself. */
@@ -212,13 +218,17 @@ export class RouteTable {
   }
 
   /** ISOPOOL_ERR_ROUTE_CONFLICT for a route at a path the server answers before routing (a
-   * health check, the OpenAPI spec or its page, the metrics scrape): its requests would never
-   * reach the route, silently. A path with parameters may match one of them too; it still serves
+   * health check, the OpenAPI spec or its page, the metrics scrape, a static prefix's paths):
+   * its requests would never reach the route, silently. A path with parameters may match one of them too; it still serves
    * every other path, so it is let be. */
   private refuseReserved (route: GivenRoute): void {
-    const option = this.reserved.get(route.path)
+    const at = this.reserved.get(route.path)
+    const m = route.method
+    let option = at !== undefined && (!at.getOnly || m === 'GET' || m === 'HEAD' || m === 'WEBSOCKET') ? at.option : undefined
+    const under = this.staticPrefixes.find(prefix => route.path === prefix || route.path.startsWith(prefix + '/'))
+    if (under !== undefined) option = `static[${JSON.stringify(under)}]`
     if (option === undefined) return
-    throw new IsopoolError('ISOPOOL_ERR_ROUTE_CONFLICT', { method: route.method, path: route.path, first: `the server itself (the ${option} option; move it there or turn it off)`, second: handlerName(route) })
+    throw new IsopoolError('ISOPOOL_ERR_ROUTE_CONFLICT', { method: route.method, path: route.path, first: `the server itself (the ${option} option, which answers there before routing)`, second: handlerName(route) })
   }
 
   /** What the next generation of isolates imports: the modules are listed again now. */

@@ -29,6 +29,7 @@ import { IsolatePool } from './isolate-pool.ts'
 import { checkRouteDefinition, checkRouteOptions, resolveOptions, resolveWebSocketOptions, routeBodyLimitProblem, routeTimeout } from './options.ts'
 import type { ResolvedOptions, RouteDefinition, RouteOptions, ServerOptions, WebSocketOptions } from './options.ts'
 import { metricsPath } from './metrics.ts'
+import { staticPrefixes } from './static-files.ts'
 import { givenRoute, resolveHandler, RouteTable, writeNoRoute } from './route-table.ts'
 import { compilePath } from '../shared/path-pattern.ts'
 import { WebSocketHub } from './websockets.ts'
@@ -106,7 +107,7 @@ export class Server {
     const o = this.options
     this.clientIp = clientIpResolver(o.given.trustProxy)
     this.maxHeadFrame = maxFrameOf(o.ringSize)
-    this.table = new RouteTable(o.modules, { ...o, metricsPath: metricsPath(o) })
+    this.table = new RouteTable(o.modules, { ...o, metricsPath: metricsPath(o), staticPrefixes: staticPrefixes(o) })
     this.sockets = new WebSocketHub(this.maxHeadFrame)
     this.dispatcher = new Dispatcher<Placement, Exchange>({ maxQueue: o.maxQueue, maxQueueBytes: o.maxQueueBytes, maxQueueWait: o.maxQueueWait, placement: o.placement })
     this.pool = new IsolatePool({

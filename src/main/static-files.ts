@@ -60,7 +60,7 @@ export function staticFiles (options: ResolvedOptions): StaticFiles | null {
   const mounts: Mount[] = []
   for (const [key, folder] of Object.entries(given as Record<string, unknown>)) {
     const option = `static[${JSON.stringify(key)}]`
-    const prefix = key.length > 1 && key.endsWith('/') ? key.slice(0, -1) : key
+    const prefix = mountPrefix(key)
     if (prefix === '/') badOption(option, 'a prefix of "/" would answer every request, routes and health checks included, with a file or a 404; serve the files under a prefix such as "/assets"')
     if (!PREFIX.test(prefix)) badOption(option, 'the URL prefix must be "/" and path segments of letters, digits and -._~!$&\'()*+,;=:@ (no "%", "?" or "#")')
     if (prefix.split('/').some(s => s === '.' || s === '..')) badOption(option, 'the URL prefix must not have a "." or ".." segment')
@@ -84,6 +84,19 @@ export function staticFiles (options: ResolvedOptions): StaticFiles | null {
 }
 
 const PREFIX = /^(?:\/[A-Za-z0-9\-._~!$&'()*+,;=:@]+)+$/
+
+/** A `static` key as the prefix it serves: `/assets/` is `/assets`. */
+function mountPrefix (key: string): string {
+  return key.length > 1 && key.endsWith('/') ? key.slice(0, -1) : key
+}
+
+/** The URL prefixes the `static` option serves (unchecked: staticFiles() checks them), for the
+ * route table, which refuses routes under them: static files answer every request there. */
+export function staticPrefixes (options: ResolvedOptions): string[] {
+  const given: unknown = options.given.static
+  if (given === null || typeof given !== 'object' || Array.isArray(given)) return []
+  return Object.keys(given).map(mountPrefix)
+}
 
 export class StaticFiles implements RequestService {
   private readonly mounts: readonly Mount[]

@@ -6,10 +6,11 @@ import { describe, expect, it } from 'vitest'
 import type { Socket } from 'node:net'
 import { Http1Response, writeHandlerHead } from '../../src/main/http1/response.ts'
 import type { ResponseConnection, RespondedRequest } from '../../src/main/http1/response.ts'
-import { CONTENT_TYPES, CT_JSON } from '../../src/shared/frame.ts'
+import { CONTENT_TYPES, CT_JSON, CT_NONE, CT_TEXT, UNKNOWN_LENGTH } from '../../src/shared/frame.ts'
+import { fieldList } from '../../src/shared/head-text.ts'
 
 /** A response over a socket that keeps what is written to it. */
-function response (): { res: Http1Response, wire: () => string } {
+function response (method = 'GET'): { res: Http1Response, wire: () => string } {
   const chunks: Buffer[] = []
   const socket = { writableLength: 0, write (b: Uint8Array) { chunks.push(Buffer.from(b)); return true } } as unknown as Socket
   const conn: ResponseConnection = {
@@ -20,7 +21,7 @@ function response (): { res: Http1Response, wire: () => string } {
     responded: () => {},
     destroy: () => {}
   }
-  const req: RespondedRequest = { method: 'GET', complete: true, bodyLength: 0, received: 0, expectContinue: false, continued: false }
+  const req: RespondedRequest = { method, complete: true, bodyLength: 0, received: 0, expectContinue: false, continued: false }
   const res = new Http1Response(conn, req, true)
   return { res, wire: () => Buffer.concat(chunks).toString('latin1') }
 }
@@ -67,5 +68,43 @@ describe('writeHandlerHead', () => {
       expect(a.head).not.toContain('Connection: close')
       expect(a.res.shouldKeepAlive).toBe(false)
     }
+  })
+
+  it('keeps the status line, type and fields, and the length line, only while each is the same', () => {
+    // Each answer changes one thing from the one before; each head must be what writeHead() makes
+    // of the same status and fields (the general path), byte for byte.
+    const cases: [string, number, number, string, number][] = [
+      ['GET', 200, CT_JSON, 'x-a\u00001', 2],
+      ['GET', 200, CT_JSON, 'x-a\u00001', 2],
+      ['GET', 200, CT_JSON, 'x-a\u00001', 17],
+      ['GET', 201, CT_JSON, 'x-a\u00001', 17],
+      ['GET', 201, CT_TEXT, 'x-a\u00001', 17],
+      ['GET', 201, CT_TEXT, 'x-a\u00002', 17],
+      ['GET', 201, CT_NONE, 'x-a\u00002', 17],
+      ['GET', 201, CT_NONE, '', 17],
+      ['GET', 204, CT_NONE, '', 0],
+      ['GET', 304, CT_JSON, 'etag\u0000"x"', 5],
+      ['GET', 200, CT_JSON, 'etag\u0000"x"', UNKNOWN_LENGTH],
+      ['HEAD', 200, CT_JSON, 'etag\u0000"x"', 5],
+      ['GET', 200, CT_JSON, 'x-a\u00001', 2]
+    ]
+    for (const [method, status, ct, text, bodyLen] of cases) {
+      const fast = response(method)
+      expect(writeHandlerHead(fast.res, status, ct, text, bodyLen)).toBe(true)
+      fast.res.end()
+      const general = response(method)
+      const headers = [...(CONTENT_TYPES[ct] === undefined ? [] : ['content-type', CONTENT_TYPES[ct]]), ...fieldList(text)]
+      if (status !== 204 && status !== 304 && bodyLen !== UNKNOWN_LENGTH) headers.push('content-length', String(bodyLen))
+      general.res.writeHead(status, headers, true)
+      general.res.end()
+      expect(fast.wire(), JSON.stringify([method, status, ct, text, bodyLen])).toBe(general.wire())
+      expect([fast.res.statusCode, fast.res.bodiless]).toEqual([general.res.statusCode, general.res.bodiless])
+    }
+  })
+
+  it('answers a status out of range with a coded 500 all the same', () => {
+    const { res, wire } = response()
+    expect(writeHandlerHead(res, 700, CT_JSON, '', 2)).toBe(false)
+    expect(wire().split('\r\n')[0]).toBe('HTTP/1.1 500 Internal Server Error')
   })
 })

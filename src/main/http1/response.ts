@@ -158,7 +158,7 @@ export class Http1Response {
       throw new IsopoolError('ISOPOOL_ERR_RESPONSE_INVALID', { reason: `invalid status code ${status}` })
     }
     let length = false
-    let s = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n`
+    let s = statusLine(status)
     for (let i = 0; i + 1 < headers.length; i += 2) {
       const name = headers[i]
       const value = headers[i + 1]
@@ -173,6 +173,21 @@ export class Http1Response {
       if (name.length === 14 && name.toLowerCase() === 'content-length') length = true
       s += name + ': ' + value + '\r\n'
     }
+    this.endHead(status, s, length)
+  }
+
+  /**
+   * writeHead() of a head whose status line and fields are made and checked already (a
+   * handler's, writeHandlerHead(), which keeps them from answer to answer): `lines` ends with
+   * its last field's CRLF; `length` is the Content-Length field's line, or '' for none.
+   */
+  writeLines (status: number, lines: string, length: string): void {
+    if (this.headersSent) throw new IsopoolError('ISOPOOL_ERR_RESPONSE_INVALID', { reason: 'the head was already sent' })
+    this.endHead(status, length === '' ? lines : lines + length, length !== '')
+  }
+
+  /** The head from `s` (the status line and the fields given) on: the server's own fields. */
+  private endHead (status: number, s: string, length: boolean): void {
     if (this.extra !== '') s += this.extra
     this.statusCode = status
     // 1xx, 204 and 304 carry no body; HEAD answers carry the GET answer's headers and no body.
@@ -405,6 +420,31 @@ export function writeHandlerHead (res: Http1Response, status: number, ct: number
   if (res.destroyed || res.writableEnded) return false
   // The content type and the length are ours; only the handler's fields need the checks.
   const trusted = text === '' || text === lastChecked || checkedFields(text)
+  if (trusted && isStatus(status)) {
+    // The status line, the type and the fields as last made when they are the same as the last
+    // answer's (a route answers alike, request after request), and the length's line likewise:
+    // no list of fields, no loop, and a head that is a rope of a few strings rather than ~30
+    // short ones (the first write flattens a kept one in place, so it is one piece from then on;
+    // flattening the rope is much of a head's write). The main thread's time from here to the
+    // head's bytes in the scratch (bench/micro/services.ts, measured inside the server, with two
+    // clock reads): ~1.6 → ~1.0 µs with every service off, ~2.2 → ~1.6 µs with all on.
+    if (status !== linesStatus || ct !== linesCt || text !== linesText) {
+      linesStatus = status
+      linesCt = ct
+      linesText = text
+      lines = statusLine(status) + (CONTENT_TYPES[ct] === undefined ? '' : 'content-type: ' + CONTENT_TYPES[ct] + '\r\n') + headLines(fieldList(text))
+    }
+    let length = ''
+    if (status !== 204 && status !== 304 && bodyLen !== UNKNOWN_LENGTH) {
+      if (bodyLen !== lengthOf) {
+        lengthOf = bodyLen
+        lengthLine = 'content-length: ' + bodyLen + '\r\n'
+      }
+      length = lengthLine
+    }
+    res.writeLines(status, lines, length)
+    return true
+  }
   const headers: string[] = []
   const type = CONTENT_TYPES[ct]
   if (type !== undefined) headers.push('content-type', type)
@@ -419,6 +459,20 @@ export function writeHandlerHead (res: Http1Response, status: number, ct: number
     writeError(res, err instanceof IsopoolError ? err : new IsopoolError('ISOPOOL_ERR_RESPONSE_INVALID', { reason: (err as Error).message }))
     return false
   }
+}
+
+// writeHandlerHead()'s last status line and fields, by what they were made of.
+let linesStatus = -1
+let linesCt = -1
+let linesText = ''
+let lines = ''
+// And its last Content-Length line.
+let lengthOf = -1
+let lengthLine = ''
+
+/** The status line of `status`, as writeHead() makes it. */
+function statusLine (status: number): string {
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n`
 }
 
 /** The last handler field text that passed checkedFields(). A route answers with the same fields

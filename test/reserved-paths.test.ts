@@ -62,6 +62,20 @@ describe('a route at a path the server answers itself', () => {
     expect(() => createServer({ isolates: 1, root: fixtures, metrics: true }).websocket('/metrics', './websocket.ts#echo')).toThrow(conflict('metrics.path'))
   })
 
+  it('is the endpoint whatever the query string', async () => {
+    app = await start({ isolates: 1 }, [['GET', '/:page', './basic.ts#hello']])
+    // A route that matches these paths too answers { hello: 'world' }: what comes is the server's.
+    expect((await app.get('/healthz?probe=1')).json).toMatchObject({ status: 'ok' })
+    expect((await app.get('/readyz?')).json).toMatchObject({ status: 'ok' })
+    expect((await app.get('/openapi.json?v=2')).json).toHaveProperty('openapi')
+    expect((await app.get('/other?probe=1')).json).toEqual({ hello: 'world' })
+  })
+
+  it('fails listen() when an isolate declares a WebSocket route at one', async () => {
+    const s = createServer({ isolates: 1, root: fixtures, modules: ['./reserved-declared-ws'] })
+    await expect(s.listen({ port: 0, host: '127.0.0.1' })).rejects.toEqual(conflict('health.live'))
+  })
+
   it('fails listen() when an isolate declares one, and serves once the path is freed', async () => {
     const s = createServer({ isolates: 1, root: fixtures, modules: ['./reserved-declared'], metrics: true })
     await expect(s.listen({ port: 0, host: '127.0.0.1' })).rejects.toEqual(conflict('metrics.path'))

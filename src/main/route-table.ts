@@ -221,6 +221,11 @@ export class RouteTable {
    * health check, the OpenAPI spec or its page, the metrics scrape, a static prefix's paths):
    * its requests would never reach the route, silently. A path with parameters may match one of them too; it still serves
    * every other path, so it is let be. */
+  /** refuseReserved() of a WebSocket route an isolate declared (websocket() in a module). */
+  refuseDeclaredSocket (spec: SocketRouteSpec): void {
+    this.refuseReserved({ ...spec, method: 'WEBSOCKET', timeout: 0 })
+  }
+
   private refuseReserved (route: GivenRoute): void {
     const at = this.reserved.get(route.path)
     const m = route.method

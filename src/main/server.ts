@@ -331,6 +331,7 @@ export class Server {
 
   private buildRoutes (manifest: Parameters<RouteTable['build']>[0], sockets: ManifestSocket[]): Routes {
     const routes = this.table.build(manifest, this.options.timeout, () => this.health())
+    for (const s of sockets) this.table.refuseDeclaredSocket(s)
     routes.sockets = this.sockets.build(sockets)
     return routes
   }
@@ -412,7 +413,9 @@ export class Server {
     const services = this.services
     if (this.begins && !services.begin(req, res)) return
     const routes = this.routes!
-    const builtin = routes.builtins.get(req.url)
+    // By path: a probe's or a cache-buster's query string is no reason to miss the endpoint.
+    const q = req.url.indexOf('?')
+    const builtin = routes.builtins.get(q < 0 ? req.url : req.url.slice(0, q))
     if (builtin !== undefined) {
       builtin(res)
       return

@@ -7,7 +7,8 @@
 //   submit(job) ── a candidate can take it soon enough ──▶ candidate.take(job) → job.placed(p)
 //        │                                                (the one the placement policy picks)
 //        ├── every candidate full ────────────────────────▶ queue   (FIFO; pump() retries)
-//        ├── long, every candidate has its long ones ──────▶ held    (light ones pass it)
+//        ├── long, and it must wait (full, or every ───────▶ held    (light ones pass it)
+//        │   candidate has its long ones)
 //        ├── its expected wait is over maxQueueWait ───────▶ refuse(503 QUEUE_WAIT, Retry-After: that wait)
 //        └── the waiting requests hold maxQueue / maxQueueBytes ▶ refuse(503 OVERLOADED)
 //
@@ -19,7 +20,8 @@
 // sustained overload is shed at the door. Requests that still wait past maxQueueWait (the isolates
 // stalled, or the estimate was short) are shed by expire(). The counts are a memory backstop only.
 //
-// Order: nothing passes the queue (a request that finds others waiting waits behind them), light
+// Order: nothing passes the queue (a request that finds others waiting waits behind them), a
+// long request that must wait waits held (so it is never in the queue ahead of light ones), light
 // requests pass held long ones — but once one has been held a few times its own cost (heldFor,
 // route-costs.ts) it may go to an isolate as a second long one (MAX_LONG) even while light ones
 // come, so the light ones placed after it wait behind it there: a long request's wait is bounded
@@ -173,12 +175,17 @@ export class Dispatcher<P, J extends Job<P> = Job<P>> {
   submit (job: J, now?: number): void {
     // A held one may have become overdue just now: it goes first, if an isolate may take it.
     if (this.heldN > 0 && this.queuedN === 0 && this.heldOverdue()) this.pump()
-    if (this.queuedN > 0) this.wait(job, false)
+    // A long request that must wait waits held, however it came to wait (its isolates have
+    // their long ones, or take nothing now: stalled behind a job, at maxInFlight, their rings
+    // full), so light ones that come after it still pass it; its own wait is bounded all the same
+    // (heldFor). Queued, it would hold up every light one behind it once an isolate is free.
+    const long = job.expectedCost() >= LONG_MS
+    if (this.queuedN > 0) this.wait(job, long)
     // No overtaking among long requests, nor within a route.
-    else if (this.heldN > 0 && ((this.heldOf.get(job.route) ?? 0) > 0 || job.expectedCost() >= LONG_MS)) this.wait(job, true)
+    else if (this.heldN > 0 && ((this.heldOf.get(job.route) ?? 0) > 0 || long)) this.wait(job, true)
     else {
       const placed = this.place(job, true, now)
-      if (placed === FULL) this.wait(job, false)
+      if (placed === FULL) this.wait(job, long)
       else if (placed === HELD) this.wait(job, true)
       else if (placed === TOO_LONG) this.shed(job, new IsopoolError('ISOPOOL_ERR_QUEUE_WAIT', { wait: Math.round(this.leastWork()), limit: this.options.maxQueueWait }), this.leastWork())
     }

@@ -233,6 +233,35 @@ describe('long requests', () => {
     }
   })
 
+  it('wait held when no isolate takes anything now (stalled, full), so light ones that come after pass them', () => {
+    const { d, iso } = setup(1)
+    d.submit(new FakeJob(light, 'warm'))
+    iso[0].done(iso[0].jobs[0])
+    // The isolate takes nothing (stalled behind a job): the long one waits, held, and so does a
+    // light one that comes after it, queued.
+    iso[0].accepting = false
+    const long = new FakeJob(heavy, 'long')
+    d.submit(long)
+    expect(d.heldCount).toBe(1)
+    const l = new FakeJob(light, 'light')
+    d.submit(l)
+    expect([d.waiting, d.heldCount]).toEqual([2, 1])
+    // Free again: the light one goes first, the long one behind it.
+    iso[0].accepting = true
+    d.pump()
+    expect(iso[0].jobs.map(j => j.label)).toEqual(['light', 'long'])
+    // And the same when the queue is not empty as the long one comes: it is held, not queued.
+    iso[0].done(l)
+    iso[0].done(long)
+    iso[0].accepting = false
+    const [l1, h, l2] = [new FakeJob(light, 'l1'), new FakeJob(heavy, 'h'), new FakeJob(light, 'l2')]
+    for (const j of [l1, h, l2]) d.submit(j)
+    expect(d.heldCount).toBe(1)
+    iso[0].accepting = true
+    d.pump()
+    expect(iso[0].jobs.map(j => j.label)).toEqual(['l1', 'l2', 'h'])
+  })
+
   it('are not passed by their own route: one that came light waits behind the held ones', () => {
     const { d, iso } = setup(1)
     d.submit(new FakeJob(light, 'warm'))
@@ -721,7 +750,9 @@ describe('the counts', () => {
     iso[0].room = 1
     d.pump()
     expect(iso[0].work).toBe(0.25)
-    expect(d.expectedWait(false)).toBe(0.25 + 0.5 + 2) // in flight, and waiting
+    // In flight, and waiting: c, a long one, waits held, which a light request does not wait for.
+    expect(d.expectedWait(true)).toBe(0.25 + 0.5 + 2)
+    expect(d.expectedWait(false)).toBe(0.25 + 0.5)
   })
 
   it('leave no rounding over once none waits', () => {

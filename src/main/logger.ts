@@ -17,6 +17,7 @@ import type { IsolateMessage, LogRecord } from '../shared/protocol.ts'
 import type { Http1Request, Http1Response, Refusal } from './http1.ts'
 import type { ResolvedOptions } from './options.ts'
 import { FdWriter } from './fd-write.ts'
+import { flat } from './flat-string.ts'
 import { badOption, elapsedMs } from './services.ts'
 import type { RequestService } from './services.ts'
 
@@ -530,17 +531,6 @@ export class Segments {
     return this.ri
   }
 }
-
-/** `s` flattened now (V8 makes a joined string a rope, flattened where it is first read): a kept
- * part is then one piece of every line it goes into, not the rope it was made as. */
-function flat (s: string): string {
-  // Reading a character of a rope flattens it in place; kept in a variable so that no compiler
-  // drops the read as unused.
-  flattened += s.charCodeAt(0)
-  return s
-}
-/** Exported only so that the reads in flat() have a use. */
-export let flattened = 0
 
 /** A number as pino writes one: not finite is null. */
 const asNumber = (n: number): string => Number.isFinite(n) ? '' + n : 'null'

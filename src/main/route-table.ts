@@ -211,21 +211,22 @@ export class RouteTable {
   /** Add a WebSocket route (its handler resolved); ISOPOOL_ERR_ROUTE_CONFLICT naming both when
    * another takes its path, or the server answers it itself. */
   addSocket (route: SocketRouteSpec): void {
-    this.refuseReserved({ ...route, method: 'WEBSOCKET', timeout: 0 })
+    this.refuseSocket(route)
     const clash = this.sockets.find(r => pathShape(r.path) === pathShape(route.path))
     if (clash !== undefined) throw conflict({ ...clash, method: 'WEBSOCKET', timeout: 0 }, { ...route, method: 'WEBSOCKET', timeout: 0 })
     this.sockets.push(route)
   }
 
-  /** ISOPOOL_ERR_ROUTE_CONFLICT for a route at a path the server answers before routing (a
-   * health check, the OpenAPI spec or its page, the metrics scrape, a static prefix's paths):
-   * its requests would never reach the route, silently. A path with parameters may match one of them too; it still serves
-   * every other path, so it is let be. */
-  /** refuseReserved() of a WebSocket route an isolate declared (websocket() in a module). */
-  refuseDeclaredSocket (spec: SocketRouteSpec): void {
+  /** refuseReserved() of a WebSocket route: given (addSocket()) or declared by an isolate
+   * (websocket() in a module). */
+  refuseSocket (spec: SocketRouteSpec): void {
     this.refuseReserved({ ...spec, method: 'WEBSOCKET', timeout: 0 })
   }
 
+  /** ISOPOOL_ERR_ROUTE_CONFLICT for a route at a path the server answers before routing (a
+   * health check, the OpenAPI spec or its page, the metrics scrape, a static prefix's paths):
+   * its requests would never reach the route, silently. A path with parameters may match one of
+   * them too; it still serves every other path, so it is let be. */
   private refuseReserved (route: GivenRoute): void {
     const at = this.reserved.get(route.path)
     const m = route.method

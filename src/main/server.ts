@@ -331,7 +331,7 @@ export class Server {
 
   private buildRoutes (manifest: Parameters<RouteTable['build']>[0], sockets: ManifestSocket[]): Routes {
     const routes = this.table.build(manifest, this.options.timeout, () => this.health())
-    for (const s of sockets) this.table.refuseDeclaredSocket(s)
+    for (const s of sockets) this.table.refuseSocket(s)
     routes.sockets = this.sockets.build(sockets)
     return routes
   }

@@ -8,6 +8,7 @@ import { errorBody, IsopoolError } from '../../shared/errors.ts'
 import { CONTENT_TYPES, UNKNOWN_LENGTH } from '../../shared/frame.ts'
 import { fieldList } from '../../shared/head-text.ts'
 import { BAD_VALUE, isServerOwnedHeader, isStatus, NOSNIFF, TOKEN } from '../../shared/http-syntax.ts'
+import { flat } from '../flat-string.ts'
 import { CLOSE } from './syntax.ts'
 
 /** What a response needs of its connection. */
@@ -426,20 +427,20 @@ export function writeHandlerHead (res: Http1Response, status: number, ct: number
     // no list of fields, no loop, and a head that is a rope of a few strings rather than ~30
     // short ones, the kept ones flattened once when made (flattening the rope is much of a
     // head's write; a kept rope would be walked again by every write). The main thread's time
-    // from here to the
-    // head's bytes in the scratch (bench/micro/services.ts, measured inside the server, with two
-    // clock reads): ~1.6 → ~1.0 µs with every service off, ~2.2 → ~1.6 µs with all on.
+    // from here to the head's bytes in the scratch (bench/micro/services.ts, measured inside the
+    // server, with two clock reads): ~1.6 → ~1.0 µs with every service off, ~2.2 → ~1.6 µs with
+    // all on.
     if (status !== linesStatus || ct !== linesCt || text !== linesText) {
       linesStatus = status
       linesCt = ct
       linesText = text
-      lines = flatten(statusLine(status) + (CONTENT_TYPES[ct] === undefined ? '' : 'content-type: ' + CONTENT_TYPES[ct] + '\r\n') + headLines(fieldList(text)))
+      lines = flat(statusLine(status) + (CONTENT_TYPES[ct] === undefined ? '' : 'content-type: ' + CONTENT_TYPES[ct] + '\r\n') + headLines(fieldList(text)))
     }
     let length = ''
     if (status !== 204 && status !== 304 && bodyLen !== UNKNOWN_LENGTH) {
       if (bodyLen !== lengthOf) {
         lengthOf = bodyLen
-        lengthLine = flatten('content-length: ' + bodyLen + '\r\n')
+        lengthLine = flat('content-length: ' + bodyLen + '\r\n')
       }
       length = lengthLine
     }
@@ -471,15 +472,6 @@ let lines = ''
 let lengthOf = -1
 let lengthLine = ''
 
-/** `s`, flattened: reading a character makes V8 turn a rope into one string in place, so every
- * head made of it later copies it as one piece. */
-function flatten (s: string): string {
-  flattened = s.charCodeAt(0)
-  return s
-}
-/** Read so that no compiler drops flatten()'s read as unused. */
-export let flattened = 0
-
 /** The status line of `status`, as writeHead() makes it. */
 function statusLine (status: number): string {
   return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n`
@@ -492,8 +484,8 @@ function statusLine (status: number): string {
 let lastChecked = ''
 
 /** Whether every field of a RES_HEAD text passes writeHead()'s checks and none is Connection
- * (which writeHead() must see) or server-owned: then writeHead() may take the fields as trusted. False sends
- * them through writeHead()'s own checks, which throw the precise error. */
+ * (which writeHead() must see) or server-owned: then writeHead() may take the fields as
+ * trusted. False sends them through writeHead()'s own checks, which throw the precise error. */
 function checkedFields (text: string): boolean {
   const fields = fieldList(text)
   for (let i = 0; i + 1 < fields.length; i += 2) {
